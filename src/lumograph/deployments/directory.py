@@ -1,0 +1,33 @@
+"""The ``modules`` application's ingress: owns the shared module replicas.
+
+Both vertical graphs reach the modules through ``serve.get_deployment_handle(name,
+app_name="modules")``, so one pool of replicas (and one GPU fraction) serves both.
+This deployment only reports what the modules run.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+#: Deployment names in the ``modules`` application, by module.
+MODULE_DEPLOYMENTS = {
+    "classifier": "Classifier",
+    "segmenter": "Segmenter",
+    "grader": "ColourGrader",
+    "compositor": "Compositor",
+    "qa": "QualityGate",
+}
+MODULES_APP = "modules"
+
+
+@serve.deployment(name="ModuleDirectory", num_replicas=1)
+class ModuleDirectory:
+    def __init__(self, **handles: DeploymentHandle) -> None:
+        self.handles = handles
+
+    async def backends(self) -> dict[str, dict[str, str]]:
+        names = list(self.handles)
+        results = await asyncio.gather(*(self.handles[n].backend.remote() for n in names))
+        return dict(zip(names, results))

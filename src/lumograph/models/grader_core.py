@@ -1,0 +1,47 @@
+"""The colour grader module's core: neutral studio light, then per-metal tones."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import cv2
+import numpy as np
+
+from lumograph.models.backends import BackendSelection, select_backend
+from lumograph.models.color import describe_illuminant, estimate_illuminant, grade_jewelry, srgb_to_linear
+
+
+class GraderCore:
+    def __init__(self, backend: str = "auto", weights_dir: str | None = None, strength: float = 1.0):
+        self.selection: BackendSelection = select_backend("grader", backend, weights_dir)
+        self.strength = float(strength)
+
+    def grade_jewelry(
+        self,
+        foreground: np.ndarray,
+        alpha: np.ndarray,
+        proxy_rgb: np.ndarray,
+        proxy_alpha: np.ndarray,
+        metal: str,
+    ) -> dict:
+        """Correct the cut-out to neutral light and normalise its metal tone.
+
+        foreground: hxwx3 uint8 RGB crop; alpha: hxw float32 [0,1] (same grid).
+        proxy_rgb/proxy_alpha: the whole photo (~1024 px) and the subject on it; the
+        illuminant is estimated from the backdrop (subject masked out), because a
+        packshot backdrop is meant to be neutral. Returns ``{"rgb", "illuminant",
+        "report", "backend"}``.
+        """
+        subject = (proxy_alpha > 0.05).astype(np.uint8)
+        grow = max(3, round(0.02 * max(proxy_alpha.shape)))
+        subject = cv2.dilate(subject, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+        backdrop_weight = 1.0 - subject.astype(np.float32)
+        if backdrop_weight.mean() < 0.05:  # subject fills the frame: use everything
+            backdrop_weight = None
+        illuminant = estimate_illuminant(srgb_to_linear(proxy_rgb), mask=backdrop_weight)
+        graded, report = grade_jewelry(foreground, alpha, illuminant, metal, strength=self.strength)
+        return {
+            "rgb": graded,
+            "illuminant": asdict(describe_illuminant(illuminant)),
+            "report": report,
+            "backend": self.selection.name,
+        }

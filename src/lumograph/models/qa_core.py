@@ -1,0 +1,65 @@
+"""The QA module's core: the input floor, marketplace compliance and the verdict."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+
+from lumograph.models.backends import BackendSelection, select_backend
+from lumograph.models.marketplaces import get_profile
+from lumograph.models.qa import Check, check_input, check_output, verdict
+
+
+class QACore:
+    def __init__(self, backend: str = "auto", weights_dir: str | None = None, min_short_side: int = 1024):
+        self.selection: BackendSelection = select_backend("qa", backend, weights_dir)
+        self.min_short_side = int(min_short_side)
+
+    def check_jewelry_input(
+        self,
+        proxy_rgb: np.ndarray,
+        source_wh: tuple[int, int],
+        *,
+        min_short_side: int | None = None,
+        subject_alpha_proxy: np.ndarray | None = None,
+        classification: dict | None = None,
+    ) -> dict:
+        """The input floor, run before any expensive work.
+
+        proxy_rgb: HxWx3 uint8 (~1024 px). source_wh: the upload's (w, h).
+        Returns ``{"verdict", "score", "checks": [dict], "backend"}``.
+        """
+        classification = classification or {}
+        checks = check_input(
+            proxy_rgb,
+            source_wh=tuple(source_wh),
+            min_short_side=int(min_short_side or self.min_short_side),
+            subject_alpha_proxy=subject_alpha_proxy,
+            skin_fraction=classification.get("skin_fraction"),
+            on_model=classification.get("on_model"),
+        )
+        return self._report(checks)
+
+    def check_jewelry_output(
+        self,
+        encoded: bytes,
+        fmt: str,
+        marketplace: str,
+        prior_checks: list[dict] | None = None,
+    ) -> dict:
+        """Re-measure the delivered bytes against the marketplace profile and give the
+        verdict over these checks plus ``prior_checks`` (the input floor's)."""
+        checks = check_output(encoded, fmt, get_profile(marketplace))
+        prior = [Check(**c) for c in (prior_checks or [])]
+        rep = self._report(prior + list(checks))
+        rep["output_checks"] = [asdict(c) for c in checks]
+        return rep
+
+    def _report(self, checks: list[Check]) -> dict:
+        rep = verdict(checks)
+        return {
+            "verdict": rep.verdict,
+            "score": float(rep.score),
+            "checks": [asdict(c) for c in rep.checks],
+            "backend": self.selection.name,
+        }

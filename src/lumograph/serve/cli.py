@@ -1,0 +1,142 @@
+"""The ``lumograph`` console script: serve, process, eval, bench."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from lumograph.serve import cluster
+
+    config = cluster.load_serve_config(args.config, http_port=args.port)
+    cluster.start_ray(
+        num_cpus=args.num_cpus, object_store_mb=args.object_store_mb, dashboard=True, dashboard_port=args.dashboard_port
+    )
+    cluster.deploy_config(config)
+    port = config.http_options.port
+    print(f"lumograph: serving on http://127.0.0.1:{port} (jewelry: /jewelry/lightbox, /jewelry/healthz); "
+          f"Ray dashboard on http://127.0.0.1:{args.dashboard_port}. Ctrl-C stops.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("lumograph: shutting down", flush=True)
+    finally:
+        cluster.shutdown()
+    return 0
+
+
+def _cmd_process(args: argparse.Namespace) -> int:
+    from lumograph.graphs.jewelry import run_lightbox
+    from lumograph.graphs.local import LocalModules
+    from lumograph.models.errors import LumographError
+    from lumograph.models.imageio import decode_image
+    from lumograph.serve.jewelry_ingress import parse_options
+    from lumograph.serve.schemas import LightboxReport
+
+    fields = {k: v for k, v in {
+        "marketplace": args.marketplace, "format": args.format, "shadow": args.shadow,
+        "size": args.size, "fill_ratio": args.fill_ratio, "metal": args.metal,
+        "transparent": args.transparent or None,
+    }.items() if v is not None}
+    try:
+        options = parse_options(fields)
+        data = Path(args.input).read_bytes()
+        decoded = decode_image(data, filename=args.input)
+        modules = LocalModules.build(backend=args.backend, weights_dir=args.weights_dir)
+        outcome = asyncio.run(run_lightbox(
+            decoded.rgb, options.model_dump(), modules.jewelry_steps(), request_id=uuid.uuid4().hex,
+            input_info={"format": decoded.source_format, "mode": decoded.source_mode,
+                        "bytes": len(data), "filename": args.input, "conversions": list(decoded.notes)},
+        ))
+    except LumographError as err:
+        print(json.dumps({"code": err.code, "message": err.message}), file=sys.stderr)
+        return 2
+    report = LightboxReport.model_validate(outcome.report).model_dump(mode="json")
+    if outcome.encoded is not None:
+        Path(args.output).write_bytes(outcome.encoded)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2))
+    print(json.dumps({"verdict": report["verdict"], "score": report["score"],
+                      "output": args.output if outcome.encoded else None, "timings_s": report["timings_s"]}))
+    return 0 if report["verdict"] != "fail" else 3
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from lumograph.bench.evaluate import run_eval
+
+    result = run_eval(Path(args.data), json_out=Path(args.json), sheets_dir=Path(args.sheets) if args.sheets else None,
+                      limit=args.limit)
+    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "per_image"} if isinstance(v, dict) else v
+                      for k, v in result.items()}, indent=2))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from lumograph.bench.perf_jewelry import run_bench_jewelry
+
+    if args.what != "jewelry":
+        print(f"unknown benchmark {args.what!r}; known: jewelry", file=sys.stderr)
+        return 2
+    result = run_bench_jewelry(json_out=Path(args.json), repeats=args.repeats, chart=Path(args.chart) if args.chart else None,
+                               photo=Path(args.photo) if args.photo else None)
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lumograph", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="start a local Ray cluster and deploy a Serve config (foreground)")
+    s.add_argument("--config", default=str(Path(__file__).resolve().parents[3] / "configs" / "local.yaml"))
+    s.add_argument("--port", type=int, default=None, help="HTTP port (default: the config's, 8000)")
+    s.add_argument("--dashboard-port", type=int, default=8265)
+    s.add_argument("--num-cpus", type=int, default=None)
+    s.add_argument("--object-store-mb", type=int, default=512)
+    s.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("process", help="turn one photo into a lightbox image in-process (no cluster)")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--marketplace", default=None)
+    p.add_argument("--format", default=None)
+    p.add_argument("--shadow", default=None)
+    p.add_argument("--size", type=int, default=None)
+    p.add_argument("--fill-ratio", type=float, default=None)
+    p.add_argument("--metal", default=None)
+    p.add_argument("--transparent", action="store_true")
+    p.add_argument("--report", default=None, help="write the full JSON report here")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--weights-dir", default=None)
+    p.set_defaults(func=_cmd_process)
+
+    e = sub.add_parser("eval", help="quality evaluation over an eval folder (layout of shared/eval)")
+    e.add_argument("--data", required=True)
+    e.add_argument("--json", required=True)
+    e.add_argument("--sheets", default=None, help="folder for PNG contact sheets")
+    e.add_argument("--limit", type=int, default=None, help="at most this many photos per task")
+    e.set_defaults(func=_cmd_eval)
+
+    b = sub.add_parser("bench", help="performance benchmark")
+    b.add_argument("what", choices=["jewelry"])
+    b.add_argument("--json", required=True)
+    b.add_argument("--chart", default=None, help="PNG chart path (default: next to the JSON)")
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--photo", default=None, help="a real photo to upscale to 12 MP (default: synthetic ring)")
+    b.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

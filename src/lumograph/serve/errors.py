@@ -1,0 +1,64 @@
+"""The one place where typed errors become HTTP status codes and JSON bodies."""
+from __future__ import annotations
+
+import logging
+
+from fastapi.responses import JSONResponse
+
+from lumograph.models.errors import (
+    BackendUnavailable,
+    InvalidImage,
+    InvalidOptions,
+    LumographError,
+    QualityRejected,
+    SubjectNotFound,
+    UnsupportedInput,
+)
+
+logger = logging.getLogger("ray.serve")
+
+#: Error code -> HTTP status where the code needs a status other than its class's.
+_STATUS_BY_CODE = {
+    "upload_too_large": 413,
+    "image_too_large": 413,
+    "unsupported_format": 415,
+    "animated_image": 415,
+}
+_STATUS_BY_CLASS: list[tuple[type[LumographError], int]] = [
+    (InvalidImage, 400),
+    (InvalidOptions, 422),
+    (UnsupportedInput, 422),
+    (SubjectNotFound, 422),
+    (QualityRejected, 422),
+    (BackendUnavailable, 503),
+]
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """Return the original exception behind a Ray wrapper (a replica's error)."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, BaseException) else exc
+
+
+def status_for(err: LumographError) -> int:
+    if err.code in _STATUS_BY_CODE:
+        return _STATUS_BY_CODE[err.code]
+    for cls, status in _STATUS_BY_CLASS:
+        if isinstance(err, cls):
+            return status
+    return 500
+
+
+def error_response(exc: BaseException, request_id: str) -> JSONResponse:
+    """Map any exception to a JSON error; unknown ones become a 500 without a trace."""
+    exc = unwrap(exc)
+    if isinstance(exc, LumographError):
+        status, code, message, details = status_for(exc), exc.code, exc.message, exc.details
+    else:
+        logger.exception("request %s failed", request_id, exc_info=exc)
+        status, code, message, details = 500, "internal_error", "internal error; see the server log", {}
+    return JSONResponse(
+        status_code=status,
+        content={"code": code, "message": message, "request_id": request_id, "details": details},
+        headers={"X-Request-ID": request_id},
+    )
