@@ -1,0 +1,258 @@
+"""The lightbox compositor: the cut-out piece on pure white, with a soft shadow.
+
+Compositing space: sRGB-encoded values, not linear light. The matte's alpha and
+foreground were solved under the model ``I = a F + (1 - a) B`` on the camera's encoded
+values; recompositing under the same model reproduces the edges the matte describes
+(a thin chain keeps its weight), where linear-light blending would thin and brighten
+every partially covered pixel. Shadows darken the background multiplicatively in the
+same space, so their depth in grey levels is exactly what the QA gate reads back.
+
+Placement: the piece's bounding box (alpha > ``SUBJECT_ALPHA_THRESHOLD``) is scaled so
+the fill ratio (see ``lumograph.models.marketplaces.fill_ratio``) equals the target
+and centred on the canvas; ``vertical_bias`` lifts it into the free space above (used
+to leave room for a reflection below).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+
+from lumograph.models.errors import InvalidImage, InvalidOptions, SubjectNotFound
+from lumograph.models.marketplaces import fill_ratio as measure_fill_ratio
+from lumograph.models.shadow import (
+    DEFAULT_LIGHT,
+    JPEG_SAFE_MARGIN_PX,
+    SHADOW_STYLES,
+    SUBJECT_ALPHA_THRESHOLD,
+    LightDirection,
+    reflection_layer,
+    safe_border_taper,
+    synthesize_contact_shadow,
+)
+
+#: Depth of the grey behind the piece at its centre, in 8-bit levels below white.
+BACKGROUND_DEPTH_LEVELS = 4.0
+
+
+@dataclass
+class Composite:
+    """A composed lightbox image.
+
+    rgb: HxWx3 uint8 RGB (straight colour when ``transparent``, white where alpha is 0).
+    alpha: HxW float32 in [0, 1], the piece's coverage on the canvas.
+    subject_bbox: (x0, y0, x1, y1), exclusive ends, canvas pixels.
+    fill_ratio: measured from ``alpha`` (see ``marketplaces.fill_ratio``).
+    canvas_size: (w, h). report: JSON-able facts about the composition.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray
+    subject_bbox: tuple[int, int, int, int]
+    fill_ratio: float
+    canvas_size: tuple[int, int]
+    report: dict = field(default_factory=dict)
+
+
+def subject_bbox(mask: np.ndarray, *, min_component_fraction: float = 0.001) -> tuple[int, int, int, int] | None:
+    """Bounding box of a subject mask, ignoring specks.
+
+    mask: HxW bool. Connected components (8-connected) smaller than
+    ``min_component_fraction`` of the largest one, or than 4 px, are ignored, so a
+    stray matting speck or a JPEG artefact cannot stretch the box, while the second
+    earring of a pair or a detached chain segment still counts.
+    Returns (x0, y0, x1, y1) with exclusive ends, or None when the mask is empty.
+    """
+    m = np.ascontiguousarray(mask, dtype=np.uint8)
+    if not m.any():
+        return None
+    n, _, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = areas >= max(4.0, min_component_fraction * float(areas.max()))
+    if not keep.any():
+        return None
+    st = stats[1:][keep]
+    x0 = int(st[:, cv2.CC_STAT_LEFT].min())
+    y0 = int(st[:, cv2.CC_STAT_TOP].min())
+    x1 = int((st[:, cv2.CC_STAT_LEFT] + st[:, cv2.CC_STAT_WIDTH]).max())
+    y1 = int((st[:, cv2.CC_STAT_TOP] + st[:, cv2.CC_STAT_HEIGHT]).max())
+    return x0, y0, x1, y1
+
+
+def plan_placement(
+    subject_hw: tuple[int, int],
+    canvas_wh: tuple[int, int],
+    fill: float,
+    *,
+    vertical_bias: float = 0.0,
+) -> tuple[float, int, int]:
+    """Scale and position of the piece's bounding box on the canvas.
+
+    subject_hw: (h, w) of the piece's bounding box in source pixels. canvas_wh: (w, h).
+    fill: target fill ratio in (0, 1]. vertical_bias: in [0, 1], the share of the free
+    space above the centred piece to lift it by; never closer than
+    ``JPEG_SAFE_MARGIN_PX`` to the top. Returns ``(scale, x0, y0)``: source-to-canvas
+    scale and the canvas position of the box's top-left corner.
+    """
+    sh, sw = subject_hw
+    cw, ch = canvas_wh
+    if sh <= 0 or sw <= 0 or cw <= 0 or ch <= 0:
+        raise InvalidOptions(f"sizes must be positive, got subject_hw={subject_hw!r}, canvas_wh={canvas_wh!r}")
+    if not 0.0 < fill <= 1.0:
+        raise InvalidOptions(f"fill ratio must be in (0, 1], got {fill!r}")
+    if not 0.0 <= vertical_bias <= 1.0:
+        raise InvalidOptions(f"vertical_bias must be in [0, 1], got {vertical_bias!r}")
+    scale = fill * min(cw / sw, ch / sh)
+    w, h = sw * scale, sh * scale
+    x0 = round((cw - w) / 2.0)
+    top_free = (ch - h) / 2.0
+    lift = min(vertical_bias * top_free, max(0.0, top_free - 2 * JPEG_SAFE_MARGIN_PX))
+    y0 = round(top_free - lift)
+    return float(scale), int(x0), int(y0)
+
+
+def _validate(foreground: np.ndarray, alpha: np.ndarray, canvas_wh, fill, shadow_style) -> np.ndarray:
+    if not isinstance(foreground, np.ndarray) or foreground.dtype != np.uint8 or foreground.ndim != 3 \
+            or foreground.shape[2] != 3:
+        raise InvalidImage(
+            f"foreground must be HxWx3 uint8 RGB, got {getattr(foreground, 'shape', None)} "
+            f"{getattr(foreground, 'dtype', type(foreground).__name__)}"
+        )
+    if not isinstance(alpha, np.ndarray) or alpha.shape != foreground.shape[:2]:
+        raise InvalidImage(
+            f"alpha must be HxW matching the foreground {foreground.shape[:2]}, got {getattr(alpha, 'shape', None)}"
+        )
+    if len(canvas_wh) != 2 or min(canvas_wh) < 64 or max(canvas_wh) > 10000:
+        raise InvalidOptions(f"canvas size must be two ints in [64, 10000], got {canvas_wh!r}")
+    if not 0.0 < fill <= 1.0:
+        raise InvalidOptions(f"fill ratio must be in (0, 1], got {fill!r}")
+    if shadow_style not in SHADOW_STYLES:
+        raise InvalidOptions(f"unknown shadow style {shadow_style!r}; expected one of {list(SHADOW_STYLES)}")
+    return np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
+
+
+def _place(foreground, alpha, bbox, scale, x0, y0, canvas_wh):
+    """Resize the piece (premultiplied, so no background colour bleeds into its edges)
+    and paste it; returns canvas premultiplied RGB (float32, 0-255) and alpha."""
+    cw, ch = canvas_wh
+    bx0, by0, bx1, by1 = bbox
+    sh, sw = alpha.shape
+    # Keep the soft edge just outside the box: 3 canvas px worth of source.
+    pad = max(2, math.ceil(3.0 / scale))
+    cx0, cy0 = max(0, bx0 - pad), max(0, by0 - pad)
+    cx1, cy1 = min(sw, bx1 + pad), min(sh, by1 + pad)
+    a = alpha[cy0:cy1, cx0:cx1]
+    premult = foreground[cy0:cy1, cx0:cx1].astype(np.float32) * a[:, :, None]
+    dst_x = round(x0 + (cx0 - bx0) * scale)
+    dst_y = round(y0 + (cy0 - by0) * scale)
+    dst_w = max(1, round(x0 + (cx1 - bx0) * scale) - dst_x)
+    dst_h = max(1, round(y0 + (cy1 - by0) * scale) - dst_y)
+    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+    a_r = np.clip(cv2.resize(a, (dst_w, dst_h), interpolation=interp), 0.0, 1.0)
+    p_r = cv2.resize(premult, (dst_w, dst_h), interpolation=interp)
+    # Cubic overshoot could make colour exceed its coverage; clamp to a valid premultiplied pair.
+    p_r = np.clip(p_r, 0.0, 255.0 * a_r[:, :, None])
+
+    canvas_a = np.zeros((ch, cw), np.float32)
+    canvas_p = np.zeros((ch, cw, 3), np.float32)
+    sx0, sy0 = max(0, -dst_x), max(0, -dst_y)
+    tx0, ty0 = max(0, dst_x), max(0, dst_y)
+    tx1, ty1 = min(cw, dst_x + dst_w), min(ch, dst_y + dst_h)
+    if tx1 > tx0 and ty1 > ty0:
+        canvas_a[ty0:ty1, tx0:tx1] = a_r[sy0:sy0 + ty1 - ty0, sx0:sx0 + tx1 - tx0]
+        canvas_p[ty0:ty1, tx0:tx1] = p_r[sy0:sy0 + ty1 - ty0, sx0:sx0 + tx1 - tx0]
+    return canvas_p, canvas_a, ("area" if scale < 1.0 else "cubic")
+
+
+def _background_depth(canvas_wh, bbox) -> np.ndarray:
+    """A faint raised-cosine grey behind the piece (levels below white, HxW float32)
+    that reaches exactly 0 two safe margins before the nearest border."""
+    cw, ch = canvas_wh
+    x0, y0, x1, y1 = bbox
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    room = min(cx, cy, cw - cx, ch - cy) - 2 * JPEG_SAFE_MARGIN_PX
+    radius = min(0.55 * max(x1 - x0, y1 - y0), room)
+    if radius <= 1:
+        return np.zeros((ch, cw), np.float32)
+    xs = (np.arange(cw, dtype=np.float32) - cx) ** 2
+    ys = (np.arange(ch, dtype=np.float32) - cy) ** 2
+    r = np.sqrt(ys[:, None] + xs[None, :]) / radius
+    depth = 0.5 * (1.0 + np.cos(np.pi * np.minimum(r, 1.0)))
+    return (BACKGROUND_DEPTH_LEVELS * depth).astype(np.float32)
+
+
+def compose_lightbox(
+    foreground_u8: np.ndarray,
+    alpha: np.ndarray,
+    *,
+    canvas_wh: tuple[int, int] = (2000, 2000),
+    fill: float = 0.88,
+    shadow_style: str = "soft",
+    light: LightDirection | None = None,
+    background_depth: bool = True,
+    transparent: bool = False,
+    shadow_strength: float = 1.0,
+) -> Composite:
+    """Place the cut-out piece on a pure-white lightbox canvas.
+
+    foreground_u8: HxWx3 uint8 RGB, the piece's colour (valid at least where alpha > 0).
+    alpha: HxW float32 in [0, 1], its coverage. canvas_wh: (w, h) in pixels, 64-10000.
+    fill: target fill ratio in (0, 1]. shadow_style: one of ``SHADOW_STYLES``.
+    light: the key light (None: top-front default). background_depth: a grey of at most
+    ``BACKGROUND_DEPTH_LEVELS`` levels behind the piece. transparent: return the piece
+    alone (straight colour + alpha) with no background, shadow or depth baked in.
+    Returns a :class:`Composite`; every pixel within ``JPEG_SAFE_MARGIN_PX`` of the
+    border is exactly (255, 255, 255) unless the piece itself reaches there. The result
+    is deterministic. Raises ``SubjectNotFound`` when alpha has no subject.
+    """
+    a_src = _validate(foreground_u8, alpha, canvas_wh, fill, shadow_style)
+    canvas_wh = (int(canvas_wh[0]), int(canvas_wh[1]))
+    bbox_src = subject_bbox(a_src > SUBJECT_ALPHA_THRESHOLD)
+    if bbox_src is None:
+        raise SubjectNotFound(
+            f"the alpha matte has no pixel above {SUBJECT_ALPHA_THRESHOLD}; nothing to place",
+            code="subject_not_found",
+        )
+    light = light or DEFAULT_LIGHT
+    bias = 0.5 if shadow_style == "reflection" and not transparent else 0.0
+    sub_hw = (bbox_src[3] - bbox_src[1], bbox_src[2] - bbox_src[0])
+    scale, x0, y0 = plan_placement(sub_hw, canvas_wh, fill, vertical_bias=bias)
+    premult, a_canvas, interp = _place(foreground_u8, a_src, bbox_src, scale, x0, y0, canvas_wh)
+    bbox = subject_bbox(a_canvas > SUBJECT_ALPHA_THRESHOLD) or (x0, y0, x0 + 1, y0 + 1)
+    measured_fill = measure_fill_ratio(bbox, canvas_wh)
+
+    report = {
+        "fill_target": float(fill),
+        "fill_ratio": round(measured_fill, 4),
+        "scale": round(scale, 5),
+        "placement_xy": [int(x0), int(y0)],
+        "resize_interpolation": interp,
+        "compositing_space": "sRGB",
+        "transparent": bool(transparent),
+        "shadow_style": "none" if transparent else shadow_style,
+        "light": asdict(light),
+        "background_depth_levels": BACKGROUND_DEPTH_LEVELS if background_depth and not transparent else 0.0,
+        "jpeg_safe_margin_px": JPEG_SAFE_MARGIN_PX,
+    }
+
+    if transparent:
+        straight = premult / np.maximum(a_canvas, 1e-6)[:, :, None]
+        rgb = np.where(a_canvas[:, :, None] >= 1.0 / 255.0, straight, 255.0)
+        rgb8 = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+        return Composite(rgb8, a_canvas, bbox, measured_fill, canvas_wh, report)
+
+    background = np.full(a_canvas.shape, 255.0, np.float32)
+    if background_depth:
+        background -= _background_depth(canvas_wh, bbox) * safe_border_taper(a_canvas.shape)
+    shadow = synthesize_contact_shadow(a_canvas, light, shadow_style, strength=shadow_strength)
+    background *= 1.0 - shadow
+    background3 = np.repeat(background[:, :, None], 3, axis=2)
+    if shadow_style == "reflection":
+        layer, layer_alpha = reflection_layer(premult, a_canvas)
+        background3 = background3 * (1.0 - layer_alpha[:, :, None]) + layer
+    out = premult + (1.0 - a_canvas[:, :, None]) * background3
+    rgb8 = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    report["shadow_peak_opacity"] = round(float(shadow.max()), 4)
+    return Composite(rgb8, a_canvas, bbox, measured_fill, canvas_wh, report)

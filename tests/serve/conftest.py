@@ -1,0 +1,32 @@
+"""One real local Ray cluster for the whole Serve test run, deployed from configs/local.yaml."""
+import shutil
+import socket
+import tempfile
+
+import pytest
+import requests
+
+from lumograph.serve import cluster
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def serve_url():
+    temp_dir = tempfile.mkdtemp(prefix="lg-ray-", dir="/tmp")
+    port = _free_port()
+    config = cluster.load_serve_config(cluster.DEFAULT_CONFIG, http_port=port)
+    cluster.start_ray(num_cpus=2, object_store_mb=200, dashboard=False, temp_dir=temp_dir)
+    try:
+        cluster.deploy_config(config, timeout_s=240)
+        url = f"http://127.0.0.1:{port}"
+        # The first request may wait for the modules app's replicas.
+        requests.get(f"{url}/jewelry/healthz", timeout=120)
+        yield url
+    finally:
+        cluster.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
