@@ -111,7 +111,7 @@ def test_awkward_but_valid_images_are_handled_not_crashed(serve_url, maker):
     body = r.json()
     assert body["code"] == "quality_rejected"
     checks = {c["name"]: c for c in body["details"]["report"]["input_checks"]}
-    assert checks["min_short_side"]["passed"] is False
+    assert checks["input_resolution"]["passed"] is False
 
 
 def test_bad_options_quote_the_bad_value(serve_url, ring_jpeg):

@@ -150,10 +150,15 @@ def _place(foreground, alpha, bbox, scale, x0, y0, canvas_wh):
     dst_w = max(1, round(x0 + (cx1 - bx0) * scale) - dst_x)
     dst_h = max(1, round(y0 + (cy1 - by0) * scale) - dst_y)
     interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
-    a_r = np.clip(cv2.resize(a, (dst_w, dst_h), interpolation=interp), 0.0, 1.0)
+    a_raw = cv2.resize(a, (dst_w, dst_h), interpolation=interp)
     p_r = cv2.resize(premult, (dst_w, dst_h), interpolation=interp)
-    # Cubic overshoot could make colour exceed its coverage; clamp to a valid premultiplied pair.
-    p_r = np.clip(p_r, 0.0, 255.0 * a_r[:, :, None])
+    # Cubic rings at the edge, identically in colour*alpha and alpha: dividing by the
+    # unclipped alpha recovers the true colour, which is then re-weighted by the
+    # clipped coverage (clipping each alone would tint the rim).
+    a_r = np.clip(a_raw, 0.0, 1.0)
+    colour = p_r / np.maximum(a_raw, 1e-3)[:, :, None]
+    np.clip(colour, 0.0, 255.0, out=colour)
+    p_r = colour * a_r[:, :, None]
 
     canvas_a = np.zeros((ch, cw), np.float32)
     canvas_p = np.zeros((ch, cw, 3), np.float32)
@@ -235,24 +240,35 @@ def compose_lightbox(
         "light": asdict(light),
         "background_depth_levels": BACKGROUND_DEPTH_LEVELS if background_depth and not transparent else 0.0,
         "jpeg_safe_margin_px": JPEG_SAFE_MARGIN_PX,
+        # The piece itself closer to the border than the safe band can dirty the
+        # border after JPEG coding; the QA gate will then fail the delivered bytes.
+        "subject_margin_px": int(min(bbox[0], bbox[1], canvas_wh[0] - bbox[2], canvas_wh[1] - bbox[3])),
     }
 
     if transparent:
         straight = premult / np.maximum(a_canvas, 1e-6)[:, :, None]
         rgb = np.where(a_canvas[:, :, None] >= 1.0 / 255.0, straight, 255.0)
-        rgb8 = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
-        return Composite(rgb8, a_canvas, bbox, measured_fill, canvas_wh, report)
+        return Composite(_to_u8(rgb), a_canvas, bbox, measured_fill, canvas_wh, report)
 
     background = np.full(a_canvas.shape, 255.0, np.float32)
     if background_depth:
         background -= _background_depth(canvas_wh, bbox) * safe_border_taper(a_canvas.shape)
     shadow = synthesize_contact_shadow(a_canvas, light, shadow_style, strength=shadow_strength)
     background *= 1.0 - shadow
-    background3 = np.repeat(background[:, :, None], 3, axis=2)
+    uncovered = 1.0 - a_canvas
     if shadow_style == "reflection":
         layer, layer_alpha = reflection_layer(premult, a_canvas)
-        background3 = background3 * (1.0 - layer_alpha[:, :, None]) + layer
-    out = premult + (1.0 - a_canvas[:, :, None]) * background3
-    rgb8 = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        background3 = background[:, :, None] * (1.0 - layer_alpha[:, :, None]) + layer
+        out = premult + uncovered[:, :, None] * background3
+    else:
+        background *= uncovered
+        out = premult + background[:, :, None]
     report["shadow_peak_opacity"] = round(float(shadow.max()), 4)
-    return Composite(rgb8, a_canvas, bbox, measured_fill, canvas_wh, report)
+    return Composite(_to_u8(out), a_canvas, bbox, measured_fill, canvas_wh, report)
+
+
+def _to_u8(values: np.ndarray) -> np.ndarray:
+    """Round float 0-255 to uint8 (in place on ``values``, which the caller owns)."""
+    values += 0.5
+    np.clip(values, 0.0, 255.0, out=values)
+    return values.astype(np.uint8)

@@ -14,6 +14,8 @@ class GraderCore:
     def __init__(self, backend: str = "auto", weights_dir: str | None = None, strength: float = 1.0):
         self.selection: BackendSelection = select_backend("grader", backend, weights_dir)
         self.strength = float(strength)
+        # colour-science imports lazily (~1 s): pay it at replica start, not on a request.
+        describe_illuminant([1.0, 1.0, 1.0])
 
     def grade_jewelry(
         self,

@@ -1,19 +1,20 @@
-"""Classical jewelry segmentation: a smooth background model plus known-background matting.
+"""Classical jewelry segmentation: a smooth backdrop model plus known-background matting.
 
 Jewelry packshots sit on plain backdrops (white sweep, grey card, paper, light wood). The
-backdrop is modelled from the image border as a low-order polynomial surface, which absorbs
-vignetting and light fall-off. Every pixel is then scored by its colour distance to the local
-backdrop colour; hysteresis thresholds on that score give the subject shape, enclosed holes
-that show backdrop (ring interiors, chain links) stay background, and specular highlights that
-merely look like the backdrop are filled back in.
+backdrop is modelled from the image border as a low-order polynomial colour surface, which
+absorbs vignetting and light fall-off, and every pixel is scored by its CIELAB distance to the
+local backdrop colour (shadows, being darker backdrop, count for less). Hysteresis on that score
+gives candidate subject pixels; enclosed holes that show backdrop (ring interiors, chain links)
+stay backdrop while highlights, stones and engraving that merely resemble it are filled; a
+seeded watershed then snaps the outline to the in-focus metal edge so soft bounce light and
+shadows on the sweep fall away.
 
 Because the backdrop colour ``B`` is known at every pixel, the compositing equation
 ``I = alpha * F + (1 - alpha) * B`` is solved per pixel along the boundary (difference
-matting): ``alpha`` is the projection of ``I - B`` onto ``F - B``, with ``F`` propagated from
-nearby confident subject pixels. This keeps pixel-level alpha on two-pixel chains and prongs at
-a fraction of the cost of a global closed-form matting solve, and the same equation gives the
-decontaminated edge colour ``F = B + (I - B) / alpha`` so nothing of the backdrop leaks into
-the composite.
+matting): ``alpha`` is the projection of ``I - B`` on ``F - B`` with ``F`` propagated from
+nearby confident subject pixels. This keeps sub-pixel alpha on two-pixel chains and prongs at a
+fraction of the cost of a closed-form Laplacian solve, and the same equation gives the
+decontaminated edge colour ``F = B + (I - B) / alpha``, so no backdrop tint rims the composite.
 
 Conventions: images are HxWx3 uint8 RGB, alpha is HxW float32 in [0, 1].
 """
@@ -24,20 +25,30 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from lumograph.models.errors import InvalidImage, InvalidOptions, SubjectNotFound
 
 PROXY_LONG_SIDE = 1024
+BACKEND_NAME = "classical"
+
 _BORDER_FRACTION = 0.03
-_POLY_DEGREE = 2
-# Floors for the background-distance thresholds (CIELAB delta-E); a clipped white sweep has
-# zero noise, so the thresholds must not collapse to zero with it.
+# Floors for the backdrop-distance thresholds (CIELAB delta-E): a clipped white sweep has no
+# noise at all, and the thresholds must not collapse with it.
 _MIN_LOW_THRESHOLD = 4.0
 _MIN_HIGH_THRESHOLD = 14.0
-# Shadows cast on the backdrop are darker versions of it; lightness differences below the
-# backdrop count for less than chroma differences so soft shadows do not become subject.
-_SHADOW_LIGHTNESS_WEIGHT = 0.55
+# Shadows cast on the backdrop are darker backdrop: lightness below the backdrop counts for
+# less than hue, so soft shadows stay out while dark metal still stands out.
+_SHADOW_LIGHTNESS_WEIGHT = 0.4
+# How deep into the candidate mask the edge-snapping watershed may move the outline, as a
+# fraction of the long side (bounce light and soft shadows are about this wide).
+_SOFT_MARGIN_FRACTION = 0.08
+# Fine-detail threshold: at least this (delta-E) and this many times the backdrop's own grain.
+_TEXTURE_FLOOR = 0.5
+_TEXTURE_GAIN = 1.5
+# Blurred lightness gradient (delta-E per pixel) above which contrasty pixels seed metal.
+_GRADIENT_SEED_LEVEL = 2.0
+# Sampling cap for the robust backdrop fit and its statistics.
+_MAX_SAMPLES = 40000
 
 
 @dataclass(frozen=True)
@@ -59,29 +70,41 @@ class Matte:
     bbox: tuple[int, int, int, int]
     scale: float
     background_rgb: tuple[float, float, float]
-    backend: str = "classical"
+    backend: str = BACKEND_NAME
     stats: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class BackgroundModel:
-    """Per-channel polynomial surface of the backdrop colour over normalised image coordinates.
+    """Backdrop colour as a quadratic surface over normalised image coordinates.
 
-    coefficients: (n_terms, 3) float64, RGB values 0-255 as a function of (u, v) in [-1, 1]
-        across the whole image, so one model serves the proxy and the full-resolution crop.
-    low_threshold, high_threshold: background-distance thresholds (delta-E) for hysteresis.
+    coefficients: (6, 3) float64; RGB (0-255) = terms(u, v) @ coefficients with u, v in
+        [-1, 1] across the whole image, so one model serves the proxy and any crop.
+    low_threshold, high_threshold: hysteresis thresholds on the backdrop distance (delta-E).
+    noise_delta_e: spread of genuine backdrop pixels around the model (delta-E).
+    texture_threshold: fine-detail level (delta-E) that backdrop grain does not reach.
     """
 
     coefficients: np.ndarray
     low_threshold: float
     high_threshold: float
     noise_delta_e: float
+    texture_threshold: float
 
-    def render_rgb(self, grid_u: np.ndarray, grid_v: np.ndarray) -> np.ndarray:
-        """Backdrop RGB (float32, 0-255) at the given normalised coordinates (same shape)."""
-        terms = _polynomial_terms(grid_u.ravel(), grid_v.ravel())
-        rgb = terms @ self.coefficients
-        return np.clip(rgb, 0.0, 255.0).astype(np.float32).reshape(*grid_u.shape, 3)
+    def render(self, bbox: tuple[int, int, int, int], work_shape: tuple[int, int],
+               source_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Backdrop over a source crop resampled to ``work_shape`` (h, w).
+
+        Returns (rgb, lab): hxwx3 float32 RGB 0-255 and hxwx3 float32 CIELAB (L 0-100).
+        The surface is smooth, so both are evaluated on a coarse grid and upsampled.
+        """
+        grid_u, grid_v = _coarse_grid(bbox, work_shape, source_shape)
+        rgb = np.clip(_polynomial_terms(grid_u, grid_v) @ self.coefficients, 0.0, 255.0)
+        rgb = rgb.astype(np.float32)
+        lab = cv2.cvtColor(rgb / 255.0, cv2.COLOR_RGB2Lab)
+        size = (work_shape[1], work_shape[0])
+        return (cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR),
+                cv2.resize(lab, size, interpolation=cv2.INTER_LINEAR))
 
 
 # --------------------------------------------------------------------------- public API
@@ -91,15 +114,15 @@ def locate_subject(proxy_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int, i
     """Coarse subject localisation on a small proxy (about 1024 px long side).
 
     Args:
-        proxy_rgb: HxWx3 uint8 RGB, any size (meant for ~1024 px; larger is slower).
+        proxy_rgb: HxWx3 uint8 RGB (meant for ~1024 px; larger works but is slower).
 
     Returns:
-        (coarse_mask, bbox): coarse_mask is HxW float32 in {0, 1} (1 = subject, ring holes 0);
-        bbox is (x0, y0, x1, y1) in proxy pixels, exclusive, tight around the subject.
+        (coarse_mask, bbox): coarse_mask is HxW float32 in {0, 1} (1 = subject; ring holes
+        are 0); bbox is (x0, y0, x1, y1) in proxy pixels, x1/y1 exclusive, tight around it.
 
     Raises:
-        InvalidImage: not an HxWx3 uint8 array.
-        SubjectNotFound: nothing differs from the backdrop (e.g. a flat image).
+        InvalidImage: not an HxWx3 uint8 array, or smaller than 16 px.
+        SubjectNotFound: nothing separates from the backdrop (a flat image, or no backdrop).
     """
     _check_rgb(proxy_rgb)
     found = _locate(proxy_rgb)
@@ -111,80 +134,73 @@ def segment_jewelry(
 ) -> Matte:
     """Cut a jewelry piece out of a plain-backdrop photo.
 
-    Localises the subject on a 1024 px proxy, crops the source around it (plus ``margin``),
+    Localises the subject on a 1024 px proxy, crops the source around it plus ``margin``,
     resizes the crop so its long side is at most ``target_long_side`` and mattes there.
 
     Args:
         rgb: HxWx3 uint8 RGB source image (never modified; may be read-only).
         target_long_side: cap on the working crop's long side in pixels (>= 64).
-        margin: context added on each side of the subject box, as a fraction of the source
-            image's long side (0 to 0.5).
+        margin: context kept on each side of the subject box, as a fraction of the source
+            image's long side, in [0, 0.5].
 
     Returns:
-        Matte with foreground hxwx3 uint8, alpha hxw float32 in [0, 1], bbox in source pixels.
+        Matte: foreground hxwx3 uint8 RGB, alpha hxw float32 in [0, 1], bbox in source pixels.
 
     Raises:
-        InvalidImage: ``rgb`` is not an HxWx3 uint8 array.
+        InvalidImage: ``rgb`` is not an HxWx3 uint8 array, or smaller than 16 px.
         InvalidOptions: ``target_long_side`` or ``margin`` out of range.
         SubjectNotFound: nothing can be separated from the backdrop.
     """
     _check_rgb(rgb)
-    if not isinstance(target_long_side, (int, np.integer)) or target_long_side < 64:
+    if isinstance(target_long_side, bool) or not isinstance(target_long_side, (int, np.integer)) \
+            or target_long_side < 64:
         raise InvalidOptions(f"target_long_side must be an integer >= 64, got {target_long_side!r}")
-    if not 0.0 <= float(margin) <= 0.5:
-        raise InvalidOptions(f"margin must be within [0, 0.5], got {margin!r}")
+    if not isinstance(margin, (int, float, np.floating)) or not 0.0 <= float(margin) <= 0.5:
+        raise InvalidOptions(f"margin must be a number within [0, 0.5], got {margin!r}")
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     height, width = rgb.shape[:2]
-    proxy_scale = min(1.0, PROXY_LONG_SIDE / max(height, width))
-    proxy = _resize(rgb, proxy_scale)
+    proxy = _resize(rgb, min(1.0, PROXY_LONG_SIDE / max(height, width)))
     timings["proxy"] = _lap(clock)
 
     clock = time.perf_counter()
     located = _locate(proxy)
+    model = located.background
     timings["locate"] = _lap(clock)
 
     clock = time.perf_counter()
-    bbox = _source_crop_box(located.bbox, proxy.shape[:2], (height, width), margin)
+    bbox = _source_crop_box(located.bbox, proxy.shape[:2], (height, width), float(margin))
     x0, y0, x1, y1 = bbox
-    crop = rgb[y0:y1, x0:x1]
     scale = min(1.0, target_long_side / max(x1 - x0, y1 - y0))
-    work = _resize(crop, scale)
-    grid_u, grid_v = _coarse_grid(bbox, work.shape[:2], (height, width))
-    background = _upsample_field(located.background.render_rgb(grid_u, grid_v), work.shape[:2])
-    timings["crop"] = _lap(clock)
+    work = _resize(rgb[y0:y1, x0:x1], scale)
+    background_rgb, background_lab = model.render(bbox, work.shape[:2], (height, width))
+    features = _measure(work, background_lab)
+    timings["measure"] = _lap(clock)
 
     clock = time.perf_counter()
-    distance, lightness_excess = _background_distance(work, background)
-    shape = _subject_shape(work, distance, lightness_excess, located.background)
+    shape = _subject_shape(features, model)
     timings["shape"] = _lap(clock)
     if not shape.mask.any():
-        raise SubjectNotFound("no subject left after cleaning the working-resolution mask")
+        raise SubjectNotFound("no subject left at working resolution after cleaning")
 
     clock = time.perf_counter()
-    alpha, foreground = _known_background_matting(work, background, distance, shape.mask,
-                                                  located.background.high_threshold)
+    alpha, foreground = _known_background_matting(work, background_rgb, features, shape.mask,
+                                                  model.high_threshold)
     timings["matting"] = _lap(clock)
 
-    covered = float(alpha.sum()) / (scale * scale) / float(height * width)
     stats = {
-        "subject_fraction": round(covered, 6),
+        "subject_fraction": round(float(alpha.sum()) / (scale * scale) / (height * width), 6),
         "n_components": shape.n_components,
         "holes_cleared": shape.holes_cleared,
         "highlights_filled": shape.highlights_filled,
-        "background_noise_delta_e": round(located.background.noise_delta_e, 3),
-        "thresholds_delta_e": [round(located.background.low_threshold, 3),
-                               round(located.background.high_threshold, 3)],
+        "background_noise_delta_e": round(model.noise_delta_e, 3),
+        "thresholds_delta_e": [round(model.low_threshold, 3), round(model.high_threshold, 3)],
         "working_shape": [int(work.shape[0]), int(work.shape[1])],
-        "timings_ms": {k: round(v * 1000.0, 2) for k, v in timings.items()},
+        "timings_ms": {name: round(seconds * 1000.0, 2) for name, seconds in timings.items()},
     }
-    background_rgb = tuple(float(round(c, 2)) for c in np.median(
-        background[distance < located.background.low_threshold].reshape(-1, 3), axis=0)) \
-        if (distance < located.background.low_threshold).any() else \
-        tuple(float(round(c, 2)) for c in background.reshape(-1, 3).mean(axis=0))
     return Matte(foreground=foreground, alpha=alpha, bbox=bbox, scale=float(scale),
-                 background_rgb=background_rgb, stats=stats)
+                 background_rgb=_backdrop_colour(background_rgb, alpha), stats=stats)
 
 
 def matte_to_full_frame(matte: Matte, shape: tuple[int, int]) -> np.ndarray:
@@ -192,10 +208,13 @@ def matte_to_full_frame(matte: Matte, shape: tuple[int, int]) -> np.ndarray:
 
     Args:
         matte: a Matte from ``segment_jewelry``.
-        shape: (H, W) of the source image.
+        shape: (H, W) of the source image (extra trailing dimensions are ignored).
 
     Returns:
         HxW float32 alpha in [0, 1]; zero outside the matte's bbox.
+
+    Raises:
+        InvalidOptions: the matte's bbox does not fit inside ``shape``.
     """
     height, width = int(shape[0]), int(shape[1])
     x0, y0, x1, y1 = matte.bbox
@@ -209,89 +228,146 @@ def matte_to_full_frame(matte: Matte, shape: tuple[int, int]) -> np.ndarray:
     return full
 
 
+# --------------------------------------------------------------------------- measurements
+
+
+@dataclass(frozen=True)
+class _Features:
+    """Per-pixel measurements of one image against its backdrop (HxW float32 unless noted)."""
+
+    lab_u8: np.ndarray  # HxWx3 uint8, OpenCV 8-bit CIELAB (the watershed's guide image)
+    distance: np.ndarray  # shadow-tolerant delta-E to the backdrop
+    lightness_delta: np.ndarray  # L - L_backdrop
+    chroma_delta: np.ndarray  # hue/saturation distance to the backdrop (delta a, b)
+    detail: np.ndarray  # fine-scale lightness detail (delta-E), see _fine_detail
+    gradient: np.ndarray  # 5x5-averaged lightness gradient (delta-E per pixel)
+
+
+def _measure(rgb: np.ndarray, background_lab: np.ndarray) -> _Features:
+    lab_u8 = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2Lab)
+    lightness = lab_u8[..., 0].astype(np.float32) * np.float32(100.0 / 255.0)
+    lightness_delta = lightness - background_lab[..., 0]
+    delta_a = lab_u8[..., 1].astype(np.float32) - 128.0 - background_lab[..., 1]
+    delta_b = lab_u8[..., 2].astype(np.float32) - 128.0 - background_lab[..., 2]
+    chroma_delta = cv2.magnitude(delta_a, delta_b)
+    weighted = np.where(lightness_delta < 0, lightness_delta * _SHADOW_LIGHTNESS_WEIGHT,
+                        lightness_delta)
+    distance = cv2.magnitude(weighted.astype(np.float32), chroma_delta)
+    smooth = cv2.GaussianBlur(lightness, (0, 0), 1.5)
+    detail = cv2.blur(cv2.absdiff(lightness, smooth), (5, 5))
+    gradient = cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3),
+                             cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3))
+    gradient = cv2.blur(gradient, (5, 5)) * np.float32(1.0 / 8.0)
+    return _Features(lab_u8=lab_u8, distance=distance, lightness_delta=lightness_delta,
+                     chroma_delta=chroma_delta, detail=detail, gradient=gradient)
+
+
+def _fine_detail(lightness: np.ndarray) -> np.ndarray:
+    """Mean |L - Gaussian(L, 1.5)| over 5x5 (delta-E), as in ``_measure``.
+
+    Hammered or engraved metal, facets and chain links score high; shadows and bounce light,
+    however steep, are smooth ramps that score near zero.
+    """
+    smooth = cv2.GaussianBlur(lightness, (0, 0), 1.5)
+    return cv2.blur(cv2.absdiff(lightness, smooth), (5, 5))
+
+
+def _shadow_tolerant_distance(lab: np.ndarray, background_lab: np.ndarray) -> np.ndarray:
+    """The ``_measure`` distance for Nx3 float CIELAB samples."""
+    delta = lab - background_lab
+    lightness = np.where(delta[:, 0] < 0, delta[:, 0] * _SHADOW_LIGHTNESS_WEIGHT, delta[:, 0])
+    return np.sqrt(lightness ** 2 + delta[:, 1] ** 2 + delta[:, 2] ** 2)
+
+
 # --------------------------------------------------------------------------- localisation
 
 
 @dataclass(frozen=True)
 class _Localisation:
-    mask: np.ndarray  # HxW bool, proxy resolution
+    mask: np.ndarray  # HxW bool at proxy resolution
     bbox: tuple[int, int, int, int]  # proxy pixels, exclusive
     background: BackgroundModel
 
 
 def _locate(proxy: np.ndarray) -> _Localisation:
     height, width = proxy.shape[:2]
-    grid_u, grid_v = _full_grid(height, width)
+    whole = (0, 0, width, height)
+    lightness = cv2.cvtColor(np.ascontiguousarray(proxy), cv2.COLOR_RGB2Lab)[..., 0]
+    detail = _fine_detail(lightness.astype(np.float32) * np.float32(100.0 / 255.0))
     border = _border_mask(height, width)
 
-    # Pass 1: the border alone; pass 2: every pixel that pass 1 calls backdrop, which pins
-    # the surface down in the middle of the frame where the subject's shadow gradient lives.
-    model = _fit_background(proxy, grid_u, grid_v, border)
-    distance, excess = _background_distance(proxy, model.render_rgb(grid_u, grid_v))
-    subject = _hysteresis(distance, model.low_threshold, model.high_threshold)
-    backdrop = ~cv2.dilate(subject.astype(np.uint8), _disc(5)).astype(bool)
+    # Pass 1 fits the border alone; pass 2 refits on everything pass 1 calls backdrop, which
+    # pins the surface down in the middle of the frame where vignetting and fall-off live.
+    model = _fit_background(proxy, detail, border, border)
+    features = _measure(proxy, model.render(whole, (height, width), (height, width))[1])
+    rough = _hysteresis(features.distance, model.low_threshold, model.high_threshold)
+    backdrop = ~cv2.dilate(rough.astype(np.uint8), _disc(5)).astype(bool)
     if backdrop.mean() > 0.2:
-        model = _fit_background(proxy, grid_u, grid_v, backdrop, threshold_source=border)
-        distance, excess = _background_distance(proxy, model.render_rgb(grid_u, grid_v))
+        model = _fit_background(proxy, detail, backdrop, border)
+        features = _measure(proxy, model.render(whole, (height, width), (height, width))[1])
 
-    shape = _subject_shape(proxy, distance, excess, model)
-    mask = shape.mask
+    mask = _subject_shape(features, model).mask
     if not mask.any():
         raise SubjectNotFound("nothing in the image differs from the estimated backdrop")
     fraction = float(mask.mean())
     if fraction > 0.97:
         raise SubjectNotFound(
             f"the subject would cover {fraction:.0%} of the frame: no backdrop to separate from")
-    ys, xs = np.nonzero(mask)
-    bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    rows, cols = np.nonzero(mask)
+    bbox = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
     return _Localisation(mask=mask, bbox=bbox, background=model)
 
 
-def _fit_background(rgb: np.ndarray, grid_u: np.ndarray, grid_v: np.ndarray,
-                    sample_mask: np.ndarray, threshold_source: np.ndarray | None = None,
-                    ) -> BackgroundModel:
-    """Robust polynomial fit of the backdrop colour to the pixels in ``sample_mask``."""
-    rows, cols = np.nonzero(sample_mask)
-    step = max(1, rows.size // 40000)
-    rows, cols = rows[::step], cols[::step]
+def _fit_background(rgb: np.ndarray, detail: np.ndarray, sample_mask: np.ndarray,
+                    threshold_mask: np.ndarray) -> BackgroundModel:
+    """Robust quadratic fit of the backdrop to ``sample_mask``; thresholds from ``threshold_mask``."""
+    height, width = rgb.shape[:2]
+    rows, cols = _subsample(sample_mask)
     colours = rgb[rows, cols].astype(np.float64)
-    terms = _polynomial_terms(grid_u[rows, cols], grid_v[rows, cols])
+    terms = _polynomial_terms(*_normalised(rows, cols, height, width))
     keep = np.ones(rows.size, bool)
     coefficients = np.zeros((terms.shape[1], 3))
+    coefficients[0] = np.median(colours, axis=0) if colours.size else 0.0
     # Iteratively trimmed least squares: subject pixels that touch the border are outliers.
     for _ in range(4):
         if keep.sum() < terms.shape[1] * 4:
             break
         coefficients, *_ = np.linalg.lstsq(terms[keep], colours[keep], rcond=None)
         residual = np.linalg.norm(colours - terms @ coefficients, axis=1)
-        spread = 1.4826 * np.median(np.abs(residual[keep] - np.median(residual[keep])))
-        keep = residual <= np.median(residual[keep]) + max(3.0 * spread, 2.0)
+        centre = np.median(residual[keep])
+        spread = 1.4826 * np.median(np.abs(residual[keep] - centre))
+        keep = residual <= centre + max(3.0 * spread, 2.0)
 
-    model = BackgroundModel(coefficients=coefficients, low_threshold=_MIN_LOW_THRESHOLD,
-                            high_threshold=_MIN_HIGH_THRESHOLD, noise_delta_e=0.0)
-    # Thresholds come from how far genuine backdrop pixels stray from the model: texture of
-    # paper or wood grain raises them, a clean sweep leaves them at their floors.
-    source = sample_mask if threshold_source is None else threshold_source
-    distance, _ = _background_distance(rgb, model.render_rgb(grid_u, grid_v))
-    values = distance[source]
-    if values.size == 0:
-        values = distance.ravel()
-    inliers = values[values <= np.quantile(values, 0.9)]
-    noise = float(np.quantile(inliers, 0.95)) if inliers.size else 0.0
+    # Thresholds follow how far genuine backdrop strays from the model: paper texture or wood
+    # grain raises them, a clean sweep leaves them at their floors. The worst 10 % are taken
+    # for subject pixels on the border and ignored.
+    rows, cols = _subsample(threshold_mask)
+    observed = rgb[rows, cols].astype(np.float32).reshape(-1, 1, 3) / 255.0
+    modelled = np.clip(_polynomial_terms(*_normalised(rows, cols, height, width))
+                       @ coefficients, 0.0, 255.0).astype(np.float32).reshape(-1, 1, 3) / 255.0
+    distance = _shadow_tolerant_distance(cv2.cvtColor(observed, cv2.COLOR_RGB2Lab)[:, 0],
+                                         cv2.cvtColor(modelled, cv2.COLOR_RGB2Lab)[:, 0])
+    if distance.size:
+        inliers = distance[distance <= np.quantile(distance, 0.9)]
+        noise = float(np.quantile(inliers, 0.95))
+        grain = float(np.quantile(detail[rows, cols], 0.99))
+    else:
+        noise, grain = 0.0, 0.0
     low = max(_MIN_LOW_THRESHOLD, 1.6 * noise)
     high = max(_MIN_HIGH_THRESHOLD, 2.8 * low)
     return BackgroundModel(coefficients=coefficients, low_threshold=low, high_threshold=high,
-                           noise_delta_e=noise)
+                           noise_delta_e=noise,
+                           texture_threshold=max(_TEXTURE_FLOOR, _TEXTURE_GAIN * grain))
 
 
 def _source_crop_box(proxy_bbox, proxy_shape, source_shape, margin) -> tuple[int, int, int, int]:
-    ph, pw = proxy_shape
-    sh, sw = source_shape
-    fx, fy = sw / pw, sh / ph
-    pad = margin * max(sh, sw)
+    proxy_height, proxy_width = proxy_shape
+    height, width = source_shape
+    fx, fy = width / proxy_width, height / proxy_height
+    pad = margin * max(height, width)
     x0, y0, x1, y1 = proxy_bbox
     return (int(max(0, np.floor(x0 * fx - pad))), int(max(0, np.floor(y0 * fy - pad))),
-            int(min(sw, np.ceil(x1 * fx + pad))), int(min(sh, np.ceil(y1 * fy + pad))))
+            int(min(width, np.ceil(x1 * fx + pad))), int(min(height, np.ceil(y1 * fy + pad))))
 
 
 # --------------------------------------------------------------------------- subject shape
@@ -305,158 +381,207 @@ class _Shape:
     highlights_filled: int
 
 
-def _background_distance(rgb: np.ndarray, background_rgb: np.ndarray
-                         ) -> tuple[np.ndarray, np.ndarray]:
-    """Shadow-tolerant CIELAB distance to the backdrop, and lightness above it (delta-E)."""
-    image_lab = _lab(rgb)
-    background_lab = _lab_float(background_rgb)
-    delta = image_lab - background_lab
-    lightness = delta[..., 0]
-    weighted_lightness = np.where(lightness < 0, lightness * _SHADOW_LIGHTNESS_WEIGHT, lightness)
-    distance = np.sqrt(weighted_lightness ** 2 + delta[..., 1] ** 2 + delta[..., 2] ** 2)
-    return distance.astype(np.float32), lightness.astype(np.float32)
-
-
-def _subject_shape(rgb: np.ndarray, distance: np.ndarray, lightness_excess: np.ndarray,
-                   model: BackgroundModel) -> _Shape:
-    height, width = distance.shape
-    subject = _hysteresis(distance, model.low_threshold, model.high_threshold)
-    long_side = max(height, width)
-
-    # Specks of dust and sensor noise: tiny components far below chain-link size.
+def _subject_shape(features: _Features, model: BackgroundModel) -> _Shape:
+    """Binary subject: hysteresis, hole triage, then edge snapping."""
+    long_side = max(features.distance.shape)
+    candidates = _hysteresis(features.distance, model.low_threshold, model.high_threshold)
+    # Specks of dust and sensor noise: far below chain-link size.
     min_area = max(4, int(round((long_side / 1024.0) ** 2 * 6)))
-    subject = _drop_small_components(subject, min_area)
-
-    subject, cleared, filled = _resolve_holes(subject, lightness_excess, rgb, model, min_area)
+    candidates = _drop_small_components(candidates, min_area)
+    # Holes are judged on the raw candidates, before edge snapping, so that a highlight's soft
+    # halo cannot make it look like a see-through hole.
+    candidates, cleared, filled = _resolve_holes(candidates, features, model, min_area)
+    subject = _drop_small_components(_snap_to_edges(candidates, features, model), min_area)
     n_components = cv2.connectedComponents(subject.astype(np.uint8), connectivity=8)[0] - 1
     return _Shape(mask=subject, n_components=int(n_components), holes_cleared=cleared,
                   highlights_filled=filled)
 
 
-def _resolve_holes(subject: np.ndarray, lightness_excess: np.ndarray, rgb: np.ndarray,
-                   model: BackgroundModel, min_area: int) -> tuple[np.ndarray, int, int]:
-    """Keep see-through holes as backdrop; fill enclosed blobs that are specular highlights.
+def _snap_to_edges(candidates: np.ndarray, features: _Features,
+                   model: BackgroundModel) -> np.ndarray:
+    """Cut bounce light and soft shadows off the candidates along the sharp metal edge.
 
-    A hole seen through a ring shows the backdrop at most as bright as the backdrop (usually
-    shaded by the metal), while a highlight on polished metal is brighter than the backdrop
-    or clipped inside a much thicker piece of metal.
+    Hysteresis lets the subject grow into the tinted reflections and shadows it casts on the
+    sweep, which fade smoothly into the backdrop. Watershed flooding seeded from confident
+    metal and from the backdrop meets at the strongest edge in between: the in-focus
+    silhouette rather than the soft end of the reflection.
+    """
+    count, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return candidates
+    distance = features.distance
+    # Per component, pixels far above the backdrop seed metal: a fixed multiple of the high
+    # threshold for contrasty pieces, a fraction of their own peak for pale ones.
+    peak = np.zeros(count, np.float32)
+    np.maximum.at(peak, labels[candidates], distance[candidates])
+    seed_level = np.minimum(2.0 * model.high_threshold, 0.7 * peak)
+    seed_level[0] = np.inf
+    # Two more kinds of seed: contrasty pixels with real lightness gradients (polished metal
+    # beside its reflection) and finely textured ones (hammered silver, engraving) that differ
+    # only a little from the backdrop. Fine detail also rings for a few pixels on both sides
+    # of any sharp edge; erosion keeps only genuinely textured areas.
+    contrasty = (distance >= model.high_threshold) & (features.gradient >= _GRADIENT_SEED_LEVEL)
+    fine = candidates & (distance >= model.low_threshold) & (
+        features.detail >= model.texture_threshold)
+    textured = contrasty | cv2.erode(fine.astype(np.uint8), _disc(4)).astype(bool)
+    # Only a margin along the candidate outline is open to flooding: deeper inside, a path of
+    # dim metal could otherwise let the backdrop leak into a stone or an engraving.
+    depth = cv2.distanceTransform(candidates.astype(np.uint8), cv2.DIST_L2, 3)
+    margin = max(4.0, _SOFT_MARGIN_FRACTION * max(distance.shape))
+    markers = np.full(distance.shape, 1, np.int32)
+    markers[candidates] = 2
+    markers[candidates & (depth <= margin) & (distance < seed_level[labels]) & ~textured] = 0
+    flooded = cv2.watershed(cv2.blur(features.lab_u8, (3, 3)), markers)
+    # Watershed lines are the edge pixels themselves: subject when they differ from the
+    # backdrop at all; matting decides their alpha.
+    return (flooded == 2) | ((flooded == -1) & candidates)
+
+
+def _resolve_holes(subject: np.ndarray, features: _Features, model: BackgroundModel,
+                   min_area: int) -> tuple[np.ndarray, int, int]:
+    """Keep see-through holes as backdrop; fill enclosed blobs that only resemble it.
+
+    An enclosed backdrop-like region is see-through (kept) when it looks like backdrop seen
+    through a ring: not brighter than the backdrop (a highlight is), in the backdrop's hue
+    (shading only darkens it), smooth (a faceted stone is not) and wider than a specular
+    sliver. Everything else is filled.
+
+    Returns (subject with filled holes, holes kept clear, non-tiny holes filled).
     """
     # 4-connected backdrop against 8-connected subject keeps the topology consistent.
     count, labels, stats, _ = cv2.connectedComponentsWithStats(
         (~subject).astype(np.uint8), connectivity=4)
     if count <= 1:
         return subject, 0, 0
-    height, width = subject.shape
-    touches_border = np.zeros(count, bool)
+    is_hole = np.ones(count, bool)
+    is_hole[0] = False  # label 0 is the subject itself
     for edge in (labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]):
-        touches_border[np.unique(edge)] = True
-    touches_border[0] = True  # label 0 is the subject itself
-    hole_ids = np.nonzero(~touches_border)[0]
+        is_hole[np.unique(edge)] = False
+    hole_ids = np.nonzero(is_hole)[0]
     if hole_ids.size == 0:
         return subject, 0, 0
 
-    areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    brighter = (lightness_excess > max(2.5, 2.0 * model.noise_delta_e)).astype(np.float64)
-    bright_fraction = np.bincount(labels.ravel(), brighter.ravel(), minlength=count) / areas
-    clipped = (rgb.min(axis=2) >= 250).astype(np.float64)
-    clipped_fraction = np.bincount(labels.ravel(), clipped.ravel(), minlength=count) / areas
+    hole_mask = is_hole[labels]
+    hole_labels = labels[hole_mask]
+    areas = stats[hole_ids, cv2.CC_STAT_AREA].astype(np.float64)
+    radius = cv2.distanceTransform(hole_mask.astype(np.uint8), cv2.DIST_L2, 3)[hole_mask]
 
-    hole_mask = np.isin(labels, hole_ids) if hole_ids.size < 64 else ~touches_border[labels]
-    hole_radius = cv2.distanceTransform(hole_mask.astype(np.uint8), cv2.DIST_L2, 3)
-    filled_radius = cv2.distanceTransform((subject | hole_mask).astype(np.uint8),
-                                          cv2.DIST_L2, 3)
-    radius_in_hole = ndimage.maximum(hole_radius, labels, hole_ids)
-    radius_if_filled = ndimage.maximum(filled_radius, labels, hole_ids)
+    def per_hole_mean(values: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        weights = np.ones(values.shape) if where is None else where.astype(np.float64)
+        total = np.bincount(hole_labels, values * weights, minlength=count)[hole_ids]
+        return total / np.maximum(np.bincount(hole_labels, weights, minlength=count)[hole_ids],
+                                  1.0)
 
-    tiny = areas[hole_ids] < min_area
-    brighter_than_backdrop = bright_fraction[hole_ids] > 0.5
-    # With a clipped white sweep nothing is brighter than the backdrop; then only a clipped
-    # blob that is thin compared with the metal around it is taken for a highlight.
-    slim_clipped = (clipped_fraction[hole_ids] > 0.5) & (
-        np.asarray(radius_in_hole) < 0.3 * np.asarray(radius_if_filled))
-    fill = tiny | brighter_than_backdrop | slim_clipped
-    fill_ids = hole_ids[fill]
-    if fill_ids.size:
+    widest = np.zeros(count, np.float32)
+    np.maximum.at(widest, hole_labels, radius)
+    brighter = features.lightness_delta[hole_mask] > max(2.5, 2.0 * model.noise_delta_e)
+    # Texture is judged away from the rim, where the metal's own edge rings.
+    texture = per_hole_mean(features.detail[hole_mask], where=radius > 3.0)
+
+    sliver_radius = max(1.5, 0.0025 * max(subject.shape))
+    fill = (
+        (areas < max(min_area, 2.0 * sliver_radius ** 2))
+        | (widest[hole_ids] < sliver_radius)
+        | (per_hole_mean(brighter) > 0.5)
+        | (per_hole_mean(features.chroma_delta[hole_mask]) > max(4.0, 0.6 * model.low_threshold))
+        | (texture > model.texture_threshold)
+    )
+    if fill.any():
         lookup = np.zeros(count, bool)
-        lookup[fill_ids] = True
+        lookup[hole_ids[fill]] = True
         subject = subject | lookup[labels]
-    return subject, int((~fill).sum()), int(fill[~tiny].sum())
+    tiny = areas < min_area
+    return subject, int((~fill).sum()), int((fill & ~tiny).sum())
 
 
 # --------------------------------------------------------------------------- matting
 
 
-def _known_background_matting(rgb: np.ndarray, background: np.ndarray, distance: np.ndarray,
+def _known_background_matting(rgb: np.ndarray, background: np.ndarray, features: _Features,
                               subject: np.ndarray, high_threshold: float
                               ) -> tuple[np.ndarray, np.ndarray]:
-    """Difference matting along the subject boundary; returns (alpha, decontaminated rgb)."""
+    """Difference matting along the subject outline.
+
+    Returns (alpha hxw float32 in [0, 1], decontaminated foreground hxwx3 uint8).
+    """
     subject_u8 = subject.astype(np.uint8)
     core = cv2.erode(subject_u8, _disc(2)).astype(bool)
     reach = cv2.dilate(subject_u8, _disc(3)).astype(bool)
     band = reach & ~core
-
-    image = rgb.astype(np.float32)
-    confident = (subject & (distance >= high_threshold)).astype(np.float32)
-    confident_inner = cv2.erode(subject_u8, _disc(1)).astype(np.float32) * confident
-    weights = confident_inner + 0.1 * confident
-    subject_colour = _propagate_colours(image, weights, band)
-
     rows, cols = np.nonzero(band)
-    pixel = image[rows, cols]
+
+    # Subject colour samples: confident pixels, preferring those off the outline (which are
+    # themselves partly backdrop).
+    confident = subject & (features.distance >= high_threshold)
+    inner = cv2.erode(subject_u8, _disc(1)).astype(bool)
+    weights = np.where(confident & inner, np.float32(1.0),
+                       np.where(confident, np.float32(0.1), np.float32(0.0)))
+    colour = _propagate_colours(rgb, weights, rows, cols)
+
+    pixel = rgb[rows, cols].astype(np.float32)
     backdrop = background[rows, cols]
-    colour = subject_colour[rows, cols]
     contrast = colour - backdrop
     contrast_sq = np.einsum("ij,ij->i", contrast, contrast)
     projected = np.einsum("ij,ij->i", pixel - backdrop, contrast) / np.maximum(contrast_sq, 1.0)
     projected = np.clip(projected, 0.0, 1.0)
-
-    # Where the subject colour is close to the backdrop (white metal on a white sweep) the
-    # projection is ill-conditioned; fall back on the smoothed shape there.
-    shape_alpha = cv2.blur(subject.astype(np.float32), (3, 3))[rows, cols]
+    # Where the subject colour is close to the backdrop's (white metal on a white sweep) the
+    # projection is ill-conditioned; lean on the smoothed shape there.
+    shape_alpha = cv2.blur(subject_u8.astype(np.float32), (3, 3))[rows, cols]
     conditioning = np.clip((np.sqrt(contrast_sq) - 15.0) / 25.0, 0.0, 1.0)
     band_alpha = conditioning * projected + (1.0 - conditioning) * shape_alpha
-    # Backdrop noise gives a few percent of spurious alpha; a small dead zone removes it.
-    band_alpha = np.clip((band_alpha - 0.04) / 0.92, 0.0, 1.0)
+    # Backdrop noise leaves a few percent of spurious alpha; a small dead zone removes it.
+    band_alpha = np.clip((band_alpha - 0.04) / 0.92, 0.0, 1.0).astype(np.float32)
 
     alpha = core.astype(np.float32)
     alpha[rows, cols] = band_alpha
 
-    foreground = image.copy()
-    safe_alpha = np.maximum(band_alpha, 1e-3)[:, None]
-    solved = backdrop + (pixel - backdrop) / safe_alpha
-    # Low alpha amplifies noise in the solved colour; lean on the propagated colour there.
+    # I = a F + (1 - a) B solved for F; at low alpha that amplifies noise, so the
+    # propagated subject colour takes over there.
+    solved = backdrop + (pixel - backdrop) / np.maximum(band_alpha, 1e-3)[:, None]
     trust = np.clip((band_alpha - 0.05) / 0.45, 0.0, 1.0)[:, None]
-    foreground[rows, cols] = trust * solved + (1.0 - trust) * colour
-    foreground = np.clip(foreground + 0.5, 0, 255).astype(np.uint8)
-    return alpha.astype(np.float32), foreground
+    foreground = rgb.copy()
+    foreground[rows, cols] = np.clip(trust * solved + (1.0 - trust) * colour + 0.5,
+                                     0, 255).astype(np.uint8)
+    return alpha, foreground
 
 
-def _propagate_colours(image: np.ndarray, weights: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """Normalised convolution of subject colours at growing radii (coarse fills the gaps)."""
-    result = np.zeros_like(image)
-    pending = where.copy()
+def _propagate_colours(rgb: np.ndarray, weights: np.ndarray, rows: np.ndarray,
+                       cols: np.ndarray) -> np.ndarray:
+    """Weighted mean subject colour near each (row, col): Nx3 float32.
+
+    Normalised convolution on a pyramid: a small neighbourhood where confident samples are
+    close, growing until every queried pixel has enough weight nearby.
+    """
     height, width = weights.shape
-    for factor, sigma in ((1, 2.0), (4, 2.0), (16, 2.0), (64, 2.0)):
+    result = np.zeros((rows.size, 3), np.float32)
+    pending = np.ones(rows.size, bool)
+    weighted = rgb.astype(np.float32) * weights[..., None]
+    for factor in (2, 8, 32, 128):
         if not pending.any():
             break
-        if factor == 1:
-            weighted = image * weights[..., None]
-            small_w, small_i = weights, weighted
-        else:
-            size = (max(1, width // factor), max(1, height // factor))
-            small_w = cv2.resize(weights, size, interpolation=cv2.INTER_AREA)
-            small_i = cv2.resize(image * weights[..., None], size, interpolation=cv2.INTER_AREA)
-        den = cv2.GaussianBlur(small_w, (0, 0), sigma)
-        num = cv2.GaussianBlur(small_i, (0, 0), sigma)
-        if factor != 1:
-            den = cv2.resize(den, (width, height), interpolation=cv2.INTER_LINEAR)
-            num = cv2.resize(num, (width, height), interpolation=cv2.INTER_LINEAR)
-        ready = pending & (den > 0.02)
-        result[ready] = num[ready] / den[ready][:, None]
-        pending &= ~ready
+        size = (max(1, width // factor), max(1, height // factor))
+        small_weights = cv2.resize(weights, size, interpolation=cv2.INTER_AREA)
+        small_colours = cv2.resize(weighted, size, interpolation=cv2.INTER_AREA)
+        density = cv2.GaussianBlur(small_weights, (0, 0), 1.5)
+        total = cv2.GaussianBlur(small_colours, (0, 0), 1.5)
+        r = np.minimum((rows[pending] * size[1]) // height, size[1] - 1)
+        c = np.minimum((cols[pending] * size[0]) // width, size[0] - 1)
+        ready = density[r, c] > 0.02
+        index = np.nonzero(pending)[0][ready]
+        result[index] = total[r[ready], c[ready]] / density[r[ready], c[ready]][:, None]
+        pending[index] = False
     if pending.any():
-        result[pending] = image[pending]
+        result[pending] = rgb[rows[pending], cols[pending]]
     return result
+
+
+def _backdrop_colour(background_rgb: np.ndarray, alpha: np.ndarray) -> tuple[float, float, float]:
+    """Median backdrop colour over the crop where there is no subject."""
+    clear = alpha < 0.01
+    samples = background_rgb[clear] if clear.any() else background_rgb.reshape(-1, 3)
+    samples = samples[:: max(1, samples.shape[0] // _MAX_SAMPLES)]
+    red, green, blue = (float(round(v, 2)) for v in np.median(samples, axis=0))
+    return red, green, blue
 
 
 # --------------------------------------------------------------------------- helpers
@@ -474,22 +599,20 @@ def _check_rgb(rgb: np.ndarray) -> None:
 
 def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
     if scale >= 1.0:
-        return rgb
+        return np.ascontiguousarray(rgb)
     height, width = rgb.shape[:2]
     size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA)
 
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB -> float32 CIELAB (L 0-100, a/b signed) via OpenCV's 8-bit tables."""
-    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2Lab).astype(np.float32)
-    lab[..., 0] *= 100.0 / 255.0
-    lab[..., 1:] -= 128.0
-    return lab
+def _subsample(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.nonzero(mask)
+    step = max(1, rows.size // _MAX_SAMPLES)
+    return rows[::step], cols[::step]
 
 
-def _lab_float(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(np.ascontiguousarray(rgb, np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+def _normalised(rows: np.ndarray, cols: np.ndarray, height: int, width: int):
+    return (cols + 0.5) / width * 2.0 - 1.0, (rows + 0.5) / height * 2.0 - 1.0
 
 
 def _polynomial_terms(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -498,28 +621,19 @@ def _polynomial_terms(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)
 
 
-def _full_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    u = (np.arange(width) + 0.5) / width * 2.0 - 1.0
-    v = (np.arange(height) + 0.5) / height * 2.0 - 1.0
-    return np.meshgrid(u, v)
-
-
 def _coarse_grid(bbox, work_shape, source_shape, cell: int = 16):
-    """Normalised source coordinates of a coarse grid whose bilinear upsample is the crop."""
+    """Normalised source coordinates of a coarse grid whose bilinear upsample covers the crop."""
     x0, y0, x1, y1 = bbox
-    sh, sw = source_shape
-    wh, ww = work_shape
-    gh, gw = max(2, -(-wh // cell)), max(2, -(-ww // cell))
-    # Centres of coarse cells expressed in working pixels, as cv2.resize maps them.
-    xs_work = (np.arange(gw) + 0.5) * ww / gw - 0.5
-    ys_work = (np.arange(gh) + 0.5) * wh / gh - 0.5
-    xs_src = x0 + (xs_work + 0.5) * (x1 - x0) / ww
-    ys_src = y0 + (ys_work + 0.5) * (y1 - y0) / wh
-    return np.meshgrid(xs_src / sw * 2.0 - 1.0, ys_src / sh * 2.0 - 1.0)
-
-
-def _upsample_field(field: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    return cv2.resize(field, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    height, width = source_shape
+    work_height, work_width = work_shape
+    grid_height = max(2, -(-work_height // cell))
+    grid_width = max(2, -(-work_width // cell))
+    # Coarse cell centres in working pixels, as cv2.resize maps them, then in source pixels.
+    xs = (np.arange(grid_width) + 0.5) * work_width / grid_width
+    ys = (np.arange(grid_height) + 0.5) * work_height / grid_height
+    xs = x0 + xs * (x1 - x0) / work_width
+    ys = y0 + ys * (y1 - y0) / work_height
+    return np.meshgrid(xs / width * 2.0 - 1.0, ys / height * 2.0 - 1.0)
 
 
 def _border_mask(height: int, width: int) -> np.ndarray:
@@ -536,7 +650,7 @@ def _hysteresis(score: np.ndarray, low: float, high: float) -> np.ndarray:
     if count <= 1:
         return np.zeros(score.shape, bool)
     strong = np.zeros(count, bool)
-    strong[np.unique(labels[score > high])] = True
+    strong[labels[score > high]] = True
     strong[0] = False
     return strong[labels]
 
@@ -561,7 +675,7 @@ def _lap(start: float) -> float:
 
 
 def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Intersection over union of two HxW boolean masks (1.0 when both are empty)."""
+    """Intersection over union of two boolean masks of equal shape (1.0 when both are empty)."""
     pred = np.asarray(pred, bool)
     truth = np.asarray(truth, bool)
     if pred.shape != truth.shape:
@@ -571,10 +685,10 @@ def mask_iou(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def mask_iou_band(pred: np.ndarray, truth: np.ndarray, band_px: float | None = None) -> float:
-    """IoU ignoring pixels within ``band_px`` of the ground-truth boundary.
+    """IoU of two HxW boolean masks, ignoring pixels within ``band_px`` of the truth's outline.
 
-    Hand-drawn ground truth is a few pixels off the real edge; this scores the shape, not the
-    brush. ``band_px`` defaults to max(3, 1% of the longest side).
+    Hand-drawn ground truth sits a few pixels off the real edge; this scores the shape rather
+    than the brush. ``band_px`` defaults to max(3, 1% of the longest side).
     """
     pred = np.asarray(pred, bool)
     truth = np.asarray(truth, bool)

@@ -37,7 +37,7 @@ SUBJECT_ALPHA_THRESHOLD = 0.25
 
 # Peak opacities, chosen so that the soft and drop shadows stay lighter than 48 grey
 # levels below white (the QA gate's subject threshold) and so never read as product.
-_CONTACT_OPACITY = 0.55
+_CONTACT_OPACITY = 0.45
 _AMBIENT_OPACITY = 0.08
 _PENUMBRA_OPACITY = 0.14
 _DROP_OPACITY = 0.16
@@ -112,7 +112,8 @@ def estimate_light_direction(rgb_u8: np.ndarray, alpha: np.ndarray | None) -> Li
     the light. Ambient occlusion all around the piece cancels out, so only a one-sided
     shadow gives confidence. Secondary cue (capped confidence, metal highlights are
     everywhere on a curved piece): the brightest pixels on the subject sit towards the
-    light. Below confidence 0.15 the top-front studio default is returned.
+    light; used only when strongly one-sided and from above. Otherwise the top-front
+    studio default (azimuth 90, elevation 60, confidence 0) is returned.
     """
     _validate_rgb_alpha(rgb_u8, alpha)
     if alpha is None:
@@ -131,8 +132,10 @@ def estimate_light_direction(rgb_u8: np.ndarray, alpha: np.ndarray | None) -> Li
     from_shadow = _light_from_cast_shadow(rgb, subject)
     if from_shadow.confidence >= 0.15:
         return from_shadow
+    # Highlights on curved metal mirror every softbox in the room, so this cue is only
+    # trusted when strongly one-sided and from above (where a studio key light sits).
     from_highlight = _light_from_highlights(rgb, subject)
-    if from_highlight.confidence >= 0.15:
+    if from_highlight.confidence >= 0.3 and 0.0 < from_highlight.azimuth_deg < 180.0:
         return from_highlight
     return DEFAULT_LIGHT
 
@@ -153,11 +156,15 @@ def _light_from_cast_shadow(rgb: np.ndarray, subject: np.ndarray) -> LightDirect
 
     # The backdrop level, local so a lit gradient on the paper is not read as shadow:
     # a normalised convolution of the luminance over everything that is not subject.
-    sigma = max(3.0, 0.5 * long_side)
-    far = (dist > 1.5).astype(np.float32)
-    num = cv2.GaussianBlur(lum * far, (0, 0), sigma)
+    # It is smooth by construction, so it is computed at 1/4 scale.
+    h, w = lum.shape
+    small = (max(1, w // 4), max(1, h // 4))
+    sigma = max(1.0, 0.5 * long_side / 4.0)
+    far = cv2.resize((dist > 1.5).astype(np.float32), small, interpolation=cv2.INTER_AREA)
+    lum_far = cv2.resize(lum * (dist > 1.5), small, interpolation=cv2.INTER_AREA)
+    num = cv2.GaussianBlur(lum_far, (0, 0), sigma)
     den = cv2.GaussianBlur(far, (0, 0), sigma)
-    backdrop = num / np.maximum(den, 1e-3)
+    backdrop = cv2.resize(num / np.maximum(den, 1e-3), (w, h), interpolation=cv2.INTER_LINEAR)
     # The shadow itself pulls the local level down; the band's bright pixels do not.
     lit = np.percentile(lum[band], 90) if band.any() else 255.0
     backdrop = np.maximum(backdrop, 0.97 * lit)
@@ -258,7 +265,7 @@ def _shift(field: np.ndarray, dx: float, dy: float) -> np.ndarray:
 def _contact_field(alpha: np.ndarray) -> np.ndarray:
     """Ground-line occlusion under the lowest part of the piece, plus faint ambient
     occlusion around it; peak opacity ``_CONTACT_OPACITY``."""
-    a, f = _downscaled(alpha, _CONTACT_WORK_SIDE)
+    a, _ = _downscaled(alpha, _CONTACT_WORK_SIDE)
     box = _bbox(a > SUBJECT_ALPHA_THRESHOLD)
     if box is None:
         return np.zeros(alpha.shape, np.float32)
@@ -284,7 +291,7 @@ def _offset_silhouette(alpha: np.ndarray, light: LightDirection, *, length: floa
                        opacity: float) -> np.ndarray:
     """The silhouette moved away from the light by ``length`` x subject size, blurred by
     ``sigma`` x subject size; long shadows for a low light."""
-    a, f = _downscaled(alpha, _SOFT_WORK_SIDE)
+    a, _ = _downscaled(alpha, _SOFT_WORK_SIDE)
     box = _bbox(a > SUBJECT_ALPHA_THRESHOLD)
     if box is None:
         return np.zeros(alpha.shape, np.float32)
@@ -294,6 +301,9 @@ def _offset_silhouette(alpha: np.ndarray, light: LightDirection, *, length: floa
     # Relative to the studio default of 60 degrees, so the default gives ``length``.
     stretch = float(np.clip(math.tan(math.radians(60.0)) / math.tan(elev), 0.25, 3.0))
     ux, uy = light.shadow_vector()
+    # A lightbox shadow falls on the floor, in front of or behind the piece, never up
+    # the backdrop: a light read from below (a flat-lay, or a reflector) is mirrored.
+    uy = abs(uy)
     d = length * stretch * s
     moved = _shift(a, ux * d, uy * d)
     blurred = cv2.GaussianBlur(moved, (0, 0), max(0.8, sigma * s))
@@ -313,6 +323,8 @@ def synthesize_contact_shadow(
     light: where the light comes from (None: the top-front default). style: one of
     ``SHADOW_STYLES``; ``"reflection"`` is an RGB layer (see :func:`reflection_layer`)
     and gets the contact shadow here. strength: multiplies every opacity, in [0, 2].
+    A light from below the horizon (azimuth in (180, 360)) is mirrored to above:
+    shadows always fall downward in the frame.
     Returns HxW float32 opacities in [0, 1], exactly 0 within ``JPEG_SAFE_MARGIN_PX``
     of the border. The shadow also lies under the piece; the compositor covers it.
     """
@@ -367,18 +379,26 @@ def reflection_layer(
     if box is None:
         return layer, layer_alpha
     _, y0, _, y1 = box
-    reach = max(1, round(fade_fraction * (y1 - y0)))
+    # Fade out before the safe border band instead of being cut by it.
+    reach = max(1, min(round(fade_fraction * (y1 - y0)), h - JPEG_SAFE_MARGIN_PX - y1))
     n = min(reach, h - y1, y1)
     if n <= 0:
         return layer, layer_alpha
     k = np.arange(n, dtype=np.float32)
     fade = (opacity * (1.0 - k / reach) ** 2)[:, None]
-    src = slice(y1 - 1, y1 - 1 - n, -1) if y1 - 1 - n >= 0 else slice(y1 - 1, None, -1)
-    layer_alpha[y1:y1 + n] = a[src][:n] * fade
-    layer[y1:y1 + n] = np.asarray(premultiplied_rgb, np.float32)[src][:n] * fade[:, :, None]
-    # Real acrylic is not a perfect mirror: a slight blur reads as a surface.
+    mirrored = slice(y1 - 1, y1 - 1 - n, -1) if y1 - 1 - n >= 0 else slice(y1 - 1, None, -1)
+    # Work on the band of rows the reflection occupies (plus room for the blur).
     sigma = max(0.7, 0.004 * (y1 - y0))
-    layer_alpha = cv2.GaussianBlur(layer_alpha, (0, 0), sigma)
-    layer = cv2.GaussianBlur(layer, (0, 0), sigma)
-    taper = safe_border_taper((h, w))
-    return layer * taper[:, :, None], layer_alpha * taper
+    margin = math.ceil(3 * sigma)
+    b0, b1 = max(0, y1 - margin), min(h, y1 + n + margin)
+    band_a = np.zeros((b1 - b0, w), np.float32)
+    band_p = np.zeros((b1 - b0, w, 3), np.float32)
+    band_a[y1 - b0:y1 - b0 + n] = a[mirrored][:n] * fade
+    band_p[y1 - b0:y1 - b0 + n] = np.asarray(premultiplied_rgb, np.float32)[mirrored][:n] * fade[:, :, None]
+    # Real acrylic is not a perfect mirror: a slight blur reads as a surface.
+    band_a = cv2.GaussianBlur(band_a, (0, 0), sigma)
+    band_p = cv2.GaussianBlur(band_p, (0, 0), sigma)
+    taper = safe_border_taper((h, w))[b0:b1]
+    layer_alpha[b0:b1] = band_a * taper
+    layer[b0:b1] = band_p * taper[:, :, None]
+    return layer, layer_alpha
