@@ -29,6 +29,7 @@ import numpy as np
 from lumograph.models.errors import InvalidImage, InvalidOptions, SubjectNotFound
 
 PROXY_LONG_SIDE = 1024
+SHAPE_LONG_SIDE = 1024
 BACKEND_NAME = "classical"
 
 _BORDER_FRACTION = 0.03
@@ -47,8 +48,21 @@ _TEXTURE_FLOOR = 0.5
 _TEXTURE_GAIN = 1.5
 # Blurred lightness gradient (delta-E per pixel) above which contrasty pixels seed metal.
 _GRADIENT_SEED_LEVEL = 2.0
+# Below this backdrop noise (delta-E) long faint thin lines are trusted to be chains.
+_CLEAN_BACKDROP_NOISE = 2.0
+_THIN_MIN_LENGTH_FRACTION = 0.02
+# Shadows darker than this fraction of the backdrop are not compared as shadows.
+_MIN_SHADOW_DIMMING = 0.25
+# Backdrop distance (delta-E) to 8-bit watershed guide levels.
+_GUIDE_GAIN = 4.0
+# Components smaller than this share of the whole subject are dust, not jewelry.
+_DUST_SHARE = 0.001
+# A hole this much narrower than the metal around it, inside metal this much darker than
+# the backdrop (delta-E), is a specular streak.
+_HIGHLIGHT_SLIMNESS = 0.3
+_HIGHLIGHT_RIM_DARKNESS = 15.0
 # Sampling cap for the robust backdrop fit and its statistics.
-_MAX_SAMPLES = 40000
+_MAX_SAMPLES = 10000
 
 
 @dataclass(frozen=True)
@@ -174,8 +188,11 @@ def segment_jewelry(
     x0, y0, x1, y1 = bbox
     scale = min(1.0, target_long_side / max(x1 - x0, y1 - y0))
     work = _resize(rgb[y0:y1, x0:x1], scale)
-    background_rgb, background_lab = model.render(bbox, work.shape[:2], (height, width))
-    features = _measure(work, background_lab)
+    # Shape decisions (holes, edges) need no more than ~1 MP; alpha and edge colours are
+    # then solved at full working resolution in a band around the upsampled outline.
+    shape_image = _resize(work, min(1.0, SHAPE_LONG_SIDE / max(work.shape[:2])))
+    features = _measure(shape_image, model.render(bbox, shape_image.shape[:2],
+                                                  (height, width))[1])
     timings["measure"] = _lap(clock)
 
     clock = time.perf_counter()
@@ -185,8 +202,9 @@ def segment_jewelry(
         raise SubjectNotFound("no subject left at working resolution after cleaning")
 
     clock = time.perf_counter()
-    alpha, foreground = _known_background_matting(work, background_rgb, features, shape.mask,
-                                                  model.high_threshold)
+    background_rgb, _ = model.render(bbox, work.shape[:2], (height, width))
+    alpha, foreground = _known_background_matting(work, background_rgb, shape_image,
+                                                  shape.mask, features.distance, model)
     timings["matting"] = _lap(clock)
 
     stats = {
@@ -200,7 +218,7 @@ def segment_jewelry(
         "timings_ms": {name: round(seconds * 1000.0, 2) for name, seconds in timings.items()},
     }
     return Matte(foreground=foreground, alpha=alpha, bbox=bbox, scale=float(scale),
-                 background_rgb=_backdrop_colour(background_rgb, alpha), stats=stats)
+                 background_rgb=_backdrop_colour(model, bbox, (height, width)), stats=stats)
 
 
 def matte_to_full_frame(matte: Matte, shape: tuple[int, int]) -> np.ndarray:
@@ -235,48 +253,65 @@ def matte_to_full_frame(matte: Matte, shape: tuple[int, int]) -> np.ndarray:
 class _Features:
     """Per-pixel measurements of one image against its backdrop (HxW float32 unless noted)."""
 
-    lab_u8: np.ndarray  # HxWx3 uint8, OpenCV 8-bit CIELAB (the watershed's guide image)
     distance: np.ndarray  # shadow-tolerant delta-E to the backdrop
     lightness_delta: np.ndarray  # L - L_backdrop
     chroma_delta: np.ndarray  # hue/saturation distance to the backdrop (delta a, b)
-    detail: np.ndarray  # fine-scale lightness detail (delta-E), see _fine_detail
+    detail: np.ndarray  # fine-scale lightness detail (delta-E), see _texture
     gradient: np.ndarray  # 5x5-averaged lightness gradient (delta-E per pixel)
 
 
-def _measure(rgb: np.ndarray, background_lab: np.ndarray) -> _Features:
-    lab_u8 = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2Lab)
-    lightness = lab_u8[..., 0].astype(np.float32) * np.float32(100.0 / 255.0)
-    lightness_delta = lightness - background_lab[..., 0]
-    delta_a = lab_u8[..., 1].astype(np.float32) - 128.0 - background_lab[..., 1]
-    delta_b = lab_u8[..., 2].astype(np.float32) - 128.0 - background_lab[..., 2]
-    chroma_delta = cv2.magnitude(delta_a, delta_b)
+def _measure(rgb: np.ndarray, background_lab: np.ndarray,
+             texture: tuple[np.ndarray, np.ndarray] | None = None) -> _Features:
+    """Backdrop distances and texture of ``rgb`` (hxwx3 uint8) against ``background_lab``.
+
+    ``background_lab`` is hxwx3 float32 CIELAB. ``texture`` (detail, gradient) depends only
+    on the image and may be passed in again when the same image is measured against a
+    refined backdrop.
+    """
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2Lab).astype(np.float32)
+    lightness = lab[..., 0] * np.float32(100.0 / 255.0)
+    distance, lightness_delta, chroma_delta = _backdrop_distance(
+        lightness, lab[..., 1] - 128.0, lab[..., 2] - 128.0, background_lab)
+    detail, gradient = texture if texture is not None else _texture(lightness)
+    return _Features(distance=distance, lightness_delta=lightness_delta,
+                     chroma_delta=chroma_delta, detail=detail, gradient=gradient)
+
+
+def _backdrop_distance(lightness: np.ndarray, a: np.ndarray, b: np.ndarray,
+                       background_lab: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shadow-tolerant CIELAB distance to the backdrop: (distance, lightness delta, chroma delta).
+
+    Works on any matching shapes (``background_lab`` has a trailing axis of 3). Hue is
+    compared with the backdrop darkened to the pixel's own lightness: a shadow is the backdrop
+    scaled down, and in the cube-root range of CIELAB scaling XYZ by k scales L* + 16, a* and
+    b* alike by k^(1/3). Lightness below the backdrop is down-weighted for the same reason.
+    """
+    background_lightness = background_lab[..., 0]
+    lightness_delta = lightness - background_lightness
+    dimming = np.clip((lightness + 16.0) / (background_lightness + 16.0),
+                      _MIN_SHADOW_DIMMING ** (1.0 / 3.0), 1.0)
+    chroma_delta = np.hypot(a - background_lab[..., 1] * dimming,
+                            b - background_lab[..., 2] * dimming)
     weighted = np.where(lightness_delta < 0, lightness_delta * _SHADOW_LIGHTNESS_WEIGHT,
                         lightness_delta)
-    distance = cv2.magnitude(weighted.astype(np.float32), chroma_delta)
+    distance = np.hypot(weighted, chroma_delta)
+    return (distance.astype(np.float32), lightness_delta.astype(np.float32),
+            chroma_delta.astype(np.float32))
+
+
+def _texture(lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fine detail, blurred gradient) of CIELAB lightness, both HxW float32 in delta-E.
+
+    Detail is the 5x5 mean of |L - Gaussian(L, 1.5)|: hammered or engraved metal, facets and
+    chain links score high, while shadows and bounce light, however steep, are smooth ramps
+    that score near zero. Gradient is the 5x5 mean Sobel magnitude of the smoothed L.
+    """
     smooth = cv2.GaussianBlur(lightness, (0, 0), 1.5)
     detail = cv2.blur(cv2.absdiff(lightness, smooth), (5, 5))
     gradient = cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3),
                              cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3))
-    gradient = cv2.blur(gradient, (5, 5)) * np.float32(1.0 / 8.0)
-    return _Features(lab_u8=lab_u8, distance=distance, lightness_delta=lightness_delta,
-                     chroma_delta=chroma_delta, detail=detail, gradient=gradient)
-
-
-def _fine_detail(lightness: np.ndarray) -> np.ndarray:
-    """Mean |L - Gaussian(L, 1.5)| over 5x5 (delta-E), as in ``_measure``.
-
-    Hammered or engraved metal, facets and chain links score high; shadows and bounce light,
-    however steep, are smooth ramps that score near zero.
-    """
-    smooth = cv2.GaussianBlur(lightness, (0, 0), 1.5)
-    return cv2.blur(cv2.absdiff(lightness, smooth), (5, 5))
-
-
-def _shadow_tolerant_distance(lab: np.ndarray, background_lab: np.ndarray) -> np.ndarray:
-    """The ``_measure`` distance for Nx3 float CIELAB samples."""
-    delta = lab - background_lab
-    lightness = np.where(delta[:, 0] < 0, delta[:, 0] * _SHADOW_LIGHTNESS_WEIGHT, delta[:, 0])
-    return np.sqrt(lightness ** 2 + delta[:, 1] ** 2 + delta[:, 2] ** 2)
+    return detail, cv2.blur(gradient, (5, 5)) * np.float32(1.0 / 8.0)
 
 
 # --------------------------------------------------------------------------- localisation
@@ -293,26 +328,32 @@ def _locate(proxy: np.ndarray) -> _Localisation:
     height, width = proxy.shape[:2]
     whole = (0, 0, width, height)
     lightness = cv2.cvtColor(np.ascontiguousarray(proxy), cv2.COLOR_RGB2Lab)[..., 0]
-    detail = _fine_detail(lightness.astype(np.float32) * np.float32(100.0 / 255.0))
+    texture = _texture(lightness.astype(np.float32) * np.float32(100.0 / 255.0))
     border = _border_mask(height, width)
 
     # Pass 1 fits the border alone; pass 2 refits on everything pass 1 calls backdrop, which
     # pins the surface down in the middle of the frame where vignetting and fall-off live.
-    model = _fit_background(proxy, detail, border, border)
-    features = _measure(proxy, model.render(whole, (height, width), (height, width))[1])
+    model = _fit_background(proxy, texture[0], border, border)
+    features = _measure(proxy, model.render(whole, (height, width), (height, width))[1], texture)
     rough = _hysteresis(features.distance, model.low_threshold, model.high_threshold)
     backdrop = ~cv2.dilate(rough.astype(np.uint8), _disc(5)).astype(bool)
     if backdrop.mean() > 0.2:
-        model = _fit_background(proxy, detail, backdrop, border)
-        features = _measure(proxy, model.render(whole, (height, width), (height, width))[1])
+        model = _fit_background(proxy, texture[0], backdrop, border)
+        features = _measure(proxy, model.render(whole, (height, width), (height, width))[1],
+                            texture)
 
     mask = _subject_shape(features, model).mask
+    details = {"backdrop_noise_delta_e": round(model.noise_delta_e, 3),
+               "low_threshold_delta_e": round(model.low_threshold, 3)}
     if not mask.any():
-        raise SubjectNotFound("nothing in the image differs from the estimated backdrop")
+        raise SubjectNotFound(
+            "nothing separates from the backdrop estimated at the image border (a flat image, "
+            f"or a busy scene: backdrop noise {model.noise_delta_e:.1f} delta-E)", details=details)
     fraction = float(mask.mean())
     if fraction > 0.97:
         raise SubjectNotFound(
-            f"the subject would cover {fraction:.0%} of the frame: no backdrop to separate from")
+            f"the subject would cover {fraction:.0%} of the frame: no backdrop to separate from",
+            details=details)
     rows, cols = np.nonzero(mask)
     bbox = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
     return _Localisation(mask=mask, bbox=bbox, background=model)
@@ -320,7 +361,10 @@ def _locate(proxy: np.ndarray) -> _Localisation:
 
 def _fit_background(rgb: np.ndarray, detail: np.ndarray, sample_mask: np.ndarray,
                     threshold_mask: np.ndarray) -> BackgroundModel:
-    """Robust quadratic fit of the backdrop to ``sample_mask``; thresholds from ``threshold_mask``."""
+    """Robust quadratic fit of the backdrop to ``sample_mask`` (HxW bool) of ``rgb``.
+
+    The hysteresis and texture thresholds come from the pixels in ``threshold_mask``.
+    """
     height, width = rgb.shape[:2]
     rows, cols = _subsample(sample_mask)
     colours = rgb[rows, cols].astype(np.float64)
@@ -329,7 +373,7 @@ def _fit_background(rgb: np.ndarray, detail: np.ndarray, sample_mask: np.ndarray
     coefficients = np.zeros((terms.shape[1], 3))
     coefficients[0] = np.median(colours, axis=0) if colours.size else 0.0
     # Iteratively trimmed least squares: subject pixels that touch the border are outliers.
-    for _ in range(4):
+    for _ in range(3):
         if keep.sum() < terms.shape[1] * 4:
             break
         coefficients, *_ = np.linalg.lstsq(terms[keep], colours[keep], rcond=None)
@@ -345,8 +389,9 @@ def _fit_background(rgb: np.ndarray, detail: np.ndarray, sample_mask: np.ndarray
     observed = rgb[rows, cols].astype(np.float32).reshape(-1, 1, 3) / 255.0
     modelled = np.clip(_polynomial_terms(*_normalised(rows, cols, height, width))
                        @ coefficients, 0.0, 255.0).astype(np.float32).reshape(-1, 1, 3) / 255.0
-    distance = _shadow_tolerant_distance(cv2.cvtColor(observed, cv2.COLOR_RGB2Lab)[:, 0],
-                                         cv2.cvtColor(modelled, cv2.COLOR_RGB2Lab)[:, 0])
+    observed_lab = cv2.cvtColor(observed, cv2.COLOR_RGB2Lab)[:, 0]
+    distance = _backdrop_distance(observed_lab[:, 0], observed_lab[:, 1], observed_lab[:, 2],
+                                  cv2.cvtColor(modelled, cv2.COLOR_RGB2Lab)[:, 0])[0]
     if distance.size:
         inliers = distance[distance <= np.quantile(distance, 0.9)]
         noise = float(np.quantile(inliers, 0.95))
@@ -384,17 +429,46 @@ class _Shape:
 def _subject_shape(features: _Features, model: BackgroundModel) -> _Shape:
     """Binary subject: hysteresis, hole triage, then edge snapping."""
     long_side = max(features.distance.shape)
-    candidates = _hysteresis(features.distance, model.low_threshold, model.high_threshold)
+    candidates = _candidates(features.distance, model)
     # Specks of dust and sensor noise: far below chain-link size.
     min_area = max(4, int(round((long_side / 1024.0) ** 2 * 6)))
     candidates = _drop_small_components(candidates, min_area)
     # Holes are judged on the raw candidates, before edge snapping, so that a highlight's soft
     # halo cannot make it look like a see-through hole.
     candidates, cleared, filled = _resolve_holes(candidates, features, model, min_area)
-    subject = _drop_small_components(_snap_to_edges(candidates, features, model), min_area)
+    subject = _snap_to_edges(candidates, features, model)
+    subject = _drop_small_components(subject, max(min_area, int(_DUST_SHARE * subject.sum())))
     n_components = cv2.connectedComponents(subject.astype(np.uint8), connectivity=8)[0] - 1
     return _Shape(mask=subject, n_components=int(n_components), holes_cleared=cleared,
                   highlights_filled=filled)
+
+
+def _candidates(distance: np.ndarray, model: BackgroundModel) -> np.ndarray:
+    """Hysteresis on the backdrop distance, plus faint thin lines on a clean backdrop.
+
+    A fine chain downsampled to a pixel or less never reaches the high threshold, but on a
+    clean sweep nothing else draws a long thin line that stands out from the noise: such
+    components are kept when they are long, thin and clearly above the low threshold.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (distance > model.low_threshold).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros(distance.shape, bool)
+    keep = np.zeros(count, bool)
+    keep[labels[distance > model.high_threshold]] = True
+    if model.noise_delta_e < _CLEAN_BACKDROP_NOISE:
+        weak = labels > 0
+        thick = cv2.morphologyEx(weak.astype(np.uint8), cv2.MORPH_OPEN, _disc(1)).astype(bool)
+        flat_labels = labels[weak]
+        areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+        thick_share = np.bincount(flat_labels, thick[weak], minlength=count) / np.maximum(areas, 1)
+        mean_distance = np.bincount(flat_labels, distance[weak], minlength=count) / np.maximum(
+            areas, 1)
+        min_length = max(12.0, _THIN_MIN_LENGTH_FRACTION * max(distance.shape))
+        keep |= (thick_share < 0.25) & (areas >= min_length) & (
+            mean_distance >= 1.5 * model.low_threshold)
+    keep[0] = False
+    return keep[labels]
 
 
 def _snap_to_edges(candidates: np.ndarray, features: _Features,
@@ -424,6 +498,12 @@ def _snap_to_edges(candidates: np.ndarray, features: _Features,
     fine = candidates & (distance >= model.low_threshold) & (
         features.detail >= model.texture_threshold)
     textured = contrasty | cv2.erode(fine.astype(np.uint8), _disc(4)).astype(bool)
+    # Chains, wires and prongs a few pixels wide are all edge: the backdrop would flood them
+    # from both sides. Bounce light and shadows are never that thin, so thin parts of the
+    # candidates that clear the high threshold seed metal too.
+    candidates_u8 = candidates.astype(np.uint8)
+    thin = candidates & ~cv2.morphologyEx(candidates_u8, cv2.MORPH_OPEN, _disc(2)).astype(bool)
+    textured |= thin & (distance >= model.high_threshold)
     # Only a margin along the candidate outline is open to flooding: deeper inside, a path of
     # dim metal could otherwise let the backdrop leak into a stone or an engraving.
     depth = cv2.distanceTransform(candidates.astype(np.uint8), cv2.DIST_L2, 3)
@@ -431,7 +511,11 @@ def _snap_to_edges(candidates: np.ndarray, features: _Features,
     markers = np.full(distance.shape, 1, np.int32)
     markers[candidates] = 2
     markers[candidates & (depth <= margin) & (distance < seed_level[labels]) & ~textured] = 0
-    flooded = cv2.watershed(cv2.blur(features.lab_u8, (3, 3)), markers)
+    # Flooding follows the backdrop distance itself, so the outline settles where that
+    # distance jumps (the metal edge), not on the outer rim of a shadow's own soft edge.
+    guide = cv2.blur(np.clip(distance * _GUIDE_GAIN, 0, 255).astype(np.uint8), (3, 3))
+    guide = cv2.merge([guide, guide, guide])
+    flooded = cv2.watershed(guide, markers)
     # Watershed lines are the edge pixels themselves: subject when they differ from the
     # backdrop at all; matting decides their alpha.
     return (flooded == 2) | ((flooded == -1) & candidates)
@@ -478,6 +562,19 @@ def _resolve_holes(subject: np.ndarray, features: _Features, model: BackgroundMo
     # Texture is judged away from the rim, where the metal's own edge rings.
     texture = per_hole_mean(features.detail[hole_mask], where=radius > 3.0)
 
+    # The metal just around each hole: a highlight sits inside darker metal, while a gap seen
+    # through a ring is usually bordered by brightly lit surfaces or by the backdrop's shade.
+    hole_ids_map = np.where(hole_mask, labels, 0).astype(np.float32)
+    rim_ids = cv2.dilate(hole_ids_map, _disc(3))[subject].astype(np.intp)
+    rim_dark = features.lightness_delta[subject] < -_HIGHLIGHT_RIM_DARKNESS
+    rim_dark_share = (np.bincount(rim_ids, rim_dark, minlength=count)
+                      / np.maximum(np.bincount(rim_ids, minlength=count), 1))[hole_ids]
+    filled_radius = cv2.distanceTransform((subject | hole_mask).astype(np.uint8),
+                                          cv2.DIST_L2, 3)[hole_mask]
+    thickest = np.zeros(count, np.float32)
+    np.maximum.at(thickest, hole_labels, filled_radius)
+    slimness = widest[hole_ids] / np.maximum(thickest[hole_ids], 1.0)
+
     sliver_radius = max(1.5, 0.0025 * max(subject.shape))
     fill = (
         (areas < max(min_area, 2.0 * sliver_radius ** 2))
@@ -485,6 +582,9 @@ def _resolve_holes(subject: np.ndarray, features: _Features, model: BackgroundMo
         | (per_hole_mean(brighter) > 0.5)
         | (per_hole_mean(features.chroma_delta[hole_mask]) > max(4.0, 0.6 * model.low_threshold))
         | (texture > model.texture_threshold)
+        # A clipped highlight on a white sweep is no brighter than the sweep: it is told by
+        # being a slim streak in clearly darker metal.
+        | ((slimness < _HIGHLIGHT_SLIMNESS) & (rim_dark_share > 0.75))
     )
     if fill.any():
         lookup = np.zeros(count, bool)
@@ -497,29 +597,42 @@ def _resolve_holes(subject: np.ndarray, features: _Features, model: BackgroundMo
 # --------------------------------------------------------------------------- matting
 
 
-def _known_background_matting(rgb: np.ndarray, background: np.ndarray, features: _Features,
-                              subject: np.ndarray, high_threshold: float
+def _known_background_matting(rgb: np.ndarray, background_rgb: np.ndarray,
+                              shape_image: np.ndarray, shape_mask: np.ndarray,
+                              shape_distance: np.ndarray, model: BackgroundModel
                               ) -> tuple[np.ndarray, np.ndarray]:
-    """Difference matting along the subject outline.
+    """Difference matting along the subject outline at working resolution.
 
-    Returns (alpha hxw float32 in [0, 1], decontaminated foreground hxwx3 uint8).
+    Args:
+        rgb: hxwx3 uint8 working image; background_rgb: hxwx3 float32 modelled backdrop.
+        shape_image, shape_mask, shape_distance: the image, binary subject and backdrop
+            distance at the (possibly lower) resolution the shape was decided at.
+
+    Returns:
+        (alpha hxw float32 in [0, 1], decontaminated foreground hxwx3 uint8).
     """
-    subject_u8 = subject.astype(np.uint8)
-    core = cv2.erode(subject_u8, _disc(2)).astype(bool)
-    reach = cv2.dilate(subject_u8, _disc(3)).astype(bool)
-    band = reach & ~core
-    rows, cols = np.nonzero(band)
+    height, width = rgb.shape[:2]
+    upscale = width / shape_mask.shape[1]
+    slack = int(np.ceil(upscale - 1.0))
+    subject_u8 = cv2.resize(shape_mask.astype(np.uint8) * np.uint8(255), (width, height),
+                            interpolation=cv2.INTER_LINEAR)
+    subject_u8 = (subject_u8 >= 128).astype(np.uint8)
+    # The band covers the edge blur plus the outline's uncertainty after upsampling.
+    core = cv2.erode(subject_u8, _disc(2 + slack)).astype(bool)
+    reach = cv2.dilate(subject_u8, _disc(3 + slack)).astype(bool)
+    rows, cols = np.nonzero(reach & ~core)
 
     # Subject colour samples: confident pixels, preferring those off the outline (which are
     # themselves partly backdrop).
-    confident = subject & (features.distance >= high_threshold)
-    inner = cv2.erode(subject_u8, _disc(1)).astype(bool)
-    weights = np.where(confident & inner, np.float32(1.0),
-                       np.where(confident, np.float32(0.1), np.float32(0.0)))
-    colour = _propagate_colours(rgb, weights, rows, cols)
+    confident = (shape_mask & (shape_distance >= model.high_threshold)).astype(np.float32)
+    inner = cv2.erode(confident, _disc(1))
+    weights = 0.1 * confident + 0.9 * inner
+    colour = _propagate_colours(shape_image, weights, rows / upscale, cols / upscale)
+    if not np.isfinite(colour).all():
+        colour = np.nan_to_num(colour)
 
     pixel = rgb[rows, cols].astype(np.float32)
-    backdrop = background[rows, cols]
+    backdrop = background_rgb[rows, cols]
     contrast = colour - backdrop
     contrast_sq = np.einsum("ij,ij->i", contrast, contrast)
     projected = np.einsum("ij,ij->i", pixel - backdrop, contrast) / np.maximum(contrast_sq, 1.0)
@@ -547,40 +660,47 @@ def _known_background_matting(rgb: np.ndarray, background: np.ndarray, features:
 
 def _propagate_colours(rgb: np.ndarray, weights: np.ndarray, rows: np.ndarray,
                        cols: np.ndarray) -> np.ndarray:
-    """Weighted mean subject colour near each (row, col): Nx3 float32.
+    """Weighted mean subject colour near each (row, col) of ``rgb``: Nx3 float32.
 
     Normalised convolution on a pyramid: a small neighbourhood where confident samples are
-    close, growing until every queried pixel has enough weight nearby.
+    close, growing until every queried pixel has enough weight nearby. ``rows``/``cols``
+    may be fractional.
     """
     height, width = weights.shape
     result = np.zeros((rows.size, 3), np.float32)
     pending = np.ones(rows.size, bool)
     weighted = rgb.astype(np.float32) * weights[..., None]
-    for factor in (2, 8, 32, 128):
+    for factor in (1, 4, 16, 64):
         if not pending.any():
             break
-        size = (max(1, width // factor), max(1, height // factor))
-        small_weights = cv2.resize(weights, size, interpolation=cv2.INTER_AREA)
-        small_colours = cv2.resize(weighted, size, interpolation=cv2.INTER_AREA)
+        if factor == 1:
+            small_weights, small_colours = weights, weighted
+        else:
+            size = (max(1, width // factor), max(1, height // factor))
+            small_weights = cv2.resize(weights, size, interpolation=cv2.INTER_AREA)
+            small_colours = cv2.resize(weighted, size, interpolation=cv2.INTER_AREA)
+        small_height, small_width = small_weights.shape
         density = cv2.GaussianBlur(small_weights, (0, 0), 1.5)
         total = cv2.GaussianBlur(small_colours, (0, 0), 1.5)
-        r = np.minimum((rows[pending] * size[1]) // height, size[1] - 1)
-        c = np.minimum((cols[pending] * size[0]) // width, size[0] - 1)
+        r = np.clip((rows[pending] * small_height / height).astype(np.intp), 0, small_height - 1)
+        c = np.clip((cols[pending] * small_width / width).astype(np.intp), 0, small_width - 1)
         ready = density[r, c] > 0.02
         index = np.nonzero(pending)[0][ready]
         result[index] = total[r[ready], c[ready]] / density[r[ready], c[ready]][:, None]
         pending[index] = False
     if pending.any():
-        result[pending] = rgb[rows[pending], cols[pending]]
+        r = np.clip(rows[pending].astype(np.intp), 0, height - 1)
+        c = np.clip(cols[pending].astype(np.intp), 0, width - 1)
+        result[pending] = rgb[r, c]
     return result
 
 
-def _backdrop_colour(background_rgb: np.ndarray, alpha: np.ndarray) -> tuple[float, float, float]:
-    """Median backdrop colour over the crop where there is no subject."""
-    clear = alpha < 0.01
-    samples = background_rgb[clear] if clear.any() else background_rgb.reshape(-1, 3)
-    samples = samples[:: max(1, samples.shape[0] // _MAX_SAMPLES)]
-    red, green, blue = (float(round(v, 2)) for v in np.median(samples, axis=0))
+def _backdrop_colour(model: BackgroundModel, bbox: tuple[int, int, int, int],
+                     source_shape: tuple[int, int]) -> tuple[float, float, float]:
+    """Median modelled backdrop colour (RGB 0-255) over the crop."""
+    grid_u, grid_v = _coarse_grid(bbox, (64, 64), source_shape)
+    rgb = np.clip(_polynomial_terms(grid_u, grid_v) @ model.coefficients, 0.0, 255.0)
+    red, green, blue = (float(round(v, 2)) for v in np.median(rgb.reshape(-1, 3), axis=0))
     return red, green, blue
 
 

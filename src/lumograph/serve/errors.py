@@ -62,3 +62,32 @@ def error_response(exc: BaseException, request_id: str) -> JSONResponse:
         content={"code": code, "message": message, "request_id": request_id, "details": details},
         headers={"X-Request-ID": request_id},
     )
+
+
+def install_error_handlers(app) -> None:
+    """Make FastAPI's own errors (unknown route, wrong method, bad query) follow the
+    same JSON shape with a stable ``code`` as ours."""
+    import uuid
+
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    def _rid(request) -> str:
+        return request.headers.get("x-request-id") or uuid.uuid4().hex
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"code": code, "message": str(exc.detail), "request_id": _rid(request), "details": {}},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request, exc: RequestValidationError):
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse(
+            status_code=422,
+            content={"code": "invalid_options", "message": "; ".join(problems), "request_id": _rid(request),
+                     "details": {"errors": problems}},
+        )

@@ -4,8 +4,9 @@ Decodes and validates the upload, runs the jewelry graph over the shared module
 deployments (reached by name in the ``modules`` application), and turns the outcome
 into an image response or a JSON report. No image maths lives here.
 """
-from __future__ import annotations
-
+# No `from __future__ import annotations` here, and every helper the ingress calls is
+# defined above the class: @serve.ingress rebinds the methods with the globals that
+# exist at decoration time, and FastAPI must see the real `Request` annotation.
 import asyncio
 import base64
 import re
@@ -20,13 +21,15 @@ from lumograph.deployments.directory import MODULE_DEPLOYMENTS, MODULES_APP
 from lumograph.graphs.jewelry import JewelrySteps, run_lightbox
 from lumograph.models.errors import InvalidOptions, QualityRejected, UnsupportedInput
 from lumograph.models.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
-from lumograph.serve.errors import error_response
+from lumograph.serve.errors import error_response, install_error_handlers
 from lumograph.serve.schemas import LightboxOptions, LightboxReport
 
 api = FastAPI(
     title="lumograph jewelry lightbox",
     description="Raw jewelry photo in, marketplace-ready lightbox image and QA report out.",
 )
+
+install_error_handlers(api)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -52,6 +55,24 @@ def parse_options(fields: dict[str, str]) -> LightboxOptions:
 def _module_handle(module: str, method: str):
     handle = serve.get_deployment_handle(MODULE_DEPLOYMENTS[module], app_name=MODULES_APP, _check_exists=False)
     return getattr(handle, method).remote
+
+
+async def _read_upload(request: Request) -> tuple[bytes, str | None, dict[str, str]]:
+    """Read the multipart ``image`` part (or a raw image body) and the option fields."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        try:
+            form = await request.form()
+        except Exception as exc:
+            raise InvalidOptions(f"the multipart body could not be parsed: {exc}", code="invalid_request") from None
+        upload = form.get("image")
+        if upload is None or isinstance(upload, str):
+            raise InvalidOptions("multipart field 'image' (a file) is required", code="missing_image")
+        data = await upload.read()
+        fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
+        return data, upload.filename, fields
+    # A raw body (Content-Type: image/*) is accepted too, options in the query string.
+    return await request.body(), None, {}
 
 
 @serve.deployment(name="JewelryIngress")
@@ -137,21 +158,3 @@ class JewelryIngress:
             }
             return JSONResponse(body, headers=headers)
         return Response(content=outcome.encoded, media_type=outcome.media_type, headers=headers)
-
-
-async def _read_upload(request: Request) -> tuple[bytes, str | None, dict[str, str]]:
-    """Read the multipart ``image`` part (or a raw image body) and the option fields."""
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith("multipart/form-data"):
-        try:
-            form = await request.form()
-        except Exception as exc:
-            raise InvalidOptions(f"the multipart body could not be parsed: {exc}", code="invalid_request") from None
-        upload = form.get("image")
-        if upload is None or isinstance(upload, str):
-            raise InvalidOptions("multipart field 'image' (a file) is required", code="missing_image")
-        data = await upload.read()
-        fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str)}
-        return data, upload.filename, fields
-    # A raw body (Content-Type: image/*) is accepted too, options in the query string.
-    return await request.body(), None, {}
