@@ -15,5 +15,5 @@ class QualityGate(ModuleReplica):
     async def check_jewelry_input(self, proxy_rgb, source_wh, **kwargs):
         return self.core.check_jewelry_input(proxy_rgb, source_wh, **kwargs)
 
-    async def check_jewelry_output(self, encoded, fmt, marketplace, prior_checks=None):
-        return self.core.check_jewelry_output(encoded, fmt, marketplace, prior_checks)
+    async def check_jewelry_output(self, encoded, fmt, marketplace, prior_checks=None, cutout=None):
+        return self.core.check_jewelry_output(encoded, fmt, marketplace, prior_checks, cutout)

@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable
 
 import numpy as np
 
+from lumograph.models.errors import SubjectNotFound
 from lumograph.models.imageio import resize_long_side
 
 #: The proxy every light-weight module works on: big enough for thin chains to show,
@@ -31,7 +32,7 @@ class JewelrySteps:
     segment(rgb, proxy_hw, target_long_side) -> {"matte", "proxy_alpha", "backend"};
     grade(fg, alpha, proxy, proxy_alpha, metal) -> {"rgb", "illuminant", "report", "backend"};
     compose(fg, alpha, proxy, proxy_alpha, options) -> {"encoded", "media_type", ...};
-    check_output(encoded, fmt, marketplace, prior_checks) -> {"verdict", "score", "checks", ...}.
+    check_output(encoded, fmt, marketplace, prior_checks, cutout) -> {"verdict", "score", "checks", ...}.
     """
 
     locate: Step
@@ -114,9 +115,20 @@ async def run_lightbox(
     if floor["verdict"] == "fail":
         return _finish(report, None, None, floor, clock, t_start)
 
-    seg = await clock.run("segment", steps.segment(rgb, proxy.shape[:2], None))
+    try:
+        seg = await clock.run("segment", steps.segment(rgb, proxy.shape[:2], None))
+    except SubjectNotFound as err:
+        # Not an API error: the QA gate fails the photo with the segmenter's reason.
+        # A remote step wraps the error; its ``cause`` holds the original's message.
+        err = getattr(err, "cause", None) or err
+        _ran(report, "segmenter", None)
+        failed = {"name": "subject_found", "passed": False, "severity": "fail", "value": False,
+                  "limit": "a piece separable from the backdrop", "message": err.message}
+        report["input_checks"] = [*floor["checks"], failed]
+        return _finish(report, None, None, {"verdict": "fail", "score": 0.0}, clock, t_start)
     matte = seg["matte"]
     report["segmentation"] = {
+        "pieces": seg["pieces"],
         "bbox": list(matte.bbox),
         "scale": float(matte.scale),
         "background_rgb": [float(v) for v in matte.background_rgb],
@@ -141,9 +153,17 @@ async def run_lightbox(
     report["composition"] = _jsonable(composed["report"])
     _ran(report, "compositor", composed.get("backend"))
 
+    cutout = {
+        "pieces": seg["pieces"],
+        "category": classification.get("category", "other"),
+        "magnification": float(composed["report"].get("scale", 1.0)) * float(matte.scale),
+        "busy_background": bool(classification.get("busy_background", False)),
+        "background_complexity": classification.get("background_complexity"),
+        "transparent": bool(options.get("transparent")),
+    }
     final = await clock.run(
         "output_qa",
-        steps.check_output(composed["encoded"], composed["format"], options["marketplace"], floor["checks"]),
+        steps.check_output(composed["encoded"], composed["format"], options["marketplace"], floor["checks"], cutout),
     )
     report["output_checks"] = final["output_checks"]
     report["output"] = {

@@ -8,6 +8,7 @@ import numpy as np
 from lumograph.models.backends import BackendSelection, select_backend
 from lumograph.models.marketplaces import get_profile
 from lumograph.models.qa import Check, check_input, check_output, verdict
+from lumograph.models.qa_cutout import check_cutout
 
 
 class QACore:
@@ -46,10 +47,20 @@ class QACore:
         fmt: str,
         marketplace: str,
         prior_checks: list[dict] | None = None,
+        cutout: dict | None = None,
     ) -> dict:
         """Re-measure the delivered bytes against the marketplace profile and give the
-        verdict over these checks plus ``prior_checks`` (the input floor's)."""
+        verdict over these checks, the cut-out checks and ``prior_checks`` (the input
+        floor's). ``cutout``: keyword arguments of ``check_cutout`` (pieces, category,
+        magnification, busy_background, background_complexity) plus ``transparent``
+        (the client asked for a transparent cut-out), or None."""
+        cutout = dict(cutout or {})
+        transparent = bool(cutout.pop("transparent", False))
         checks = check_output(encoded, fmt, get_profile(marketplace))
+        if transparent:
+            checks = [_transparency_requested(c) for c in checks]
+        if cutout:
+            checks = [*check_cutout(**cutout), *checks]
         prior = [Check(**c) for c in (prior_checks or [])]
         rep = self._report(prior + list(checks))
         rep["output_checks"] = [asdict(c) for c in checks]
@@ -63,3 +74,13 @@ class QACore:
             "checks": [asdict(c) for c in rep.checks],
             "backend": self.selection.name,
         }
+
+
+def _transparency_requested(check: Check) -> Check:
+    """A transparent cut-out was asked for: it is a layer for the client's own canvas,
+    so its transparency is information, not a breach; every other check still measures
+    the file flattened on white (what the layer looks like on a white page)."""
+    if check.name != "output_transparency":
+        return check
+    return Check(check.name, True, "info", check.value, None,
+                 f"{check.message}; transparent cut-out requested (checks below measure it flattened on white)")

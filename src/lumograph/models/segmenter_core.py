@@ -10,6 +10,7 @@ import numpy as np
 
 from lumograph.models.backends import BackendSelection, select_backend
 from lumograph.models.errors import SubjectNotFound
+from lumograph.models.qa_cutout import count_pieces
 from lumograph.models.segmentation import Matte, segment_jewelry
 
 
@@ -27,7 +28,8 @@ class SegmenterCore:
         """
         matte = segment_jewelry(rgb, target_long_side=int(target_long_side or self.target_long_side))
         proxy_alpha = project_alpha(matte, rgb.shape[:2], proxy_hw)
-        return {"matte": matte, "proxy_alpha": proxy_alpha, "backend": self.selection.name}
+        return {"matte": matte, "proxy_alpha": proxy_alpha, "pieces": count_pieces(matte.alpha),
+                "backend": self.selection.name}
 
     def locate_jewelry(self, proxy_rgb: np.ndarray) -> dict:
         """Cheap coarse localisation on the proxy, for the classifier and the input floor.

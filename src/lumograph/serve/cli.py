@@ -72,9 +72,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     result = run_eval(Path(args.data), json_out=Path(args.json), sheets_dir=Path(args.sheets) if args.sheets else None,
                       limit=args.limit)
-    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "per_image"} if isinstance(v, dict) else v
-                      for k, v in result.items()}, indent=2))
+    print(json.dumps(_without_per_image(result), indent=2))
     return 0
+
+
+def _without_per_image(value):
+    if isinstance(value, dict):
+        return {k: _without_per_image(v) for k, v in value.items() if k not in ("per_image", "backends")}
+    return value
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

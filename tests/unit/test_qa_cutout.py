@@ -1,0 +1,56 @@
+import cv2
+import numpy as np
+
+from lumograph.models.qa_core import QACore
+from lumograph.models.qa_cutout import check_cutout, count_pieces
+from lumograph.models.compose import compose_lightbox
+from lumograph.models.imageio import encode_image
+
+
+def _alpha_with_blobs(n, size=400):
+    a = np.zeros((size, size), np.float32)
+    for i in range(n):
+        cv2.circle(a, (60 + i * 110, 200), 40, 1.0, -1)
+    return a
+
+
+def test_count_pieces_counts_separate_objects_and_ignores_specks():
+    assert count_pieces(_alpha_with_blobs(1)) == 1
+    assert count_pieces(_alpha_with_blobs(3)) == 3
+    a = _alpha_with_blobs(1)
+    a[10:12, 10:12] = 1.0  # a speck of dust
+    assert count_pieces(a) == 1
+    assert count_pieces(np.zeros((50, 50), np.float32)) == 0
+
+
+def test_chain_with_pendant_is_one_piece():
+    a = np.zeros((400, 400), np.float32)
+    cv2.line(a, (20, 50), (200, 250), 1.0, 2)
+    cv2.circle(a, (205, 265), 20, 1.0, -1)
+    assert count_pieces(a) == 1
+
+
+def test_cutout_checks_flag_props_enlargement_and_busy_backdrops():
+    ok = {c.name: c for c in check_cutout(pieces=2, category="earring", magnification=1.2, busy_background=False)}
+    assert all(c.passed for c in ok.values())
+    bad = {c.name: c for c in check_cutout(pieces=3, category="ring", magnification=3.1, busy_background=True,
+                                           background_complexity=0.8)}
+    assert not bad["cutout_single_product"].passed and bad["cutout_single_product"].value == 3
+    assert not bad["cutout_magnification"].passed and bad["cutout_magnification"].value == 3.1
+    assert not bad["cutout_backdrop"].passed
+    assert all(c.severity == "review" for c in bad.values())
+
+
+def test_transparent_request_turns_transparency_into_information():
+    fg = np.full((300, 300, 3), 120, np.uint8)
+    alpha = np.zeros((300, 300), np.float32)
+    cv2.circle(alpha, (150, 150), 120, 1.0, -1)
+    comp = compose_lightbox(fg, alpha, canvas_wh=(1000, 1000), fill=0.88, transparent=True)
+    png = encode_image(comp.rgb, "png", alpha=comp.alpha)
+    qa = QACore()
+    plain = qa.check_jewelry_output(png, "png", "amazon")
+    assert plain["verdict"] == "fail"
+    asked = qa.check_jewelry_output(png, "png", "amazon", cutout={"transparent": True})
+    by_name = {c["name"]: c for c in asked["checks"]}
+    assert by_name["output_transparency"]["severity"] == "info"
+    assert asked["verdict"] == "pass", [c for c in asked["checks"] if not c["passed"]]
