@@ -123,7 +123,11 @@ def run_bench_jewelry(*, json_out: Path, repeats: int = 5, chart: Path | None = 
                 return time.perf_counter() - t0, r
 
             # Warm-up: first calls load code paths and fill caches on both hosts.
-            inprocess_once()
+            _, warm_stages = inprocess_once()
+            if warm_stages["verdict"] == "fail":
+                # A failed input floor short-circuits the graph: timing it would not
+                # measure the pipeline this benchmark names.
+                raise RuntimeError(f"the benchmark photo fails QA in-process: {warm_stages}")
             _, warm = http_once()
             if warm.status_code != 200:
                 raise RuntimeError(f"HTTP warm-up failed: {warm.status_code} {warm.text[:300]}")

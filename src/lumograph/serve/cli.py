@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
-import time
+import threading
 import uuid
 from pathlib import Path
 
@@ -21,13 +22,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     port = config.http_options.port
     print(f"lumograph: serving on http://127.0.0.1:{port} (jewelry: /jewelry/lightbox, /jewelry/healthz); "
           f"Ray dashboard on http://127.0.0.1:{args.dashboard_port}. Ctrl-C stops.", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("lumograph: shutting down", flush=True)
-    finally:
-        cluster.shutdown()
+    stop = threading.Event()
+    # Ray installs its own handlers; make Ctrl-C and SIGTERM end the foreground loop.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    print("lumograph: shutting down", flush=True)
+    cluster.shutdown()
     return 0
 
 

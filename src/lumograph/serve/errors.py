@@ -60,7 +60,6 @@ def error_response(exc: BaseException, request_id: str) -> JSONResponse:
     return JSONResponse(
         status_code=status,
         content={"code": code, "message": message, "request_id": request_id, "details": details},
-        headers={"X-Request-ID": request_id},
     )
 
 

@@ -144,8 +144,8 @@ class JewelryIngress:
                 details={"report": report.model_dump(mode="json")},
             )
             return error_response(err, rid)
+        # Serve's proxy already answers with the X-Request-ID it put on the request.
         headers = {
-            "X-Request-ID": rid,
             "X-Lumograph-Verdict": report.verdict,
             "X-Lumograph-Score": f"{report.score:.3f}",
             "X-Lumograph-Billable": "true" if report.billable else "false",

@@ -1,0 +1,76 @@
+"""One contract over every registered backend of every module: shapes, dtypes, ranges,
+no input mutation, a typed error on bad input. Learned backends join through
+``LEARNED_BACKENDS`` and are picked up here without new tests."""
+import numpy as np
+import pytest
+
+from lumograph.bench.synthetic import ring_photo
+from lumograph.models.backends import LEARNED_BACKENDS
+from lumograph.models.classifier_core import ClassifierCore
+from lumograph.models.compositor_core import CompositorCore
+from lumograph.models.errors import LumographError
+from lumograph.models.grader_core import GraderCore
+from lumograph.models.imageio import resize_long_side, sniff_format
+from lumograph.models.segmenter_core import SegmenterCore
+
+CORES = {"classifier": ClassifierCore, "segmenter": SegmenterCore, "grader": GraderCore, "compositor": CompositorCore}
+CASES = [(m, b) for m in CORES for b in ["classical", *LEARNED_BACKENDS.get(m, {})]]
+
+
+@pytest.fixture(scope="module")
+def photo():
+    rgb = ring_photo(1280, 1024, cast=(1.0, 0.95, 0.85), seed=7).rgb
+    rgb.setflags(write=False)
+    proxy = resize_long_side(rgb, 1024)
+    proxy.setflags(write=False)
+    return rgb, proxy
+
+
+def _frozen_copy(a):
+    b = np.array(a, copy=True)
+    b.setflags(write=False)
+    return b
+
+
+@pytest.mark.parametrize("module, backend", CASES)
+def test_backend_contract(module, backend, photo):
+    rgb, proxy = photo
+    before = rgb.copy(), proxy.copy()
+    core = CORES[module](backend=backend)
+    assert core.selection.name == backend
+    if module == "classifier":
+        out = core.classify_jewelry(proxy)
+        assert out["category"] in {"ring", "necklace", "earring", "bracelet", "other"}
+        assert out["metal"] in {"yellow_gold", "white_metal", "rose_gold", "none"}
+        assert 0.0 <= out["skin_fraction"] <= 1.0 and out["backend"] == backend
+        bad = lambda: core.classify_jewelry(np.zeros((10, 10), np.uint8))  # noqa: E731
+    elif module == "segmenter":
+        out = core.segment_jewelry(rgb, proxy.shape[:2])
+        m = out["matte"]
+        assert m.alpha.dtype == np.float32 and m.alpha.shape == m.foreground.shape[:2]
+        assert m.foreground.dtype == np.uint8 and m.foreground.shape[2] == 3
+        assert 0.0 <= m.alpha.min() and m.alpha.max() <= 1.0
+        assert out["proxy_alpha"].shape == proxy.shape[:2] and out["proxy_alpha"].dtype == np.float32
+        x0, y0, x1, y1 = m.bbox
+        assert 0 <= x0 < x1 <= rgb.shape[1] and 0 <= y0 < y1 <= rgb.shape[0]
+        bad = lambda: core.segment_jewelry(np.zeros((8, 8, 3), np.uint8), (8, 8))  # noqa: E731
+    elif module == "grader":
+        fg = _frozen_copy(rgb[200:600, 300:800])
+        alpha = _frozen_copy(np.ones(fg.shape[:2], np.float32))
+        out = core.grade_jewelry(fg, alpha, proxy, _frozen_copy(np.zeros(proxy.shape[:2], np.float32)), "white_metal")
+        assert out["rgb"].shape == fg.shape and out["rgb"].dtype == np.uint8
+        assert np.isclose(np.linalg.norm(out["illuminant"]["rgb"]), 1.0, atol=1e-3)
+        bad = lambda: core.grade_jewelry(fg, alpha, proxy, np.zeros(proxy.shape[:2], np.float32), "platinum")  # noqa: E731
+    else:
+        fg = _frozen_copy(rgb[200:600, 300:800])
+        alpha = np.zeros(fg.shape[:2], np.float32)
+        alpha[100:300, 100:400] = 1.0
+        alpha = _frozen_copy(alpha)
+        opts = {"marketplace": "etsy", "size": 800, "format": "png", "shadow": "soft", "quality": 90}
+        out = core.compose_lightbox(fg, alpha, proxy, _frozen_copy(np.zeros(proxy.shape[:2], np.float32)), opts)
+        assert sniff_format(out["encoded"]) == "png" and out["media_type"] == "image/png"
+        bad = lambda: core.compose_lightbox(fg, alpha, proxy, np.zeros(proxy.shape[:2], np.float32), opts | {"marketplace": "x"})  # noqa: E731
+    assert np.array_equal(rgb, before[0]) and np.array_equal(proxy, before[1])
+    with pytest.raises(LumographError) as info:
+        bad()
+    assert info.value.code and info.value.message
