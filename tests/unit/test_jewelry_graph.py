@@ -34,7 +34,9 @@ def _run(modules, rgb, options=OPTIONS, calls=None):
 
 
 def test_ring_becomes_a_lightbox_image(modules):
-    photo = ring_photo(1600, 1200)
+    # A plain ring product shot (the chain variant is a segmentation test: ring + chain is
+    # not a ring listing).
+    photo = ring_photo(1600, 1200, with_chain=False)
     rgb = photo.rgb.copy()
     rgb.setflags(write=False)
     calls = []

@@ -236,3 +236,21 @@ def test_mask_metrics():
     assert mask_iou_band(shifted, truth, band_px=0.5) < 1.0
     with pytest.raises(InvalidOptions):
         mask_iou(truth, truth[:50])
+
+
+def test_flat_grey_ring_darker_than_paper_is_kept_by_its_sharp_outline():
+    # Colour alone calls this band a shadow (darker backdrop, same hue); its crisp outline
+    # says it is metal. The hole stays backdrop.
+    height, width = 900, 1200
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    paper = 205.0 - 10.0 * (((xx - 600) / width) ** 2 + ((yy - 450) / height) ** 2)
+    rgb = np.repeat(paper[..., None], 3, axis=2)
+    truth = np.zeros((height, width), np.uint8)
+    cv2.circle(truth, (600, 450), 190, 1, thickness=70, lineType=cv2.LINE_AA)
+    rgb[truth.astype(bool)] = 160.0
+    rgb += np.random.default_rng(3).normal(0, 1.2, rgb.shape)
+    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    matte = segment_jewelry(rgb)
+    alpha = matte_to_full_frame(matte, rgb.shape)
+    assert mask_iou(alpha >= 0.5, truth.astype(bool)) > 0.9
+    assert alpha[450, 600] < 0.1  # the ring's hole

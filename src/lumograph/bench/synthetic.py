@@ -65,7 +65,10 @@ def ring_photo(
         "rose_gold": (0.80, 0.52, 0.42),
     }[metal]
     cv2.circle(mask, (int(cx), int(cy)), (r_out + r_in) // 2, 1, thickness=r_out - r_in)
-    shade = 0.75 + 0.25 * np.clip(((xx - cx) + (cy - yy)) / (2 * r_out), -1, 1)
+    # Polished metal mirrors its surroundings: a dark side facing away from the light and a
+    # bright side toward it. (A flat matte grey band exactly as dark as its own shadow cannot
+    # be told from that shadow by a classical segmenter; see segmentation.py.)
+    shade = 0.5 + 0.3 * np.clip(((xx - cx) + (cy - yy)) / (2 * r_out), -1, 1)
     ring = mask.astype(bool)
     for c in range(3):
         scene[:, :, c][ring] = (metal_rgb[c] * shade[ring])

@@ -61,6 +61,14 @@ _DUST_SHARE = 0.001
 # the backdrop (delta-E), is a specular streak.
 _HIGHLIGHT_SLIMNESS = 0.3
 _HIGHLIGHT_RIM_DARKNESS = 15.0
+# Grey metal darker than the backdrop looks like a shadow by colour alone; it is told by its
+# outline. An edge is "sharp" when the lightness gradient at sigma 1 is this many times the
+# gradient at sigma 4 (a step blurred by <~2 px; a shadow's penumbra scores ~1) and at least
+# this steep (delta-E per pixel). A dark region counts as metal when this share of its outline
+# is sharp.
+_SHARP_RATIO = 2.0
+_SHARP_MIN_GRADIENT = 2.0
+_SHARP_OUTLINE_SHARE = 0.6
 # Sampling cap for the robust backdrop fit and its statistics.
 _MAX_SAMPLES = 10000
 
@@ -204,7 +212,8 @@ def segment_jewelry(
     clock = time.perf_counter()
     background_rgb, _ = model.render(bbox, work.shape[:2], (height, width))
     alpha, foreground = _known_background_matting(work, background_rgb, shape_image,
-                                                  shape.mask, features.distance, model)
+                                                  shape.mask, features.distance, model,
+                                                  outlined=shape.outlined)
     timings["matting"] = _lap(clock)
 
     stats = {
@@ -424,6 +433,7 @@ class _Shape:
     n_components: int
     holes_cleared: int
     highlights_filled: int
+    outlined: np.ndarray  # HxW bool: dark regions kept for their sharp outline (grey metal)
 
 
 def _subject_shape(features: _Features, model: BackgroundModel) -> _Shape:
@@ -432,15 +442,75 @@ def _subject_shape(features: _Features, model: BackgroundModel) -> _Shape:
     candidates = _candidates(features.distance, model)
     # Specks of dust and sensor noise: far below chain-link size.
     min_area = max(4, int(round((long_side / 1024.0) ** 2 * 6)))
-    candidates = _drop_small_components(candidates, min_area)
+    outlined = _sharp_outlined_dark_regions(features, model, candidates, min_area)
+    candidates = _drop_small_components(candidates | outlined, min_area)
     # Holes are judged on the raw candidates, before edge snapping, so that a highlight's soft
     # halo cannot make it look like a see-through hole.
     candidates, cleared, filled = _resolve_holes(candidates, features, model, min_area)
-    subject = _snap_to_edges(candidates, features, model)
+    subject = _snap_to_edges(candidates, features, model, protected=outlined)
     subject = _drop_small_components(subject, max(min_area, int(_DUST_SHARE * subject.sum())))
     n_components = cv2.connectedComponents(subject.astype(np.uint8), connectivity=8)[0] - 1
     return _Shape(mask=subject, n_components=int(n_components), holes_cleared=cleared,
-                  highlights_filled=filled)
+                  highlights_filled=filled, outlined=outlined & subject)
+
+
+def _sharp_outlined_dark_regions(features: _Features, model: BackgroundModel,
+                                 candidates: np.ndarray, min_area: int) -> np.ndarray:
+    """Regions darker than the backdrop that sharp edges wall off from it (HxW bool).
+
+    Plain grey metal on a lighter backdrop has the colour of a shadow, which the backdrop
+    distance rightly discounts. What a shadow never has is a crisp outline. Sharp edges are
+    found by comparing fine and coarse lightness gradients; the backdrop is flooded from the
+    image border through everything that is not a sharp edge, and the dark regions it cannot
+    reach, which sit directly against the reached backdrop and are mostly outlined by sharp
+    edges, are kept. Regions nested inside those (a ring's interior) are left to hole triage.
+    """
+    delta = features.lightness_delta
+    fine_x = cv2.Sobel(cv2.GaussianBlur(delta, (0, 0), 1.0), cv2.CV_32F, 1, 0, ksize=3)
+    fine_y = cv2.Sobel(cv2.GaussianBlur(delta, (0, 0), 1.0), cv2.CV_32F, 0, 1, ksize=3)
+    fine = cv2.magnitude(fine_x, fine_y) * np.float32(1.0 / 8.0)
+    coarse_src = cv2.GaussianBlur(delta, (0, 0), 4.0)
+    coarse = cv2.magnitude(cv2.Sobel(coarse_src, cv2.CV_32F, 1, 0, ksize=3),
+                           cv2.Sobel(coarse_src, cv2.CV_32F, 0, 1, ksize=3)) * np.float32(1 / 8)
+    steep = max(_SHARP_MIN_GRADIENT, 0.5 * model.low_threshold)
+    sharp = (fine >= steep) & (fine >= _SHARP_RATIO * coarse)
+    # Thickened so that one-pixel breaks in an outline do not let the backdrop flood in.
+    walls = cv2.dilate(sharp.astype(np.uint8), _disc(2)).astype(bool)
+
+    count, labels = cv2.connectedComponents((~walls).astype(np.uint8), connectivity=4)
+    if count <= 2:
+        return np.zeros(delta.shape, bool)
+    reached = np.zeros(count, bool)
+    for edge in (labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]):
+        reached[np.unique(edge)] = True
+    reached[0] = False  # label 0 is the walls themselves
+    backdrop = reached[labels]
+    near_backdrop = cv2.dilate(backdrop.astype(np.uint8), _disc(7)).astype(bool)
+
+    dark = delta < -model.low_threshold
+    flat = labels[~walls]
+    areas = np.bincount(flat, minlength=count).astype(np.float64)
+    dark_share = np.bincount(flat, dark[~walls], minlength=count) / np.maximum(areas, 1.0)
+    # Outline of each region: its pixels next to a wall; sharp share is judged there.
+    outline = ~walls & cv2.dilate(walls.astype(np.uint8), _disc(1)).astype(bool)
+    region_ids = labels[outline]
+    outline_len = np.bincount(region_ids, minlength=count).astype(np.float64)
+    touches_backdrop = np.bincount(region_ids, near_backdrop[outline], minlength=count) > 0
+    # How much of the outline borders sharp walls rather than a candidate region (the
+    # region's own metal neighbours count as good boundaries too).
+    next_to_sharp = cv2.dilate(sharp.astype(np.uint8), _disc(4)).astype(bool) | cv2.dilate(
+        candidates.astype(np.uint8), _disc(2)).astype(bool)
+    sharp_share = np.bincount(region_ids, next_to_sharp[outline], minlength=count) / np.maximum(
+        outline_len, 1.0)
+    keep = (~reached & touches_backdrop & (dark_share > 0.6) & (areas >= 4 * min_area)
+            & (sharp_share >= _SHARP_OUTLINE_SHARE))
+    keep[0] = False
+    if not keep.any():
+        return np.zeros(delta.shape, bool)
+    regions = keep[labels]
+    # The walls between a kept region and its backdrop are the metal's own edge pixels.
+    return regions | (walls & cv2.dilate(regions.astype(np.uint8), _disc(3)).astype(bool)
+                      & (delta < 0))
 
 
 def _candidates(distance: np.ndarray, model: BackgroundModel) -> np.ndarray:
@@ -472,7 +542,7 @@ def _candidates(distance: np.ndarray, model: BackgroundModel) -> np.ndarray:
 
 
 def _snap_to_edges(candidates: np.ndarray, features: _Features,
-                   model: BackgroundModel) -> np.ndarray:
+                   model: BackgroundModel, protected: np.ndarray | None = None) -> np.ndarray:
     """Cut bounce light and soft shadows off the candidates along the sharp metal edge.
 
     Hysteresis lets the subject grow into the tinted reflections and shadows it casts on the
@@ -504,6 +574,8 @@ def _snap_to_edges(candidates: np.ndarray, features: _Features,
     candidates_u8 = candidates.astype(np.uint8)
     thin = candidates & ~cv2.morphologyEx(candidates_u8, cv2.MORPH_OPEN, _disc(2)).astype(bool)
     textured |= thin & (distance >= model.high_threshold)
+    if protected is not None:
+        textured |= protected
     # Only a margin along the candidate outline is open to flooding: deeper inside, a path of
     # dim metal could otherwise let the backdrop leak into a stone or an engraving.
     depth = cv2.distanceTransform(candidates.astype(np.uint8), cv2.DIST_L2, 3)
@@ -599,7 +671,8 @@ def _resolve_holes(subject: np.ndarray, features: _Features, model: BackgroundMo
 
 def _known_background_matting(rgb: np.ndarray, background_rgb: np.ndarray,
                               shape_image: np.ndarray, shape_mask: np.ndarray,
-                              shape_distance: np.ndarray, model: BackgroundModel
+                              shape_distance: np.ndarray, model: BackgroundModel,
+                              outlined: np.ndarray | None = None
                               ) -> tuple[np.ndarray, np.ndarray]:
     """Difference matting along the subject outline at working resolution.
 
@@ -607,6 +680,8 @@ def _known_background_matting(rgb: np.ndarray, background_rgb: np.ndarray,
         rgb: hxwx3 uint8 working image; background_rgb: hxwx3 float32 modelled backdrop.
         shape_image, shape_mask, shape_distance: the image, binary subject and backdrop
             distance at the (possibly lower) resolution the shape was decided at.
+        outlined: optional HxW bool at shape resolution: grey metal kept for its outline,
+            confident subject although close to the backdrop in colour.
 
     Returns:
         (alpha hxw float32 in [0, 1], decontaminated foreground hxwx3 uint8).
@@ -624,7 +699,10 @@ def _known_background_matting(rgb: np.ndarray, background_rgb: np.ndarray,
 
     # Subject colour samples: confident pixels, preferring those off the outline (which are
     # themselves partly backdrop).
-    confident = (shape_mask & (shape_distance >= model.high_threshold)).astype(np.float32)
+    confident = shape_mask & (shape_distance >= model.high_threshold)
+    if outlined is not None:
+        confident |= outlined
+    confident = confident.astype(np.float32)
     inner = cv2.erode(confident, _disc(1))
     weights = 0.1 * confident + 0.9 * inner
     colour = _propagate_colours(shape_image, weights, rows / upscale, cols / upscale)
