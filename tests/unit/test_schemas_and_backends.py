@@ -3,7 +3,7 @@ from pydantic import ValidationError
 
 from lumograph.models.backends import LEARNED_BACKENDS, select_backend
 from lumograph.models.errors import BackendUnavailable, InvalidOptions
-from lumograph.serve.jewelry_ingress import parse_options
+from lumograph.serve.uploads import parse_options
 from lumograph.serve.schemas import LightboxOptions
 
 
@@ -26,13 +26,13 @@ def test_defaults_are_amazon_jpeg_soft_shadow():
 )
 def test_bad_options_are_rejected_quoting_the_value(fields, quoted):
     with pytest.raises(InvalidOptions) as info:
-        parse_options(fields)
+        parse_options(LightboxOptions, fields)
     assert quoted in info.value.message
     assert info.value.code == "invalid_options"
 
 
 def test_form_strings_are_coerced_not_rewritten():
-    o = parse_options({"size": "1500", "transparent": "true", "format": "png", "fill_ratio": "0.9"})
+    o = parse_options(LightboxOptions, {"size": "1500", "transparent": "true", "format": "png", "fill_ratio": "0.9"})
     assert (o.size, o.transparent, o.fill_ratio) == (1500, True, 0.9)
     with pytest.raises(ValidationError):
         LightboxOptions(quality=101)

@@ -22,6 +22,16 @@ MODULE_DEPLOYMENTS = {
 MODULES_APP = "modules"
 
 
+def module_handle(module: str, method: str):
+    """``handle.<method>.remote`` of a shared module, looked up by name in ``modules``.
+
+    ``_check_exists=False``: an ingress may start before the modules application is up.
+    """
+    handle = serve.get_deployment_handle(MODULE_DEPLOYMENTS[module], app_name=MODULES_APP,
+                                         _check_exists=False)
+    return getattr(handle, method).remote
+
+
 @serve.deployment(name="ModuleDirectory", num_replicas=1)
 class ModuleDirectory:
     def __init__(self, **handles: DeploymentHandle) -> None:

@@ -37,8 +37,8 @@ def _cmd_process(args: argparse.Namespace) -> int:
     from lumograph.graphs.local import LocalModules
     from lumograph.models.errors import LumographError
     from lumograph.models.imageio import decode_image
-    from lumograph.serve.jewelry_ingress import parse_options
-    from lumograph.serve.schemas import LightboxReport
+    from lumograph.serve.uploads import parse_options
+    from lumograph.serve.schemas import LightboxOptions, LightboxReport
 
     fields = {k: v for k, v in {
         "marketplace": args.marketplace, "format": args.format, "shadow": args.shadow,
@@ -46,7 +46,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         "transparent": args.transparent or None,
     }.items() if v is not None}
     try:
-        options = parse_options(fields)
+        options = parse_options(LightboxOptions, fields)
         data = Path(args.input).read_bytes()
         decoded = decode_image(data, filename=args.input)
         modules = LocalModules.build(backend=args.backend, weights_dir=args.weights_dir)

@@ -49,18 +49,23 @@ def status_for(err: LumographError) -> int:
     return 500
 
 
-def error_response(exc: BaseException, request_id: str) -> JSONResponse:
-    """Map any exception to a JSON error; unknown ones become a 500 without a trace."""
+def error_body(exc: BaseException, request_id: str) -> dict:
+    """The JSON error body (``ErrorBody``) plus its ``status``, for any exception;
+    unknown ones become an ``internal_error`` without a trace (logged here)."""
     exc = unwrap(exc)
     if isinstance(exc, LumographError):
         status, code, message, details = status_for(exc), exc.code, exc.message, exc.details
     else:
         logger.exception("request %s failed", request_id, exc_info=exc)
         status, code, message, details = 500, "internal_error", "internal error; see the server log", {}
-    return JSONResponse(
-        status_code=status,
-        content={"code": code, "message": message, "request_id": request_id, "details": details},
-    )
+    return {"status": status, "code": code, "message": message, "request_id": request_id,
+            "details": details}
+
+
+def error_response(exc: BaseException, request_id: str) -> JSONResponse:
+    """Map any exception to a JSON error response with its HTTP status."""
+    body = error_body(exc, request_id)
+    return JSONResponse(status_code=body.pop("status"), content=body)
 
 
 def install_error_handlers(app) -> None:
