@@ -1,0 +1,276 @@
+"""Sky module: matte, condition, generated skies, replacement and day-to-dusk.
+
+Synthetic images with known answers (``bench.synthetic_listing``) plus a regression
+floor on the real ADE20K sky masks in ../shared/eval (skipped when absent).
+"""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lumograph.bench.synthetic_listing import exterior_photo, room_photo
+from lumograph.models.errors import InvalidImage, InvalidOptions
+from lumograph.models.sky import (
+    SKY_STYLES,
+    day_to_dusk,
+    detect_facade_windows,
+    generate_sky,
+    replace_sky,
+    segment_sky,
+)
+
+EVAL = Path(__file__).resolve().parents[2].parent / "shared" / "eval"
+PROXY = (1024, 768)
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+@pytest.fixture(scope="module")
+def exterior():
+    ex = exterior_photo(1600, 1200, seed=0)
+    proxy = cv2.resize(ex.rgb, PROXY, interpolation=cv2.INTER_AREA)
+    sky = cv2.resize(ex.sky, PROXY, interpolation=cv2.INTER_AREA)
+    return ex, _readonly(proxy), sky
+
+
+@pytest.fixture(scope="module")
+def exterior_seg(exterior):
+    return segment_sky(exterior[1], scene="exterior")
+
+
+def _clear_sky_exterior(w: int = 1024, h: int = 768, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A blue graded sky over a textured green/brown ground with a bushy tree: rgb, sky mask."""
+    rng = np.random.default_rng(seed)
+    yy = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    img = np.zeros((h, w, 3), np.float32)
+    sky_col = np.array([60, 120, 210], np.float32) * (1 - yy[..., None] * 0.6) + \
+        np.array([180, 210, 240], np.float32) * (yy[..., None] * 0.6)
+    img[:] = sky_col
+    sky = np.zeros((h, w), np.uint8)
+    horizon = int(0.5 * h)
+    sky[:horizon] = 1
+    bush = np.zeros((h, w), np.uint8)
+    for _ in range(40):  # a lumpy tree crown
+        cx, cy = int(rng.uniform(0.6, 0.8) * w), int(rng.uniform(0.3, 0.5) * h)
+        cv2.circle(bush, (cx, cy), int(rng.uniform(0.03, 0.06) * w), 1, -1)
+    sky[bush.astype(bool)] = 0
+    ground = ~sky.astype(bool)
+    tex = rng.uniform(0.7, 1.3, (h, w, 1)).astype(np.float32)
+    img[ground] = (np.array([70, 110, 50], np.float32) * tex)[ground]
+    img[horizon + 40:] = (np.array([120, 95, 70], np.float32) * tex[horizon + 40:])
+    img += rng.normal(0, 1.0, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8), sky.astype(np.float32)
+
+
+def _iou(matte: np.ndarray, gt: np.ndarray) -> float:
+    pred, ref = matte >= 0.5, gt >= 0.5
+    return float((pred & ref).sum() / max(1, (pred | ref).sum()))
+
+
+# ------------------------------------------------------------------ segment_sky
+
+
+def test_matte_matches_the_known_sky(exterior, exterior_seg):
+    _, proxy, sky = exterior
+    matte = exterior_seg["matte"]
+    assert matte.shape == proxy.shape[:2] and matte.dtype == np.float32
+    assert 0.0 <= float(matte.min()) and float(matte.max()) <= 1.0
+    assert _iou(matte, sky) > 0.9
+    assert abs(exterior_seg["fraction"] - float((sky >= 0.5).mean())) < 0.03
+
+
+def test_wire_is_not_sky_at_full_strength(exterior, exterior_seg):
+    _, proxy, _ = exterior
+    h, w = proxy.shape[:2]
+    wire = np.zeros((h, w), np.uint8)
+    cv2.line(wire, (0, int(0.12 * h)), (w, int(0.2 * h)), 1, 1)
+    # Away from the roof and the tree, where the wire crosses open sky.
+    wire[:, int(0.1 * w):] = 0
+    on_wire = exterior_seg["matte"][wire.astype(bool)]
+    assert on_wire.size > 20
+    assert float(on_wire.mean()) < 0.8
+
+
+def test_grey_sky_needs_replacement(exterior_seg):
+    assert exterior_seg["condition"] in ("grey", "overcast")
+    assert exterior_seg["needs_replacement"] is True
+    for key in ("mean_saturation", "blue_share", "luminance", "texture"):
+        assert isinstance(exterior_seg["measures"][key], float)
+
+
+def test_clear_blue_sky_is_clear_and_kept():
+    rgb, sky = _clear_sky_exterior()
+    result = segment_sky(_readonly(rgb))
+    assert result["condition"] == "clear"
+    assert result["needs_replacement"] is False
+    assert _iou(result["matte"], sky) > 0.9
+
+
+def test_interior_has_no_sky():
+    room = room_photo(1024, 768, tilt_deg=0.0, seed=0)
+    result = segment_sky(_readonly(room.rgb))
+    assert result["condition"] == "none"
+    assert result["needs_replacement"] is False
+    assert result["fraction"] == 0.0
+    assert float(result["matte"].max()) == 0.0
+
+
+def test_bad_inputs_raise_typed_errors():
+    with pytest.raises(InvalidImage):
+        segment_sky(np.zeros((100, 100), np.uint8))
+    with pytest.raises(InvalidImage):
+        segment_sky(np.zeros((100, 100, 3), np.float32))
+    with pytest.raises(InvalidImage):
+        segment_sky(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(InvalidOptions):
+        segment_sky(np.zeros((64, 64, 3), np.uint8), scene="garden")
+
+
+# ---------------------------------------------------------------- generate_sky
+
+
+def test_generated_skies_are_deterministic_graded_and_distinct():
+    skies = {s: generate_sky(s, 640, 360, seed=3) for s in SKY_STYLES}
+    for style, sky in skies.items():
+        assert sky.shape == (360, 640, 3) and sky.dtype == np.uint8
+        np.testing.assert_array_equal(sky, generate_sky(style, 640, 360, seed=3))
+        top, bottom = sky[:40].astype(float).mean((0, 1)), sky[-40:].astype(float).mean((0, 1))
+        assert top[2] > top[0] + 40, style  # blue at the zenith
+        assert bottom.mean() > top.mean(), style  # paler toward the horizon
+        assert float(sky.std()) > 8.0  # not a flat fill
+    assert not np.array_equal(skies["clear_blue"], skies["light_clouds"])
+    assert not np.array_equal(skies["light_clouds"], skies["high_clouds"])
+    assert not np.array_equal(generate_sky("light_clouds", 640, 360, seed=4), skies["light_clouds"])
+    # Clouds add local texture that a clear sky does not have.
+    lap = {s: float(np.abs(cv2.Laplacian(cv2.GaussianBlur(sky, (0, 0), 2).astype(np.float32), cv2.CV_32F)).mean())
+           for s, sky in skies.items()}
+    assert lap["light_clouds"] > lap["clear_blue"]
+
+
+def test_generate_sky_rejects_bad_options():
+    with pytest.raises(InvalidOptions):
+        generate_sky("sunset_orange", 100, 100, 0)
+    with pytest.raises(InvalidOptions):
+        generate_sky("clear_blue", 0, 100, 0)
+
+
+# ----------------------------------------------------------------- replace_sky
+
+
+def test_replace_sky_swaps_sky_keeps_foreground_and_leaves_no_halo(exterior, exterior_seg):
+    ex = exterior[0]
+    rgb = _readonly(ex.rgb)
+    before = rgb.copy()
+    result = replace_sky(rgb, exterior_seg["matte"], "light_clouds", 7)
+    np.testing.assert_array_equal(rgb, before)
+    out = result["rgb"]
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    sky = ex.sky.astype(bool)
+    deep_sky = cv2.erode(ex.sky.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    # The grey sky became blue.
+    new = out[deep_sky].astype(float).mean(0)
+    old = rgb[deep_sky].astype(float).mean(0)
+    assert new[2] - new[0] > 30 and abs(old[2] - old[0]) < 10
+    # Far from the edge, the foreground moves only a little (gentle relight).
+    far_fg = cv2.erode((~sky).astype(np.uint8), np.ones((41, 41), np.uint8)).astype(bool)
+    diff = np.abs(out[far_fg].astype(int) - rgb[far_fg].astype(int))
+    assert float(diff.mean()) < 10.0 and float(np.percentile(diff, 99)) < 25
+    assert 0.0 <= result["halo"] < 0.1
+    report = result["report"]
+    assert report["style"] == "light_clouds" and report["seed"] == 7
+    assert 0.25 < report["sky_fraction"] < 0.45
+    assert set(report["relight"]) >= {"gains", "stops", "contrast"}
+    assert max(abs(g - 1) for g in report["relight"]["gains"]) <= 0.061
+
+
+def test_replace_sky_is_deterministic_and_rejects_bad_input(exterior_seg):
+    rgb, _ = _clear_sky_exterior(320, 240)
+    matte = cv2.resize(exterior_seg["matte"], (320, 240))
+    a = replace_sky(rgb, matte, "high_clouds", 1)["rgb"]
+    np.testing.assert_array_equal(a, replace_sky(rgb, matte, "high_clouds", 1)["rgb"])
+    with pytest.raises(InvalidOptions):
+        replace_sky(rgb, matte, "stormy", 1)
+    with pytest.raises(InvalidOptions):
+        replace_sky(rgb, np.zeros((240, 900), np.float32), "clear_blue", 1)
+    with pytest.raises(InvalidOptions):
+        replace_sky(rgb, matte, "clear_blue", "1")
+    with pytest.raises(InvalidImage):
+        replace_sky(rgb.astype(np.float32), matte, "clear_blue", 1)
+
+
+# ----------------------------------------------------------------- day_to_dusk
+
+
+def test_day_to_dusk_darkens_ground_and_lights_the_windows(exterior, exterior_seg):
+    ex = exterior[0]
+    rgb = _readonly(ex.rgb)
+    h, w = rgb.shape[:2]
+    boxes = [(int(x0 * w), int(0.52 * h), int((x0 + 0.08) * w), int(0.66 * h)) for x0 in (0.3, 0.62)]
+    result = day_to_dusk(rgb, exterior_seg["matte"], [{"bbox": list(b)} for b in boxes])
+    out = result["rgb"]
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    assert result["report"]["windows_lit"] == 2
+    assert result["report"]["exposure_stops"] <= -1.0
+    ground = np.zeros((h, w), bool)
+    ground[int(0.8 * h):] = True
+    assert out[ground].mean() < 0.75 * rgb[ground].mean()
+    for x0, y0, x1, y1 in boxes:
+        cx0, cy0 = x0 + (x1 - x0) // 4, y0 + (y1 - y0) // 4
+        before = rgb[cy0:y1 - (y1 - y0) // 4, cx0:x1 - (x1 - x0) // 4].astype(float).mean((0, 1))
+        after = out[cy0:y1 - (y1 - y0) // 4, cx0:x1 - (x1 - x0) // 4].astype(float).mean((0, 1))
+        assert after.mean() > before.mean() + 50  # glowing
+        assert after[0] - after[2] > before[0] - before[2] + 40  # warm
+    # The sky is a twilight gradient: deep blue at the top, warmer near the horizon.
+    top = out[: int(0.05 * h)].astype(float).mean((0, 1))
+    assert top[2] > top[0] and top.mean() < 110
+
+
+def test_day_to_dusk_finds_windows_and_matte_itself(exterior):
+    ex = exterior[0]
+    small = _readonly(cv2.resize(ex.rgb, (800, 600), interpolation=cv2.INTER_AREA))
+    found = detect_facade_windows(small)
+    assert len(found) >= 2
+    result = day_to_dusk(small, None, [])
+    assert result["report"]["window_source"] == "detected"
+    assert result["report"]["windows_lit"] >= 2
+    assert result["report"]["sky_fraction"] > 0.25
+
+
+def test_day_to_dusk_rejects_bad_windows(exterior_seg):
+    rgb = np.full((120, 160, 3), 128, np.uint8)
+    with pytest.raises(InvalidOptions):
+        day_to_dusk(rgb, None, [{"box": [0, 0, 10, 10]}])
+    with pytest.raises(InvalidOptions):
+        day_to_dusk(rgb, None, "windows")
+
+
+# ------------------------------------------------------------------- real data
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not (EVAL / "sky_masks").is_dir(), reason=f"eval photos not found at {EVAL / 'sky_masks'}")
+def test_sky_masks_regression_floor():
+    from lumograph.bench.eval_sky import eval_sky_masks
+
+    result = eval_sky_masks(EVAL / "sky_masks", None)
+    assert result["n_with_sky"] >= 5 and result["n_without_sky"] >= 5
+    # Measured 2026-12-01 (python -m lumograph.bench.eval_sky): mIoU 0.572 over 7 images
+    # with sky (two are rejected as "no sky": a fog field and a narrow alley), 0.797 when
+    # told the scene is an exterior; false sky in 0 of 12 images without sky. The floor
+    # allows one false sky (0.083) so a harmless change does not fail the suite.
+    assert result["miou"] >= 0.53, result["per_image"]
+    assert result["miou_given_exterior"] >= 0.75, result["per_image"]
+    assert result["false_sky_rate"] <= 0.09, result["per_image"]
+
+
+def test_replace_sky_without_sky_changes_nothing():
+    room = room_photo(640, 480, tilt_deg=0.0, seed=1)
+    rgb = _readonly(room.rgb)
+    result = replace_sky(rgb, np.zeros((240, 320), np.float32), "clear_blue", 0)
+    assert result["report"]["sky_fraction"] == 0.0 and result["halo"] == 0.0
+    assert int(np.abs(result["rgb"].astype(int) - rgb.astype(int)).max()) <= 1
