@@ -34,6 +34,7 @@ eval: venv
 bench: venv
 	mkdir -p out
 	$(VENV)/bin/lumograph bench jewelry --json out/bench_jewelry.json
+	$(VENV)/bin/lumograph bench listing --json out/bench_listing.json --bundle-dir $(EVAL)/listing_photos
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

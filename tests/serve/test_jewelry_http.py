@@ -33,7 +33,8 @@ def test_healthz_reports_every_module_backend(serve_url):
     r = requests.get(f"{serve_url}/jewelry/healthz", timeout=60)
     assert r.status_code == 200
     modules = r.json()["modules"]
-    assert set(modules) == {"classifier", "segmenter", "grader", "compositor", "qa"}
+    assert set(modules) == {"classifier", "segmenter", "grader", "compositor", "qa",
+                            "window_detector", "inpainter"}
     assert all(m["backend"] == "classical" and m["reason"] for m in modules.values())
 
 

@@ -74,3 +74,92 @@ def test_backend_contract(module, backend, photo):
     with pytest.raises(LumographError) as info:
         bad()
     assert info.value.code and info.value.message
+
+
+# --------------------------------------------------------------- listing methods
+
+from lumograph.bench.synthetic_listing import exterior_photo, room_photo  # noqa: E402
+from lumograph.models.inpainter_core import InpainterCore  # noqa: E402
+from lumograph.models.qa_core import QACore  # noqa: E402
+from lumograph.models.window_detector_core import WindowDetectorCore  # noqa: E402
+
+LISTING_CORES = {**CORES, "window_detector": WindowDetectorCore, "inpainter": InpainterCore, "qa": QACore}
+LISTING_CASES = [(m, b) for m in LISTING_CORES for b in ["classical", *LEARNED_BACKENDS.get(m, {})]]
+
+
+@pytest.fixture(scope="module")
+def listing_photos():
+    room, ext = room_photo(1200, 900, seed=2).rgb, exterior_photo(1200, 900, seed=2).rgb
+    frozen = []
+    for rgb in (room, ext):
+        proxy = resize_long_side(rgb, 1024)
+        rgb.setflags(write=False)
+        proxy.setflags(write=False)
+        frozen.append((rgb, proxy))
+    return frozen
+
+
+def _is_image_like(out, like):
+    return out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3 and out.shape[0] > 0.6 * like.shape[0]
+
+
+@pytest.mark.parametrize("module, backend", LISTING_CASES)
+def test_listing_backend_contract(module, backend, listing_photos):
+    (room, room_proxy), (ext, ext_proxy) = listing_photos
+    before = [a.copy() for a in (room, room_proxy, ext, ext_proxy)]
+    core = LISTING_CORES[module](backend=backend)
+    assert core.selection.name == backend
+    if module == "classifier":
+        out = core.classify_scene(room_proxy, None)
+        assert out["scene"] in {"interior", "exterior"} and out["backend"] == backend
+        assert {"hotspot_share", "mirror_present", "tilt_deg", "cast_deg", "median_luminance"} <= set(out["signals"])
+        hinted = core.classify_scene(room_proxy, "dining")
+        assert hinted["room_type"] == "dining" and hinted["room_source"] == "client"
+        bad = lambda: core.classify_scene(np.zeros((10, 10), np.uint8))  # noqa: E731
+    elif module == "segmenter":
+        out = core.sky_matte(ext_proxy)
+        assert out["matte"].shape == ext_proxy.shape[:2] and out["matte"].dtype == np.float32
+        assert 0.0 <= out["matte"].min() and out["matte"].max() <= 1.0
+        assert out["condition"] in {"clear", "overcast", "grey", "none"}
+        bad = lambda: core.sky_matte(np.zeros((10, 10), np.float32))  # noqa: E731
+    elif module == "window_detector":
+        out = core.detect_windows(room_proxy, room.shape[:2])
+        assert out["windows"] and out["max_stops"] > 0 and out["backend"] == backend
+        for w in out["windows"]:
+            x0, y0, x1, y1 = w["bbox"]
+            assert 0 <= x0 < x1 <= room.shape[1] and 0 <= y0 < y1 <= room.shape[0]
+        bad = lambda: core.detect_windows(np.zeros((10, 10), np.uint8), (10, 10))  # noqa: E731
+    elif module == "inpainter":
+        out = core.remove_glare(room)
+        assert _is_image_like(out["rgb"], room) and out["rgb"].shape == room.shape
+        assert isinstance(out["applied"], bool) and out["backend"] == backend
+        out = core.mirror_cleanup(room, None)
+        assert out["applied"] is False and out["rgb"].shape == room.shape
+        bad = lambda: core.remove_glare(np.zeros((10, 10), np.uint8))  # noqa: E731
+    elif module == "grader":
+        for room_type in ("kitchen", "exterior"):
+            out = core.grade_room(room, room_type)
+            assert out["rgb"].shape == room.shape and out["rgb"].dtype == np.uint8
+        out = core.merge_brackets([_frozen_copy(room // 2), room])
+        assert out["rgb"].shape == room.shape and out["report"]["frames"] == 2
+        bad = lambda: core.grade_room(room, "garage")  # noqa: E731
+    elif module == "compositor":
+        matte = _frozen_copy(np.zeros(ext_proxy.shape[:2], np.float32))
+        out = core.replace_sky(ext, matte, "clear_blue", 0)
+        assert out["rgb"].shape == ext.shape and out["rgb"].dtype == np.uint8
+        out = core.day_to_dusk(ext, None, [])
+        assert out["rgb"].shape == ext.shape
+        out = core.correct_verticals(room, None)
+        assert out["applied"] is False and out["rgb"].shape == room.shape
+        enc = core.encode_photo(room, "webp", 85, 600)
+        assert sniff_format(enc["encoded"]) == "webp" and max(enc["width"], enc["height"]) == 600
+        bad = lambda: core.replace_sky(ext, matte, "purple_rain", 0)  # noqa: E731
+    else:
+        out = core.check_listing(room_proxy, room_proxy, [], None)
+        assert out["verdict"] == "pass" and 0.0 <= out["score"] <= 1.0 and out["checks"]
+        bad = lambda: core.check_listing(room_proxy, np.zeros((4, 4), np.float32), [], None)  # noqa: E731
+    for a, b in zip((room, room_proxy, ext, ext_proxy), before):
+        assert np.array_equal(a, b)
+    with pytest.raises(LumographError) as info:
+        bad()
+    assert info.value.code and info.value.message

@@ -173,20 +173,59 @@ def _eval_photos(folder: Path, modules: LocalModules, sheets: Path | None, limit
     }
 
 
+def eval_sky(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
+    """Sky matte IoU and false-sky rate against ADE20K sky mattes."""
+    from lumograph.bench.eval_sky import eval_sky_masks
+
+    return eval_sky_masks(folder, sheets)
+
+
+def eval_specular_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
+    """PSNR against polarisation-measured highlight-free images, before and after glare removal."""
+    from lumograph.bench.eval_specular import eval_specular
+
+    return eval_specular(folder, sheets)
+
+
+def eval_hdr_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
+    """Bracket merges of real exposure sets, and a single-frame window pull."""
+    from lumograph.bench.eval_hdr import eval_hdr_brackets
+
+    return eval_hdr_brackets(folder, sheets)
+
+
+def eval_listing_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
+    """The listing graph at tier auto over labelled MLS photos."""
+    from lumograph.bench.eval_listing import eval_listing_photos
+
+    return eval_listing_photos(folder, modules, sheets, limit)
+
+
 TASKS: dict[str, Callable[..., dict]] = {
     "jewelry_masks": eval_jewelry_masks,
     "color_constancy": eval_color_constancy,
     "jewelry_photos": eval_jewelry_photos,
+    "listing_photos": eval_listing_task,
+    "sky_masks": eval_sky,
+    "specular": eval_specular_task,
+    "hdr_brackets": eval_hdr_task,
 }
 
 
-def run_eval(data: Path, *, json_out: Path, sheets_dir: Path | None = None, limit: int | None = None) -> dict:
-    """Run every known task found under ``data``; write and return the JSON result."""
+def run_eval(data: Path, *, json_out: Path, sheets_dir: Path | None = None, limit: int | None = None,
+             tasks: list[str] | None = None) -> dict:
+    """Run every known task found under ``data`` (or only ``tasks``); write and return the
+    JSON result."""
     if not data.is_dir():
         raise SystemExit(f"eval data folder not found: {data}")
     modules = LocalModules.build()
     result: dict[str, Any] = {"data": str(data), "backends": modules.backends()}
+    unknown = sorted(set(tasks or []) - set(TASKS))
+    if unknown:
+        raise SystemExit(f"unknown eval task(s) {unknown}; known: {sorted(TASKS)}")
     for name, task in TASKS.items():
+        if tasks and name not in tasks:
+            continue
         folder = data / name
         if not folder.is_dir():
             continue

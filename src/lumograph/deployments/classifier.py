@@ -1,4 +1,5 @@
-"""Classifier deployment: product category, metal and scene flags."""
+"""Classifier deployment: jewelry category, metal and scene flags; listing scene, room
+type and the signals that drive auto-select."""
 from __future__ import annotations
 
 from ray import serve
@@ -14,3 +15,6 @@ class Classifier(ModuleReplica):
 
     async def classify_jewelry(self, proxy_rgb):
         return self.core.classify_jewelry(proxy_rgb)
+
+    async def classify_scene(self, proxy_rgb, room_hint=None):
+        return self.core.classify_scene(proxy_rgb, room_hint)

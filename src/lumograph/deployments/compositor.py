@@ -1,4 +1,5 @@
-"""Shadow/compositor deployment: lightbox canvas, contact shadow, encoded file."""
+"""Shadow/compositor deployment: lightbox canvas, contact shadow, encoded file; listing
+sky replacement, day-to-dusk, vertical correction and the encoded photo."""
 from __future__ import annotations
 
 from ray import serve
@@ -14,3 +15,15 @@ class Compositor(ModuleReplica):
 
     async def compose_lightbox(self, foreground, alpha, proxy_rgb, proxy_alpha, options):
         return self.core.compose_lightbox(foreground, alpha, proxy_rgb, proxy_alpha, options)
+
+    async def replace_sky(self, rgb, proxy_matte, style, seed):
+        return self.core.replace_sky(rgb, proxy_matte, style, seed)
+
+    async def day_to_dusk(self, rgb, proxy_matte, windows):
+        return self.core.day_to_dusk(rgb, proxy_matte, windows)
+
+    async def correct_verticals(self, rgb, estimate):
+        return self.core.correct_verticals(rgb, estimate)
+
+    async def encode_photo(self, rgb, fmt, quality, max_long_side=None):
+        return self.core.encode_photo(rgb, fmt, quality, max_long_side)

@@ -18,6 +18,8 @@ MODULE_DEPLOYMENTS = {
     "grader": "ColourGrader",
     "compositor": "Compositor",
     "qa": "QualityGate",
+    "window_detector": "WindowDetector",
+    "inpainter": "Inpainter",
 }
 MODULES_APP = "modules"
 

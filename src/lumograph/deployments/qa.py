@@ -1,4 +1,5 @@
-"""QA deployment: the input floor, marketplace compliance and the verdict."""
+"""QA deployment: the jewelry input floor, marketplace compliance and the verdict; the
+listing output checks."""
 from __future__ import annotations
 
 from ray import serve
@@ -17,3 +18,6 @@ class QualityGate(ModuleReplica):
 
     async def check_jewelry_output(self, encoded, fmt, marketplace, prior_checks=None, cutout=None):
         return self.core.check_jewelry_output(encoded, fmt, marketplace, prior_checks, cutout)
+
+    async def check_listing(self, before_proxy, after_proxy, applied, halo=None):
+        return self.core.check_listing(before_proxy, after_proxy, applied, halo)

@@ -1,4 +1,5 @@
-"""Segmenter deployment: the piece cut out with pixel-level alpha."""
+"""Segmenter deployment: the jewelry piece cut out with pixel-level alpha; the sky matte
+of a listing exterior."""
 from __future__ import annotations
 
 from ray import serve
@@ -17,3 +18,6 @@ class Segmenter(ModuleReplica):
 
     async def segment_jewelry(self, rgb, proxy_hw, target_long_side=None):
         return self.core.segment_jewelry(rgb, proxy_hw, target_long_side)
+
+    async def sky_matte(self, proxy_rgb, scene=None):
+        return self.core.sky_matte(proxy_rgb, scene)

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from lumograph.graphs.jewelry import JewelrySteps
+from lumograph.graphs.listing import ListingSteps
 from lumograph.models.classifier_core import ClassifierCore
 from lumograph.models.compositor_core import CompositorCore
 from lumograph.models.grader_core import GraderCore
+from lumograph.models.inpainter_core import InpainterCore
 from lumograph.models.qa_core import QACore
 from lumograph.models.segmenter_core import SegmenterCore
+from lumograph.models.window_detector_core import WindowDetectorCore
 
 
 def _async(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -31,6 +34,8 @@ class LocalModules:
     grader: GraderCore
     compositor: CompositorCore
     qa: QACore
+    window_detector: WindowDetectorCore
+    inpainter: InpainterCore
 
     @classmethod
     def build(cls, backend: str = "auto", weights_dir: str | None = None, min_short_side: int = 1024) -> "LocalModules":
@@ -40,6 +45,8 @@ class LocalModules:
             grader=GraderCore(backend, weights_dir),
             compositor=CompositorCore(backend, weights_dir),
             qa=QACore(backend, weights_dir, min_short_side=min_short_side),
+            window_detector=WindowDetectorCore(backend, weights_dir),
+            inpainter=InpainterCore(backend, weights_dir),
         )
 
     def jewelry_steps(self) -> JewelrySteps:
@@ -53,8 +60,26 @@ class LocalModules:
             check_output=_async(self.qa.check_jewelry_output),
         )
 
+    def listing_steps(self) -> ListingSteps:
+        return ListingSteps(
+            scene=_async(self.classifier.classify_scene),
+            windows=_async(self.window_detector.detect_windows),
+            sky=_async(self.segmenter.sky_matte),
+            merge_brackets=_async(self.grader.merge_brackets),
+            pull_windows=_async(self.grader.pull_windows),
+            remove_glare=_async(self.inpainter.remove_glare),
+            mirror_cleanup=_async(self.inpainter.mirror_cleanup),
+            verticals=_async(self.compositor.correct_verticals),
+            replace_sky=_async(self.compositor.replace_sky),
+            dusk=_async(self.compositor.day_to_dusk),
+            grade=_async(self.grader.grade_room),
+            encode=_async(self.compositor.encode_photo),
+            check=_async(self.qa.check_listing),
+        )
+
     def backends(self) -> dict[str, dict[str, str]]:
         return {
             name: getattr(self, name).selection.to_dict()
-            for name in ("classifier", "segmenter", "grader", "compositor", "qa")
+            for name in ("classifier", "segmenter", "grader", "compositor", "qa",
+                         "window_detector", "inpainter")
         }

@@ -1,4 +1,6 @@
-"""The shadow/compositor module's core: lightbox canvas, shadow, and the encoded file.
+"""The shadow/compositor module's core: lightbox canvas, shadow, and the encoded file for
+jewelry; sky replacement, day-to-dusk, vertical correction and the encoded photo for
+listings.
 
 Encoding happens here so the QA module measures exactly the bytes that are delivered.
 """
@@ -10,9 +12,11 @@ import numpy as np
 
 from lumograph.models.backends import BackendSelection, select_backend
 from lumograph.models.compose import compose_lightbox
-from lumograph.models.imageio import FORMAT_MEDIA_TYPES, encode_image
+from lumograph.models.imageio import FORMAT_MEDIA_TYPES, encode_image, resize_long_side
 from lumograph.models.marketplaces import get_profile
+from lumograph.models.perspective import correct_verticals
 from lumograph.models.shadow import estimate_light_direction
+from lumograph.models.sky import day_to_dusk, replace_sky
 
 
 class CompositorCore:
@@ -70,3 +74,29 @@ class CompositorCore:
             "report": report,
             "backend": self.selection.name,
         }
+
+    def replace_sky(self, rgb: np.ndarray, proxy_matte: np.ndarray, style: str, seed: int) -> dict:
+        """Composite a generated sky under ``proxy_matte`` (HxW float32 on a proxy grid)
+        and relight the foreground. Returns ``{"rgb", "report", "halo", "backend"}``."""
+        return {**replace_sky(rgb, proxy_matte, style, int(seed)), "backend": self.selection.name}
+
+    def day_to_dusk(self, rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[dict]) -> dict:
+        """Twilight sky, darker warmer ground, glowing windows (boxes in source pixels).
+        Returns ``{"rgb", "report", "backend"}``."""
+        return {**day_to_dusk(rgb, proxy_matte, list(windows or [])), "backend": self.selection.name}
+
+    def correct_verticals(self, rgb: np.ndarray, estimate: dict | None) -> dict:
+        """Straighten converging verticals found by the classifier, crop to no empty
+        corners. Returns ``{"rgb", "report", "applied", "backend"}``."""
+        return {**correct_verticals(rgb, estimate), "backend": self.selection.name}
+
+    def encode_photo(self, rgb: np.ndarray, fmt: str, quality: int, max_long_side: int | None = None) -> dict:
+        """Encode a listing photo (optionally downscaled to ``max_long_side``).
+
+        rgb: HxWx3 uint8 RGB. Returns ``{"encoded": bytes, "media_type", "format",
+        "width", "height"}``.
+        """
+        out = resize_long_side(rgb, int(max_long_side)) if max_long_side else rgb
+        encoded = encode_image(out, fmt, quality=int(quality))
+        return {"encoded": encoded, "media_type": FORMAT_MEDIA_TYPES[fmt], "format": fmt,
+                "width": int(out.shape[1]), "height": int(out.shape[0])}

@@ -1,4 +1,5 @@
-"""The colour grader module's core: neutral studio light, then per-metal tones."""
+"""The colour grader module's core: neutral studio light and per-metal tones for jewelry;
+exposure (bracket merge, window pull) and the room-aware grade for listings."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -8,6 +9,8 @@ import numpy as np
 
 from lumograph.models.backends import BackendSelection, select_backend
 from lumograph.models.color import describe_illuminant, estimate_illuminant, grade_jewelry, srgb_to_linear
+from lumograph.models.exposure import merge_brackets, pull_windows
+from lumograph.models.room_grade import grade_room
 
 
 class GraderCore:
@@ -47,3 +50,23 @@ class GraderCore:
             "report": report,
             "backend": self.selection.name,
         }
+
+    def merge_brackets(self, frames: list[np.ndarray]) -> dict:
+        """Align and fuse a bracket set (2-9 HxWx3 uint8 RGB exposures of one shot).
+
+        Returns ``{"rgb", "report", "backend"}``.
+        """
+        return {**merge_brackets(list(frames)), "backend": self.selection.name}
+
+    def pull_windows(self, rgb: np.ndarray, windows: list[dict], threshold_stops: float) -> dict:
+        """Exposure-fuse each window more than ``threshold_stops`` over the room.
+
+        rgb: HxWx3 uint8 RGB at source resolution; windows: the window detector's entries
+        (boxes in source pixels). Returns ``{"rgb", "report", "applied", "backend"}``.
+        """
+        return {**pull_windows(rgb, windows, float(threshold_stops)), "backend": self.selection.name}
+
+    def grade_room(self, rgb: np.ndarray, room_type: str) -> dict:
+        """Room-aware grade (kitchen, bathroom, bedroom, living, dining, other, interior,
+        exterior). Returns ``{"rgb", "report", "backend"}``."""
+        return {**grade_room(rgb, room_type), "backend": self.selection.name}

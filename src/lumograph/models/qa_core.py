@@ -1,4 +1,5 @@
-"""The QA module's core: the input floor, marketplace compliance and the verdict."""
+"""The QA module's core: the jewelry input floor, marketplace compliance and the verdict;
+the listing output checks."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -9,6 +10,7 @@ from lumograph.models.backends import BackendSelection, select_backend
 from lumograph.models.marketplaces import get_profile
 from lumograph.models.qa import Check, check_input, check_output, verdict
 from lumograph.models.qa_cutout import check_cutout
+from lumograph.models.qa_listing import check_listing
 
 
 class QACore:
@@ -65,6 +67,13 @@ class QACore:
         rep = self._report(prior + list(checks))
         rep["output_checks"] = [asdict(c) for c in checks]
         return rep
+
+    def check_listing(self, before_proxy: np.ndarray, after_proxy: np.ndarray, applied: list[str],
+                      halo: float | None = None) -> dict:
+        """Compare an enhanced listing photo with its input (both HxWx3 uint8 proxies):
+        structure kept, no new clipping or crushed blacks, no halo on replaced skies.
+        Returns ``{"verdict", "score", "checks", "backend"}``."""
+        return self._report(check_listing(before_proxy, after_proxy, list(applied), halo))
 
     def _report(self, checks: list[Check]) -> dict:
         rep = verdict(checks)

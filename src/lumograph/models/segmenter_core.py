@@ -1,4 +1,5 @@
-"""The segmenter module's core: cut the piece out at working resolution.
+"""The segmenter module's core: cut the jewelry piece out at working resolution, and
+the soft sky matte of a listing exterior.
 
 Returns the matte (crop, alpha, geometry) plus the alpha projected onto the proxy the
 other modules work on, so no other module needs the full-resolution image.
@@ -12,6 +13,7 @@ from lumograph.models.backends import BackendSelection, select_backend
 from lumograph.models.errors import SubjectNotFound
 from lumograph.models.qa_cutout import count_pieces
 from lumograph.models.segmentation import Matte, segment_jewelry
+from lumograph.models.sky import segment_sky
 
 
 class SegmenterCore:
@@ -30,6 +32,17 @@ class SegmenterCore:
         proxy_alpha = project_alpha(matte, rgb.shape[:2], proxy_hw)
         return {"matte": matte, "proxy_alpha": proxy_alpha, "pieces": count_pieces(matte.alpha),
                 "backend": self.selection.name}
+
+    def sky_matte(self, proxy_rgb: np.ndarray, scene: str | None = None) -> dict:
+        """Soft sky matte and sky condition of a listing photo.
+
+        proxy_rgb: HxWx3 uint8 RGB (~1024 px). scene: "exterior" / "interior" when the
+        classifier (or the client's label) already decided, so the matte trusts it;
+        None to let the sky model weigh the scene itself. Returns ``{"matte": HxW
+        float32 [0,1] on the proxy grid, "fraction", "condition":
+        clear|overcast|grey|none, "needs_replacement", "measures", "backend"}``.
+        """
+        return {**segment_sky(proxy_rgb, scene=scene), "backend": self.selection.name}
 
     def locate_jewelry(self, proxy_rgb: np.ndarray) -> dict:
         """Cheap coarse localisation on the proxy, for the classifier and the input floor.

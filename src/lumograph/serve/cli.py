@@ -1,4 +1,4 @@
-"""The ``lumograph`` console script: serve, process, eval, bench."""
+"""The ``lumograph`` console script: serve, process (jewelry), enhance (listing), eval, bench."""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +20,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     cluster.deploy_config(config)
     port = config.http_options.port
-    print(f"lumograph: serving on http://127.0.0.1:{port} (jewelry: /jewelry/lightbox, /jewelry/healthz); "
+    print(f"lumograph: serving on http://127.0.0.1:{port} (jewelry: /jewelry/lightbox; listing: /listing/enhance, "
+          f"/listing/bundle; /jewelry/healthz, /listing/healthz); "
           f"Ray dashboard on http://127.0.0.1:{args.dashboard_port}. Ctrl-C stops.", flush=True)
     stop = threading.Event()
     # Ray installs its own handlers; make Ctrl-C and SIGTERM end the foreground loop.
@@ -68,11 +69,45 @@ def _cmd_process(args: argparse.Namespace) -> int:
     return 0 if report["verdict"] != "fail" else 3
 
 
+def _cmd_enhance(args: argparse.Namespace) -> int:
+    from lumograph.graphs.listing import run_enhance
+    from lumograph.graphs.local import LocalModules
+    from lumograph.models.errors import LumographError
+    from lumograph.models.imageio import decode_image
+    from lumograph.serve.schemas import EnhanceOptions, ListingReport
+    from lumograph.serve.uploads import parse_options
+
+    fields = {k: v for k, v in {
+        "tier": args.tier, "modules": args.modules, "room": args.room, "dusk": args.dusk or None,
+        "sky_style": args.sky_style, "format": args.format,
+    }.items() if v is not None}
+    try:
+        options = parse_options(EnhanceOptions, fields)
+        frames = [decode_image(Path(f).read_bytes(), filename=f).rgb for f in args.inputs]
+        modules = LocalModules.build(backend=args.backend, weights_dir=args.weights_dir)
+        outcome = asyncio.run(run_enhance(frames, options.model_dump(), modules.listing_steps(),
+                                          request_id=uuid.uuid4().hex,
+                                          input_info={"filename": args.inputs[0]}))
+    except LumographError as err:
+        print(json.dumps({"code": err.code, "message": err.message}), file=sys.stderr)
+        return 2
+    report = ListingReport.model_validate(outcome.report).model_dump(mode="json")
+    if outcome.encoded is not None:
+        Path(args.output).write_bytes(outcome.encoded)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2))
+    print(json.dumps({"verdict": report["verdict"], "modules_applied": report["modules_applied"],
+                      "billing": report["billing"], "disclosures": report["disclosures"],
+                      "output": args.output if outcome.encoded else None,
+                      "timings_s": report["timings_s"]}))
+    return 0 if report["verdict"] != "fail" else 3
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from lumograph.bench.evaluate import run_eval
 
     result = run_eval(Path(args.data), json_out=Path(args.json), sheets_dir=Path(args.sheets) if args.sheets else None,
-                      limit=args.limit)
+                      limit=args.limit, tasks=args.task or None)
     print(json.dumps(_without_per_image(result), indent=2))
     return 0
 
@@ -84,13 +119,19 @@ def _without_per_image(value):
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from lumograph.bench.perf_jewelry import run_bench_jewelry
+    chart = Path(args.chart) if args.chart else None
+    photo = Path(args.photo) if args.photo else None
+    if args.what == "jewelry":
+        from lumograph.bench.perf_jewelry import run_bench_jewelry
 
-    if args.what != "jewelry":
-        print(f"unknown benchmark {args.what!r}; known: jewelry", file=sys.stderr)
-        return 2
-    result = run_bench_jewelry(json_out=Path(args.json), repeats=args.repeats, chart=Path(args.chart) if args.chart else None,
-                               photo=Path(args.photo) if args.photo else None)
+        result = run_bench_jewelry(json_out=Path(args.json), repeats=args.repeats or 5,
+                                   chart=chart, photo=photo)
+    else:
+        from lumograph.bench.perf_listing import run_bench_listing
+
+        result = run_bench_listing(json_out=Path(args.json), repeats=args.repeats or 3, chart=chart,
+                                   photo=photo, bundle_dir=Path(args.bundle_dir) if args.bundle_dir else None,
+                                   bundle_size=args.bundle_size)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     return 0
 
@@ -122,19 +163,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights-dir", default=None)
     p.set_defaults(func=_cmd_process)
 
+    n = sub.add_parser("enhance", help="enhance one listing photo (or one bracket set) in-process")
+    n.add_argument("inputs", nargs="+", help="one photo, or several exposures of one shot")
+    n.add_argument("--output", "-o", required=True)
+    n.add_argument("--tier", default=None, help="standard | premium | auto (default auto)")
+    n.add_argument("--modules", default=None, help="explicit comma-separated module list")
+    n.add_argument("--room", default=None, help="client room label (wins over the guess)")
+    n.add_argument("--dusk", action="store_true", help="day-to-dusk (exteriors)")
+    n.add_argument("--sky-style", default=None, help="clear_blue | light_clouds | high_clouds")
+    n.add_argument("--format", default=None)
+    n.add_argument("--report", default=None, help="write the full JSON report here")
+    n.add_argument("--backend", default="auto")
+    n.add_argument("--weights-dir", default=None)
+    n.set_defaults(func=_cmd_enhance)
+
     e = sub.add_parser("eval", help="quality evaluation over an eval folder (layout of shared/eval)")
     e.add_argument("--data", required=True)
     e.add_argument("--json", required=True)
     e.add_argument("--sheets", default=None, help="folder for PNG contact sheets")
     e.add_argument("--limit", type=int, default=None, help="at most this many photos per task")
+    e.add_argument("--task", action="append", default=[],
+                   help="run only this task (repeatable); default: every task found in --data")
     e.set_defaults(func=_cmd_eval)
 
     b = sub.add_parser("bench", help="performance benchmark")
-    b.add_argument("what", choices=["jewelry"])
+    b.add_argument("what", choices=["jewelry", "listing"])
     b.add_argument("--json", required=True)
     b.add_argument("--chart", default=None, help="PNG chart path (default: next to the JSON)")
-    b.add_argument("--repeats", type=int, default=5)
-    b.add_argument("--photo", default=None, help="a real photo to upscale to 12 MP (default: synthetic ring)")
+    b.add_argument("--repeats", type=int, default=None, help="default: 5 (jewelry), 3 (listing)")
+    b.add_argument("--photo", default=None,
+                   help="a real photo to upscale to 12 MP (default: a synthetic ring / room)")
+    b.add_argument("--bundle-dir", default=None,
+                   help="listing: folder of photos for the bundle (default: synthetic photos)")
+    b.add_argument("--bundle-size", type=int, default=25)
     b.set_defaults(func=_cmd_bench)
     return parser
 

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lumograph.models.errors import InvalidOptions
+
 Marketplace = Literal["amazon", "amazon_jewelry", "etsy", "shopify", "google", "ebay"]
 OutputFormat = Literal["jpeg", "png", "webp"]
 ShadowStyle = Literal["none", "contact", "soft", "drop", "reflection"]
@@ -92,6 +94,118 @@ class LightboxReport(BaseModel):
     modules_run: list[str] = Field(default_factory=list)
     backends: dict[str, str] = Field(default_factory=dict)
     timings_s: dict[str, float] = Field(default_factory=dict, description="Per-stage wall time.")
+
+
+ListingTier = Literal["standard", "premium", "auto"]
+ListingModule = Literal["window_pull", "sky_replacement", "colour_grade", "glare_removal",
+                        "mirror_cleanup", "verticals", "day_to_dusk"]
+RoomLabel = Literal["kitchen", "bathroom", "bedroom", "living", "dining", "other", "exterior"]
+SkyStyle = Literal["clear_blue", "light_clouds", "high_clouds"]
+
+
+class EnhanceOptions(BaseModel):
+    """Options of ``POST /listing/enhance`` (and of each photo of a bundle)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tier: ListingTier = Field(
+        "auto", description="standard (window pull, colour grade, sky where needed), premium "
+        "(all modules) or auto (run what the photo needs; billed at the tier that covers it).")
+    modules: list[ListingModule] | None = Field(
+        None, description="Explicit module list; wins over the tier. Each still runs only "
+        "where the photo needs it.")
+    room: RoomLabel | None = Field(
+        None, description="Client-supplied room label; wins over the classifier's guess.")
+    dusk: bool = Field(False, description="Day-to-dusk conversion (exteriors).")
+    sky_style: SkyStyle = Field("clear_blue", description="Replacement sky.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for generated skies.")
+    window_threshold_stops: float = Field(
+        2.5, ge=0.5, le=8.0, description="A window this many stops over the room gets pulled.")
+    alter_primary: bool = Field(
+        False, description="Allow sky and retouching edits on a bundle's primary exterior.")
+    format: OutputFormat = Field("jpeg", description="Encoded output format.")
+    quality: int = Field(90, ge=60, le=100, description="JPEG/WebP quality.")
+    max_long_side: int | None = Field(
+        None, ge=256, le=10000, description="Downscale the output to this long side.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_module_list(cls, data: Any) -> Any:
+        # A form field arrives as "window_pull,colour_grade"; a JSON body as a list.
+        if isinstance(data, dict) and isinstance(data.get("modules"), str):
+            text = data["modules"].strip()
+            data = {**data, "modules": [m.strip() for m in text.split(",") if m.strip()]
+                    if text else None}
+        return data
+
+    @model_validator(mode="after")
+    def _modules_not_empty(self) -> "EnhanceOptions":
+        if self.modules is not None and not self.modules:
+            raise ValueError(f"modules must name at least one module, got {self.modules!r}")
+        return self
+
+
+class BundleFields(BaseModel):
+    """Bundle-level fields of ``POST /listing/bundle`` (the rest are ``EnhanceOptions``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rooms: str | None = Field(
+        None, description="Comma-separated room label per photo, in upload order; empty "
+        "entries leave the guess, e.g. 'exterior,,kitchen'.")
+    primary: int | None = Field(
+        None, ge=0, description="Index of the primary (hero) exterior; default: the first "
+        "photo classified exterior.")
+    dusk_primary: bool = Field(False, description="Day-to-dusk on the primary exterior.")
+
+    def room_list(self, n_photos: int) -> list[str | None]:
+        """One room label (or None) per photo; a wrong count or label is an error."""
+        if self.rooms is None:
+            return [None] * n_photos
+        labels = [r.strip() or None for r in self.rooms.split(",")]
+        if len(labels) != n_photos:
+            raise InvalidOptions(f"rooms names {len(labels)} photos but {n_photos} were "
+                             f"uploaded, got rooms={self.rooms!r}")
+        allowed = set(RoomLabel.__args__)
+        bad = [r for r in labels if r is not None and r not in allowed]
+        if bad:
+            raise InvalidOptions(f"rooms: unknown label(s) {bad!r}; allowed: {sorted(allowed)}")
+        return labels
+
+
+class ModuleRun(BaseModel):
+    """One module of the listing graph: whether it ran, and the signal that decided it."""
+
+    ran: bool
+    applied: bool
+    reason: str
+    signal: Any = None
+    backend: str | None = None
+    report: dict[str, Any] = Field(default_factory=dict)
+
+
+class ListingReport(BaseModel):
+    """The full report of one enhanced listing photo."""
+
+    request_id: str
+    verdict: Verdict
+    score: float = Field(ge=0.0, le=1.0)
+    primary: bool = False
+    input: dict[str, Any]
+    output: dict[str, Any] = Field(default_factory=dict)
+    classification: dict[str, Any] = Field(default_factory=dict)
+    signals: dict[str, Any] = Field(default_factory=dict)
+    windows: list[dict[str, Any]] = Field(default_factory=list)
+    sky: dict[str, Any] = Field(default_factory=dict)
+    brackets: dict[str, Any] = Field(default_factory=dict)
+    modules: dict[str, ModuleRun]
+    modules_run: list[str]
+    modules_applied: list[str]
+    checks: list[CheckModel]
+    disclosures: list[str] = Field(description="MLS disclosures this photo must carry.")
+    billing: dict[str, Any]
+    backends: dict[str, str] = Field(default_factory=dict)
+    timings_s: dict[str, float] = Field(default_factory=dict)
 
 
 class ErrorBody(BaseModel):

@@ -1,0 +1,19 @@
+"""Inpainter deployment: flash and glare hot-spots, a photographer in a mirror."""
+from __future__ import annotations
+
+from ray import serve
+
+from lumograph.deployments._replica import ModuleReplica
+from lumograph.models.inpainter_core import InpainterCore
+
+
+@serve.deployment(name="Inpainter")
+class Inpainter(ModuleReplica):
+    core_class = InpainterCore
+    module = "inpainter"
+
+    async def remove_glare(self, rgb):
+        return self.core.remove_glare(rgb)
+
+    async def mirror_cleanup(self, rgb, mirror):
+        return self.core.mirror_cleanup(rgb, mirror)

@@ -1,0 +1,156 @@
+"""The listing vertical over real HTTP on the same local Ray cluster as the jewelry tests:
+enhance (one photo, a bracket set), bundle, errors, and the shared module replicas."""
+import base64
+import io
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+from ray import serve
+
+from lumograph.bench.synthetic_listing import exterior_photo, room_photo
+from tests import bad_inputs as bad
+
+pytestmark = pytest.mark.serve
+
+
+@pytest.fixture(scope="module")
+def room_jpeg():
+    return bad.jpeg_bytes(room_photo(1200, 900, seed=3).rgb)
+
+
+@pytest.fixture(scope="module")
+def exterior_jpeg():
+    return bad.jpeg_bytes(exterior_photo(1200, 900, seed=4).rgb)
+
+
+def enhance(url, files, fields=None, params=None):
+    if isinstance(files, bytes):
+        files = [files]
+    return requests.post(
+        f"{url}/listing/enhance",
+        files=[("image", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(files)],
+        data=fields or {}, params=params or {}, timeout=180)
+
+
+def decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_listing_and_jewelry_share_one_pool_of_module_replicas(serve_url):
+    r = requests.get(f"{serve_url}/listing/healthz", timeout=60)
+    assert r.status_code == 200
+    listing = r.json()["modules"]
+    jewelry = requests.get(f"{serve_url}/jewelry/healthz", timeout=60).json()["modules"]
+    assert listing == jewelry
+    assert {"classifier", "segmenter", "window_detector", "inpainter", "grader", "compositor",
+            "qa"} == set(listing)
+    apps = serve.status().applications
+    assert set(apps["listing"].deployments) == {"ListingIngress"}
+    assert set(apps["jewelry"].deployments) == {"JewelryIngress"}
+    assert {"Classifier", "Segmenter", "WindowDetector", "Inpainter"} <= set(apps["modules"].deployments)
+
+
+def test_enhance_room_pulls_windows_and_reports_every_module(serve_url, room_jpeg):
+    r = enhance(serve_url, room_jpeg, fields={"tier": "auto"}, params={"report": "json"})
+    assert r.status_code == 200, r.text[:600]
+    body = r.json()
+    rep = body["report"]
+    assert rep["classification"]["scene"] == "interior"
+    assert set(rep["modules"]) == {"window_pull", "glare_removal", "mirror_cleanup",
+                                   "sky_replacement", "day_to_dusk", "colour_grade", "verticals"}
+    for entry in rep["modules"].values():
+        assert entry["reason"] and "ran" in entry and "applied" in entry
+    assert "window_pull" in rep["modules_applied"], rep["modules"]["window_pull"]
+    assert rep["signals"]["max_window_stops"] > 2.5
+    assert rep["billing"]["tier"] in {"standard", "premium"}
+    assert rep["disclosures"] == []  # nothing that needs disclosure on an interior
+    assert {"classify", "detect_windows", "window_pull", "encode", "qa", "total"} <= set(rep["timings_s"])
+    out = decode(base64.b64decode(body["image_base64"]))
+    assert out.shape[2] == 3 and out.shape[0] > 500
+
+
+def test_enhance_returns_image_with_headers(serve_url, exterior_jpeg):
+    r = enhance(serve_url, exterior_jpeg, fields={"tier": "standard"})
+    assert r.status_code == 200, r.text[:600]
+    assert r.headers["content-type"] == "image/jpeg"
+    assert r.headers["X-Lumograph-Verdict"] in {"pass", "review"}
+    assert "sky_replacement" in r.headers["X-Lumograph-Modules"]
+    assert "Sky digitally replaced" in r.headers["X-Lumograph-Disclosure"]
+    assert decode(r.content).shape == (900, 1200, 3)
+
+
+def test_bracket_set_is_merged(serve_url):
+    base = room_photo(800, 600, tilt_deg=0.0, seed=5).rgb.astype(np.float32)
+    frames = [bad.jpeg_bytes(np.clip(base * f, 0, 255).astype(np.uint8)) for f in (0.35, 1.0, 2.2)]
+    r = enhance(serve_url, frames, params={"report": "json"})
+    assert r.status_code == 200, r.text[:600]
+    rep = r.json()["report"]
+    assert rep["input"]["frames"] == 3
+    assert rep["brackets"]["frames"] == 3
+    assert "bracket" in rep["modules"]["window_pull"]["reason"]
+
+
+def test_bundle_returns_every_photo_with_primary_disclosures_and_bill(serve_url, room_jpeg, exterior_jpeg):
+    files = [("image", ("front.jpg", exterior_jpeg, "image/jpeg")),
+             ("image", ("kitchen.jpg", room_jpeg, "image/jpeg")),
+             ("image", ("broken.jpg", b"not an image", "image/jpeg"))]
+    r = requests.post(f"{serve_url}/listing/bundle", files=files,
+                      data={"rooms": ",kitchen,", "tier": "auto"}, timeout=300)
+    assert r.status_code == 200, r.text[:600]
+    body = r.json()
+    photos = body["photos"]
+    assert body["n_photos"] == 3 and len(photos) == 3
+    assert [p["status"] for p in photos] == ["ok", "ok", "error"]
+    assert photos[2]["error"]["code"] == "invalid_image"
+    assert body["primary_index"] == 0
+    front = photos[0]["report"]
+    assert front["primary"] is True
+    assert "sky_replacement" not in front["modules_applied"]  # primary exterior, no opt-in
+    assert photos[1]["report"]["classification"]["room_type"] == "kitchen"
+    assert photos[1]["report"]["classification"]["room_source"] == "client"
+    assert sum(body["billing"]["by_tier"].values()) == 3
+    assert body["billing"]["by_tier"].get("not_billed", 0) >= 1
+
+
+@pytest.mark.parametrize(
+    "files, fields, status, code",
+    [
+        ([b""], {}, 400, "empty_upload"),
+        ([b"garbage"], {}, 400, "invalid_image"),
+        ([None], {"tier": "gold"}, 422, "invalid_options"),
+        ([None], {"modules": "window_pull,teleport"}, 422, "invalid_options"),
+        ([None], {"window_threshold_stops": "99"}, 422, "invalid_options"),
+    ],
+    ids=["empty", "garbage", "bad-tier", "bad-module", "bad-threshold"],
+)
+def test_bad_requests_get_json_errors(serve_url, room_jpeg, files, fields, status, code):
+    files = [room_jpeg if f is None else f for f in files]
+    r = enhance(serve_url, files, fields=fields)
+    assert r.status_code == status, r.text[:300]
+    body = r.json()
+    assert body["code"] == code and body["message"] and body["request_id"]
+    for value in fields.values():
+        assert value.split(",")[-1] in body["message"]
+
+
+def test_bracket_frames_of_different_sizes_are_refused(serve_url):
+    a = bad.jpeg_bytes(room_photo(400, 300, seed=1).rgb)
+    b = bad.jpeg_bytes(room_photo(480, 360, seed=1).rgb)
+    r = enhance(serve_url, [a, b])
+    assert r.status_code in (400, 422), r.text[:300]
+    assert r.json()["code"] == "bracket_size_mismatch" and "size" in r.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "maker", [bad.png16_bytes, bad.cmyk_jpeg, bad.grey_png, bad.palette_png, bad.rgba_png,
+              bad.exif_rotated_jpeg, bad.animated_gif, bad.png_bomb_header],
+    ids=["png16", "cmyk", "grey", "palette", "rgba", "exif", "animated", "bomb"],
+)
+def test_awkward_uploads_never_crash_a_replica(serve_url, maker):
+    r = enhance(serve_url, maker())
+    assert r.status_code in (200, 413, 415, 422), r.text[:300]
+    if r.status_code != 200:
+        assert r.json()["code"]
+    assert requests.get(f"{serve_url}/listing/healthz", timeout=60).status_code == 200

@@ -1,0 +1,255 @@
+"""The listing graph's orchestration with recording fake steps: auto-select decisions,
+tiers and billing, disclosures, the primary-exterior rule, bundles."""
+import asyncio
+
+import numpy as np
+import pytest
+
+from lumograph.graphs.listing import ListingSteps, billed_tier, plan_modules, run_bundle, run_enhance
+from lumograph.serve.schemas import EnhanceOptions
+
+INTERIOR = {"scene": "interior", "room_type": "kitchen", "room_source": "classifier",
+            "signals": {"hotspot_share": 0.0, "mirror_present": False, "tilt_deg": 0.2,
+                        "tilt_confidence": 0.8, "cast_deg": 0.5, "median_luminance": 0.5}}
+EXTERIOR = {"scene": "exterior", "room_type": None, "room_source": "classifier",
+            "signals": {"hotspot_share": 0.0, "mirror_present": False, "tilt_deg": 3.0,
+                        "tilt_confidence": 0.9, "cast_deg": 0.5, "median_luminance": 0.5}}
+
+
+class Fakes:
+    """Every step records its call; image steps add 1 to the image so changes show."""
+
+    def __init__(self, scene=INTERIOR, window_stops=3.5, sky_condition="grey", qa="pass",
+                 window_clipped=0.0):
+        self.calls: list[str] = []
+        self.window_clipped = window_clipped
+        self.scene, self.window_stops, self.sky_condition, self.qa = (
+            scene, window_stops, sky_condition, qa)
+
+    def steps(self) -> ListingSteps:
+        def image_step(name):
+            async def step(rgb, *args):
+                self.calls.append(name)
+                if isinstance(rgb, list):  # a bracket set
+                    rgb = rgb[len(rgb) // 2]
+                return {"rgb": np.clip(rgb.astype(np.int16) + 1, 0, 255).astype(np.uint8),
+                        "report": {"step": name}, "backend": "classical",
+                        "halo": 0.01 if name == "replace_sky" else None}
+            return step
+
+        async def scene(proxy, room_hint):
+            self.calls.append("scene")
+            out = dict(self.scene)
+            if room_hint:
+                out.update(room_type=room_hint, room_source="client")
+                if room_hint == "exterior":
+                    out["scene"] = "exterior"
+            return out
+
+        async def windows(proxy, source_hw):
+            self.calls.append("windows")
+            return {"windows": [{"bbox": [0, 0, 10, 10], "stops_over_interior": self.window_stops,
+                                 "clipped_share": self.window_clipped}],
+                    "max_stops": self.window_stops, "backend": "classical"}
+
+        async def sky(proxy, scene=None):
+            self.calls.append("sky")
+            return {"matte": np.zeros(proxy.shape[:2], np.float32), "condition": self.sky_condition,
+                    "needs_replacement": self.sky_condition in ("grey", "overcast"),
+                    "fraction": 0.3, "backend": "classical"}
+
+        async def encode(rgb, fmt, quality, max_long_side):
+            self.calls.append("encode")
+            return {"encoded": b"img", "media_type": "image/jpeg", "format": fmt,
+                    "width": rgb.shape[1], "height": rgb.shape[0]}
+
+        async def check(before, after, applied, halo):
+            self.calls.append("check")
+            return {"verdict": self.qa, "score": 1.0 if self.qa == "pass" else 0.2,
+                    "checks": [{"name": "structure", "passed": self.qa != "fail",
+                                "severity": "fail", "value": 0.9, "limit": 0.8}],
+                    "backend": "classical"}
+
+        return ListingSteps(
+            scene=scene, windows=windows, sky=sky, merge_brackets=image_step("merge_brackets"),
+            pull_windows=image_step("pull_windows"), remove_glare=image_step("remove_glare"),
+            mirror_cleanup=image_step("mirror_cleanup"), verticals=image_step("verticals"),
+            replace_sky=image_step("replace_sky"), dusk=image_step("dusk"),
+            grade=image_step("grade"), encode=encode, check=check)
+
+
+def enhance(fakes, frames=None, **options):
+    frames = frames or [np.full((60, 80, 3), 100, np.uint8)]
+    opts = EnhanceOptions(**options).model_dump()
+    return asyncio.run(run_enhance(frames, opts, fakes.steps(), request_id="t"))
+
+
+def test_interior_with_blown_window_gets_window_pull_and_grade_only():
+    fakes = Fakes(scene=INTERIOR, window_stops=3.5)
+    out = enhance(fakes, tier="auto")
+    rep = out.report
+    assert rep["modules_applied"] == ["window_pull", "colour_grade"]
+    assert "sky" not in fakes.calls  # interiors never look for sky
+    assert rep["modules"]["window_pull"]["signal"] == 3.5
+    assert "3.5 stops" in rep["modules"]["window_pull"]["reason"]
+    assert rep["modules"]["verticals"]["ran"] is False  # 0.2 deg: nothing to straighten
+    assert rep["billing"] == {"tier": "standard", "add_ons": [], "billable": True}
+    assert rep["disclosures"] == []
+    assert out.encoded == b"img"
+
+
+def test_blown_window_under_threshold_is_pulled():
+    # 8-bit clipping caps the measured gap; a mostly clipped window has lost its view.
+    out = enhance(Fakes(window_stops=1.8, window_clipped=0.9), tier="auto")
+    assert "window_pull" in out.report["modules_applied"]
+    assert out.report["signals"]["blown_windows"] == 1
+    assert "1 blown" in out.report["modules"]["window_pull"]["reason"]
+
+
+def test_window_below_threshold_is_left_alone():
+    out = enhance(Fakes(window_stops=1.8), tier="auto")
+    assert "window_pull" not in out.report["modules_applied"]
+    assert "1.8 stops" in out.report["modules"]["window_pull"]["reason"]
+
+
+def test_grey_sky_exterior_gets_replaced_and_disclosed_and_straightened_in_premium():
+    fakes = Fakes(scene=EXTERIOR, sky_condition="grey")
+    out = enhance(fakes, tier="premium")
+    rep = out.report
+    assert rep["modules_applied"] == ["sky_replacement", "colour_grade", "verticals"]
+    assert "windows" not in fakes.calls  # an exterior without dusk needs no window detector
+    assert rep["disclosures"] == ["Sky digitally replaced."]
+    assert rep["billing"]["tier"] == "premium"
+
+
+def test_standard_tier_never_runs_premium_modules():
+    out = enhance(Fakes(scene=EXTERIOR), tier="standard")
+    assert out.report["modules"]["verticals"]["ran"] is False
+    assert "tier" in out.report["modules"]["verticals"]["reason"]
+    assert out.report["billing"]["tier"] == "standard"
+
+
+def test_clear_sky_is_kept():
+    out = enhance(Fakes(scene=EXTERIOR, sky_condition="clear"), tier="auto")
+    assert "sky_replacement" not in out.report["modules_applied"]
+    assert out.report["disclosures"] == []
+
+
+def test_explicit_module_list_wins_over_tier():
+    fakes = Fakes(scene=INTERIOR, window_stops=4.0)
+    out = enhance(fakes, tier="premium", modules=["colour_grade"])
+    assert out.report["modules_applied"] == ["colour_grade"]
+    assert out.report["modules"]["window_pull"]["reason"] == "not requested"
+
+
+def test_client_room_label_wins_and_is_recorded():
+    out = enhance(Fakes(scene=INTERIOR), room="bathroom")
+    assert out.report["classification"]["room_type"] == "bathroom"
+    assert out.report["classification"]["room_source"] == "client"
+
+
+def test_dusk_is_an_add_on_with_a_disclosure():
+    out = enhance(Fakes(scene=EXTERIOR, sky_condition="grey"), tier="standard", dusk=True)
+    rep = out.report
+    assert "day_to_dusk" in rep["modules_applied"]
+    assert "sky_replacement" not in rep["modules_applied"]  # dusk paints its own sky
+    assert rep["billing"]["add_ons"] == ["day_to_dusk"]
+    assert any("Twilight" in d for d in rep["disclosures"])
+
+
+def test_bracket_set_is_merged_first_and_replaces_window_pull():
+    fakes = Fakes(scene=INTERIOR, window_stops=4.0)
+    frames = [np.full((60, 80, 3), v, np.uint8) for v in (40, 100, 200)]
+    out = enhance(fakes, frames=frames)
+    assert fakes.calls[0] == "merge_brackets"
+    assert out.report["input"]["frames"] == 3
+    assert "window_pull" not in out.report["modules_applied"]
+    assert "bracket" in out.report["modules"]["window_pull"]["reason"]
+
+
+def test_failed_qa_returns_no_image():
+    out = enhance(Fakes(qa="fail"))
+    assert out.encoded is None and out.report["verdict"] == "fail"
+    assert out.report["billing"]["billable"] is False
+
+
+def test_input_is_never_mutated():
+    frame = np.full((60, 80, 3), 100, np.uint8)
+    frame.setflags(write=False)
+    enhance(Fakes(), frames=[frame], tier="premium")
+    assert (frame == 100).all()
+
+
+def test_billed_tier():
+    assert billed_tier([]) == "none"
+    assert billed_tier(["colour_grade", "window_pull"]) == "standard"
+    assert billed_tier(["colour_grade", "glare_removal"]) == "premium"
+    assert billed_tier(["day_to_dusk"]) == "none"
+
+
+@pytest.mark.parametrize("alter", [False, True])
+def test_primary_exterior_is_protected_unless_opted_in(alter):
+    signals = {**EXTERIOR["signals"], "scene": "exterior", "sky_condition": "grey",
+               "sky_needs_replacement": True, "hotspot_share": 0.01}
+    plan = plan_modules(signals, tier="premium", requested=None, dusk=False, primary=True,
+                        alter_primary=alter, brackets=False, window_threshold_stops=2.5)
+    assert plan["sky_replacement"].run is alter
+    assert plan["glare_removal"].run is False  # sun glints outdoors are kept either way
+    assert plan["colour_grade"].run and plan["verticals"].run  # exposure/WB/lens are fine
+    if not alter:
+        assert "primary exterior" in plan["sky_replacement"].reason
+
+
+def test_bundle_finds_primary_exterior_and_bills_every_photo():
+    fakes = Fakes()
+    photos = [np.full((60, 80, 3), v, np.uint8) for v in (90, 100, 110)]
+    opts = EnhanceOptions(tier="auto").model_dump()
+    out = asyncio.run(run_bundle(photos, opts, fakes.steps(), request_id="b",
+                                 rooms=[None, "exterior", "bedroom"], concurrency=2))
+    assert out.summary["primary_index"] == 1
+    reports = [p.report for p in out.photos]
+    assert reports[1]["primary"] is True and reports[0]["primary"] is False
+    # The primary exterior's grey sky is not replaced without opt-in.
+    assert "sky_replacement" not in reports[1]["modules_applied"]
+    assert reports[2]["classification"]["room_type"] == "bedroom"
+    assert sum(out.summary["billing"]["by_tier"].values()) == 3
+    assert out.summary["delivered"] == 3
+
+
+def test_bundle_dusk_on_primary_is_the_opt_in():
+    fakes = Fakes()
+    photos = [np.full((60, 80, 3), 100, np.uint8)] * 2
+    opts = EnhanceOptions().model_dump()
+    out = asyncio.run(run_bundle(photos, opts, fakes.steps(), request_id="b",
+                                 rooms=["exterior", "kitchen"], dusk_primary=True))
+    assert "day_to_dusk" in out.photos[0].report["modules_applied"]
+    assert out.summary["billing"]["add_ons"] == {"day_to_dusk": 1}
+    assert out.summary["disclosures"][0]["index"] == 0
+
+
+def test_bundle_keeps_going_when_one_photo_fails():
+    fakes = Fakes()
+    steps = fakes.steps()
+
+    async def flaky_grade(rgb, room):
+        if rgb[0, 0, 0] == 51:  # the second photo (+1 from window pull)
+            raise RuntimeError("boom")
+        return {"rgb": rgb, "report": {}, "backend": "classical"}
+
+    from dataclasses import replace
+    photos = [np.full((60, 80, 3), v, np.uint8) for v in (100, 50)]
+    out = asyncio.run(run_bundle(photos, EnhanceOptions().model_dump(),
+                                 replace(steps, grade=flaky_grade), request_id="b"))
+    assert isinstance(out.photos[1], RuntimeError)
+    assert out.photos[0].encoded == b"img"
+    assert out.summary["delivered"] == 1
+    assert out.summary["billing"]["by_tier"]["not_billed"] == 1
+
+
+def test_glare_removal_runs_indoors_only():
+    signals = {**INTERIOR["signals"], "scene": "interior", "hotspot_share": 0.01}
+    kw = dict(tier="premium", requested=None, dusk=False, primary=False, alter_primary=False,
+              brackets=False, window_threshold_stops=2.5)
+    assert plan_modules(signals, **kw)["glare_removal"].run is True
+    outdoor = plan_modules({**signals, "scene": "exterior"}, **kw)["glare_removal"]
+    assert outdoor.run is False and "exterior" in outdoor.reason
