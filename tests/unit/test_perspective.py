@@ -147,3 +147,13 @@ def test_homography_keeps_the_centre_row():
     m = verticals_homography(1600, 1200, 4.0, 1.0)
     centre = cv2.perspectiveTransform(np.array([[[800.0, 600.0]]]), m)[0, 0]
     assert np.allclose(centre, [800, 600], atol=1e-6)
+
+
+def test_edge_lean_is_what_the_frame_edges_show():
+    # _keystone moves each top corner in by tan(tilt) * W / 4 over the frame height.
+    import math
+
+    est = estimate_verticals(resize_long_side(room_photo(1600, 1200, tilt_deg=2.5).rgb, 1024))
+    expected = math.degrees(math.atan(math.tan(math.radians(2.5)) * 1600 / 4 / 1200))
+    assert est["edge_lean_deg"] > 0
+    assert abs(est["edge_lean_deg"] - expected) < 0.35, (est, expected)

@@ -160,9 +160,11 @@ def plan_modules(
     tilt = float(signals.get("tilt_deg") or 0.0)
     roll = float(signals.get("roll_deg") or 0.0)
     confident = float(signals.get("tilt_confidence") or 0.0) >= 0.3
+    lean = float(signals.get("edge_lean_deg") or 0.0)
     decide("verticals", confident and max(abs(tilt), abs(roll)) >= TILT_MIN_DEG,
-           f"verticals converge by {tilt:+.1f} deg, roll {roll:+.1f} deg (threshold "
-           f"{TILT_MIN_DEG:.1f}, confidence {signals.get('tilt_confidence', 0):.2f})", tilt)
+           f"verticals converge by {tilt:+.1f} deg (frame-edge lines lean {lean:+.1f} deg), "
+           f"roll {roll:+.1f} deg (threshold {TILT_MIN_DEG:.1f}, confidence "
+           f"{signals.get('tilt_confidence', 0):.2f})", tilt)
 
     condition = signals.get("sky_condition", "none")
     if dusk:

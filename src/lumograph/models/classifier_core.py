@@ -72,6 +72,7 @@ class ClassifierCore:
             "verticals": verticals,
             "tilt_deg": float(verticals["tilt_deg"]),
             "roll_deg": float(verticals.get("roll_deg") or 0.0),
+            "edge_lean_deg": float(verticals.get("edge_lean_deg") or 0.0),
             "tilt_confidence": float(verticals["confidence"]),
             "cast_deg": float(cast["cast_deg"]),
             "median_luminance": float(cast["median_luminance"]),

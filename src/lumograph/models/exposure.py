@@ -25,6 +25,7 @@ import numpy as np
 
 from lumograph.models.color import linear_to_srgb, srgb_to_linear
 from lumograph.models.errors import InvalidImage, InvalidOptions
+from lumograph.models.imageio import require_rgb_u8
 
 #: Long side of the analysis grid: window outlines need no more, and it keeps the
 #: detector well under its 60 ms budget.
@@ -47,13 +48,6 @@ _LUMA_RGB = np.array([[0.2126, 0.7152, 0.0722]], np.float32)
 # ------------------------------------------------------------------------ helpers
 
 
-def _check_rgb(rgb: np.ndarray, name: str = "rgb") -> None:
-    if not isinstance(rgb, np.ndarray):
-        raise InvalidImage(f"{name} must be an HxWx3 uint8 numpy array, got {type(rgb).__name__!r}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InvalidImage(f"{name} must be an HxWx3 uint8 RGB array, got {str(rgb.dtype)!r} {rgb.shape!r}")
-    if min(rgb.shape[:2]) < 16:
-        raise InvalidImage(f"{name} is too small to analyse: {rgb.shape!r}")
 
 
 def _luminance(lin: np.ndarray) -> np.ndarray:
@@ -127,7 +121,7 @@ def detect_windows(proxy_rgb: np.ndarray, source_hw: tuple[int, int]) -> dict:
     no window), "interior_mean_luminance": float linear in [0, 1]}``; windows sorted by
     area, largest first.
     """
-    _check_rgb(proxy_rgb, "proxy_rgb")
+    require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=16)
     try:
         src_h, src_w = (int(v) for v in source_hw)
     except (TypeError, ValueError):
@@ -340,7 +334,7 @@ def pull_windows(rgb: np.ndarray, windows: list[dict], threshold_stops: float) -
     the box that was near-clipped but still held detail), "mean_change" (mean absolute
     8-bit change inside the box), "fuse_scale"}], "pulled": int}}``.
     """
-    _check_rgb(rgb, "rgb")
+    require_rgb_u8(rgb, "rgb", min_side=16)
     if not isinstance(windows, (list, tuple)):
         raise InvalidOptions(f"windows must be a list of window dicts, got {type(windows).__name__!r}")
     try:
@@ -497,7 +491,7 @@ def _check_frames(frames) -> list[np.ndarray]:
             f"a bracket set needs {MIN_BRACKETS}-{MAX_BRACKETS} frames, got {len(frames)}"
             + (" (subsample a longer sequence evenly over its exposure range)" if len(frames) > MAX_BRACKETS else ""))
     for i, frame in enumerate(frames):
-        _check_rgb(frame, f"frames[{i}]")
+        require_rgb_u8(frame, f"frames[{i}]", min_side=16)
     shapes = [f.shape for f in frames]
     if len(set(shapes)) > 1:
         raise InvalidImage(f"bracket frames must all have the same size, got {shapes!r}", code="bracket_size_mismatch")

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linprog
 
-from lumograph.models.errors import InvalidImage
+from lumograph.models.imageio import fast_downscale, require_rgb_u8
 
 #: Focal length, in image heights, that defines ``tilt_deg`` (the synthetic keystone's).
 FOCAL_IN_HEIGHTS = 2.0
@@ -85,27 +85,8 @@ RESIDUAL_LONG_SIDE = 1024
 _LSD_CACHE: dict[float, cv2.LineSegmentDetector] = {}
 
 
-def _check_rgb(rgb: np.ndarray, name: str = "rgb") -> None:
-    if not isinstance(rgb, np.ndarray):
-        raise InvalidImage(f"{name} must be an HxWx3 uint8 numpy array, got {type(rgb).__name__!r}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InvalidImage(f"{name} must be an HxWx3 uint8 RGB array, got {str(rgb.dtype)!r} {rgb.shape!r}")
-    if min(rgb.shape[:2]) < 32:
-        raise InvalidImage(f"{name} is too small to find verticals (short side < 32 px), got {rgb.shape!r}")
 
 
-def _fast_proxy(rgb: np.ndarray, long_side: int) -> np.ndarray:
-    """Area-averaged reduction to ``long_side`` (the input itself when already small)."""
-    h, w = rgb.shape[:2]
-    scale = max(h, w) / long_side
-    if scale <= 1.0:
-        return rgb
-    # Striding to >= 2x the target first keeps >= 4 samples per output pixel for a
-    # fraction of a full INTER_AREA pass over 12 MP.
-    step = int(scale // 2)
-    src = rgb[::step, ::step] if step > 1 else rgb
-    size = (max(1, round(w / scale)), max(1, round(h / scale)))
-    return cv2.resize(src, size, interpolation=cv2.INTER_AREA)
 
 
 def _lsd(scale: float) -> cv2.LineSegmentDetector:
@@ -168,17 +149,20 @@ def estimate_verticals(proxy_rgb: np.ndarray) -> dict:
       vanishing_x_norm / vanishing_y_norm: float or None, the vanishing point in units
         of image width / height from the top-left corner (None when the verticals are
         parallel, i.e. at infinity).
+      edge_lean_deg: float, how far a vertical at the frame's side edge leans from
+        upright because of the convergence (signed like ``tilt_deg``; 0 when parallel):
+        the figure a photographer sees, independent of ``FOCAL_IN_HEIGHTS``.
       focal_heights: the ``FOCAL_IN_HEIGHTS`` that ``tilt_deg`` is defined with.
     Raises ``InvalidImage`` for a non-RGB-uint8 or tiny input.
     """
-    _check_rgb(proxy_rgb, "proxy_rgb")
-    proxy = _fast_proxy(proxy_rgb, MAX_PROXY_LONG_SIDE)
+    require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=32, purpose="to find verticals")
+    proxy = fast_downscale(proxy_rgb, MAX_PROXY_LONG_SIDE)
     h, w = proxy.shape[:2]
     gray = cv2.cvtColor(proxy, cv2.COLOR_RGB2GRAY)
     seg = _segments(gray)
     result = {"tilt_deg": 0.0, "roll_deg": 0.0, "confidence": 0.0, "segments": 0, "inliers": 0,
               "support_heights": 0.0, "vanishing_x_norm": None, "vanishing_y_norm": None,
-              "focal_heights": FOCAL_IN_HEIGHTS}
+              "edge_lean_deg": 0.0, "focal_heights": FOCAL_IN_HEIGHTS}
     if len(seg) == 0:
         return result
     p1 = np.stack([(seg[:, 0] - w / 2) / h, (seg[:, 1] - h / 2) / h], axis=1)
@@ -240,6 +224,10 @@ def estimate_verticals(proxy_rgb: np.ndarray) -> dict:
         vx, vy = best[0] / best[2], best[1] / best[2]
         result["vanishing_x_norm"] = round(float(vx * h / w + 0.5), 4)
         result["vanishing_y_norm"] = round(float(vy + 0.5), 4)
+        # What a photographer sees, free of the focal convention: how far a vertical at
+        # the frame's side edge leans, signed like tilt_deg.
+        lean_edge = math.degrees(math.atan((w / (2.0 * h)) / max(abs(vy), 1e-9)))
+        result["edge_lean_deg"] = round(math.copysign(lean_edge, tilt), 3)
     return result
 
 
@@ -314,7 +302,7 @@ def correct_verticals(rgb: np.ndarray, estimate: dict | None) -> dict:
     max(``MAX_RESIDUAL_TILT_DEG``, half the correction) (the estimate was unstable).
     Raises ``InvalidImage`` for a non-RGB-uint8 or tiny input.
     """
-    _check_rgb(rgb)
+    require_rgb_u8(rgb, "rgb", min_side=32, purpose="to find verticals")
     if estimate is None:
         return _not_applied(rgb, 0.0, 0.0, "no verticals estimate")
     tilt = float(estimate.get("tilt_deg") or 0.0)
@@ -350,7 +338,7 @@ def correct_verticals(rgb: np.ndarray, estimate: dict | None) -> dict:
     # tap would otherwise pull in black.
     out = cv2.warpPerspective(rgb, to_crop, (crop_w, crop_h), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-    residual = estimate_verticals(_fast_proxy(out, RESIDUAL_LONG_SIDE))
+    residual = estimate_verticals(fast_downscale(out, RESIDUAL_LONG_SIDE))
     if abs(residual["tilt_deg"]) > max(MAX_RESIDUAL_TILT_DEG, 0.5 * abs(tilt)):
         refused = _not_applied(rgb, tilt, roll, f"refused: re-measured {residual['tilt_deg']:+.1f} deg after "
                                                 f"correcting {tilt:+.1f}: the lines disagree")

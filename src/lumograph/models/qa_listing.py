@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from lumograph.models.errors import InvalidImage
+from lumograph.models.imageio import require_rgb_u8
 from lumograph.models.qa import Check, QAReport, verdict
 
 #: Edge-map SSIM below which the edit needs a human look / is rejected.
@@ -59,13 +59,6 @@ EDGE_BLUR_SIGMA = 1.0
 BLOWN_MARGIN_PX = 4
 
 
-def _check_rgb(rgb: np.ndarray, name: str) -> None:
-    if not isinstance(rgb, np.ndarray):
-        raise InvalidImage(f"{name} must be an HxWx3 uint8 numpy array, got {type(rgb).__name__!r}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InvalidImage(f"{name} must be an HxWx3 uint8 RGB array, got {str(rgb.dtype)!r} {rgb.shape!r}")
-    if min(rgb.shape[:2]) < 16:
-        raise InvalidImage(f"{name} is too small to compare (short side < 16 px), got {rgb.shape!r}")
 
 
 def _shrink(rgb: np.ndarray, long_side: int) -> np.ndarray:
@@ -166,8 +159,8 @@ def check_listing(before_proxy: np.ndarray, after_proxy: np.ndarray, applied: li
     not measured), colour shift (info), plus "listing_resized" (info) on a shape
     mismatch. Raises ``InvalidImage`` for a non-RGB-uint8 or tiny proxy.
     """
-    _check_rgb(before_proxy, "before_proxy")
-    _check_rgb(after_proxy, "after_proxy")
+    require_rgb_u8(before_proxy, "before_proxy", min_side=16, purpose="to compare")
+    require_rgb_u8(after_proxy, "after_proxy", min_side=16, purpose="to compare")
     applied = [str(m) for m in (applied or [])]
     checks: list[Check] = []
     if after_proxy.shape != before_proxy.shape:

@@ -55,7 +55,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lumograph.models.errors import InvalidImage, InvalidOptions
+from lumograph.models.errors import InvalidOptions
+from lumograph.models.imageio import fast_downscale, require_rgb_u8
 
 #: Long side of the analysis grid (smaller images are analysed at their own size).
 ANALYSIS_LONG_SIDE = 1024
@@ -115,28 +116,8 @@ PERSON_CONFIDENCE_MIN = 0.8
 # ------------------------------------------------------------------------- helpers
 
 
-def _check_rgb(rgb, name: str = "rgb") -> None:
-    if not isinstance(rgb, np.ndarray):
-        raise InvalidImage(f"{name} must be an HxWx3 uint8 numpy array, got {type(rgb).__name__!r}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InvalidImage(f"{name} must be an HxWx3 uint8 RGB array, got {str(rgb.dtype)!r} {rgb.shape!r}")
-    if min(rgb.shape[:2]) < MIN_SIDE:
-        raise InvalidImage(f"{name} is too small (short side < {MIN_SIDE} px), got {rgb.shape!r}")
 
 
-def _analysis_proxy(rgb: np.ndarray) -> np.ndarray:
-    """Area-averaged proxy with long side <= ``ANALYSIS_LONG_SIDE`` (may share memory
-    with ``rgb`` when no resize is needed; never written to)."""
-    h, w = rgb.shape[:2]
-    scale = max(h, w) / ANALYSIS_LONG_SIDE
-    if scale <= 1.0:
-        return rgb
-    # Striding to >= 2x the target first keeps >= 4 samples per output pixel at a
-    # fraction of a full INTER_AREA pass over 12 MP.
-    step = int(scale // 2)
-    src = rgb[::step, ::step] if step > 1 else rgb
-    size = (max(1, round(w / scale)), max(1, round(h / scale)))
-    return cv2.resize(src, size, interpolation=cv2.INTER_AREA)
 
 
 def _round(v: float, nd: int = 4) -> float:
@@ -189,7 +170,7 @@ def _open_background(vmin_u8: np.ndarray) -> np.ndarray:
 
 
 def _analyse(rgb: np.ndarray, *, with_fields: bool) -> _Analysis:
-    proxy = _analysis_proxy(rgb)
+    proxy = fast_downscale(rgb, ANALYSIS_LONG_SIDE)
     gh, gw = proxy.shape[:2]
     # cv2's per-channel min/max is ~10x faster than numpy's reduction over axis 2.
     r, g, b = cv2.split(np.ascontiguousarray(proxy))
@@ -406,7 +387,7 @@ def find_hotspots(rgb: np.ndarray) -> dict:
     (rejected: seeded regions that were too large, rectangular, a light source or tiny).
     Raises ``InvalidImage`` for a wrong type, dtype, shape or a too-small image.
     """
-    _check_rgb(rgb)
+    require_rgb_u8(rgb, "rgb", min_side=MIN_SIDE)
     a = _analyse(rgb, with_fields=False)
     return _hotspot_dict(a)
 
@@ -425,7 +406,7 @@ def hotspot_share(proxy_rgb: np.ndarray) -> float:
     proxy_rgb: HxWx3 uint8 RGB, ideally <= 1024 px long side (larger inputs are reduced
     first); not modified. Same detector as ``find_hotspots``.
     """
-    _check_rgb(proxy_rgb, "proxy_rgb")
+    require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=MIN_SIDE)
     return _round(float(_analyse(proxy_rgb, with_fields=False).mask.mean()), 6)
 
 
@@ -445,7 +426,7 @@ def remove_glare(rgb: np.ndarray) -> dict:
     frame inpainted), "subtracted_share": float, "method": str, "boxes_norm": [...],
     "rejected": {...}}, "applied": bool}``.
     """
-    _check_rgb(rgb)
+    require_rgb_u8(rgb, "rgb", min_side=MIN_SIDE)
     a = _analyse(rgb, with_fields=True)
     det = _hotspot_dict(a)
     report = {"regions": det["regions"], "share": det["share"], "inpainted_share": 0.0,
@@ -685,7 +666,7 @@ def mirror_cleanup(rgb: np.ndarray, mirror: dict | None) -> dict:
     image an unmodified copy) when there is no mirror or no confident person.
     Raises ``InvalidImage`` for a bad image, ``InvalidOptions`` for a malformed mirror.
     """
-    _check_rgb(rgb)
+    require_rgb_u8(rgb, "rgb", min_side=MIN_SIDE)
     if mirror is not None and not isinstance(mirror, dict):
         raise InvalidOptions(f"mirror must be a dict or None, got {type(mirror).__name__!r}")
     report = {"mirror": _jsonable_mirror(mirror), "person_found": False, "detector": None,

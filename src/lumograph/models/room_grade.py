@@ -26,7 +26,6 @@ Images are HxWx3 ``uint8`` RGB; inputs are never mutated.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -35,6 +34,7 @@ import numpy as np
 
 from lumograph.models.color import NEUTRAL, angular_error_deg, estimate_illuminant, srgb_to_linear
 from lumograph.models.errors import InvalidImage, InvalidOptions
+from lumograph.models.imageio import fast_downscale, require_rgb_u8
 
 #: Long side the cast is measured at: the estimator's answer is stable from here up,
 #: and it costs ~35 ms instead of ~90 ms at 1024 px.
@@ -135,25 +135,8 @@ ROOM_LOOKS["interior"] = ROOM_LOOKS["other"]
 ROOM_TYPES = tuple(ROOM_LOOKS)
 
 
-def _check_rgb(rgb: np.ndarray, name: str) -> None:
-    if not isinstance(rgb, np.ndarray):
-        raise InvalidImage(f"{name} must be an HxWx3 uint8 numpy array, got {type(rgb).__name__!r}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InvalidImage(f"{name} must be an HxWx3 uint8 RGB array, got {str(rgb.dtype)!r} {rgb.shape!r}")
-    if min(rgb.shape[:2]) < 8:
-        raise InvalidImage(f"{name} is too small to grade (short side < 8 px), got {rgb.shape!r}")
 
 
-def _fast_proxy(rgb: np.ndarray, long_side: int) -> np.ndarray:
-    """Area-averaged reduction to ``long_side`` (the input itself when already small)."""
-    h, w = rgb.shape[:2]
-    scale = max(h, w) / long_side
-    if scale <= 1.0:
-        return rgb
-    step = int(scale // 2)  # stride to >= 2x the target first: 4+ samples per pixel, far cheaper
-    src = rgb[::step, ::step] if step > 1 else rgb
-    size = (max(1, round(w / scale)), max(1, round(h / scale)))
-    return cv2.resize(src, size, interpolation=cv2.INTER_AREA)
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
@@ -172,8 +155,8 @@ def measure_cast(proxy_rgb: np.ndarray) -> dict:
     pixels with a channel >= ``CLIP_LEVEL``, "dark_share": share with every channel <=
     ``DARK_LEVEL``}. Raises ``InvalidImage`` for a non-RGB-uint8 or tiny input.
     """
-    _check_rgb(proxy_rgb, "proxy_rgb")
-    small = _fast_proxy(proxy_rgb, CAST_LONG_SIDE)
+    require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=8, purpose="to grade")
+    small = fast_downscale(proxy_rgb, CAST_LONG_SIDE)
     try:
         illuminant = estimate_illuminant(srgb_to_linear(small), saturation=1.0)
     except InvalidImage:  # an all-black frame has no light to measure: call it neutral
@@ -330,17 +313,17 @@ def grade_room(rgb: np.ndarray, room_type: str) -> dict:
     """
     if not isinstance(room_type, str) or room_type.lower() not in ROOM_LOOKS:
         raise InvalidOptions(f"unknown room_type {room_type!r}; accepted: {list(ROOM_TYPES)}")
-    _check_rgb(rgb, "rgb")
+    require_rgb_u8(rgb, "rgb", min_side=8, purpose="to grade")
     room = room_type.lower()
     look = ROOM_LOOKS[room]
-    proxy = _fast_proxy(rgb, CAST_LONG_SIDE)
+    proxy = fast_downscale(rgb, CAST_LONG_SIDE)
     before = measure_cast(proxy)
     cast = before["cast_deg"]
     fade = min(1.0, max(0.0, (cast - look.cast_trust_deg) / CAST_FADE_SPAN_DEG))
     strength = look.wb_strength * (1.0 - fade)
     gains = _channel_gains(np.array(before["illuminant_rgb"]), strength, look.white_cct_k)
 
-    small = _fast_proxy(proxy, EXPOSURE_LONG_SIDE)
+    small = fast_downscale(proxy, EXPOSURE_LONG_SIDE)
     band = (look.target_median, look.target_median + EXPOSURE_HEADROOM)
     ev0 = _solve_ev(small, gains, band, 0.0, look.contrast, look.max_ev)
     p10 = float(np.percentile(_luma(cv2.LUT(small, _build_lut(gains, ev0, 0.0, look.contrast))), 10)) / 255.0
