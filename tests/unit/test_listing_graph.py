@@ -116,7 +116,7 @@ def test_grey_sky_exterior_gets_replaced_and_disclosed_and_straightened_in_premi
     fakes = Fakes(scene=EXTERIOR, sky_condition="grey")
     out = enhance(fakes, tier="premium")
     rep = out.report
-    assert rep["modules_applied"] == ["sky_replacement", "colour_grade", "verticals"]
+    assert rep["modules_applied"] == ["colour_grade", "sky_replacement", "verticals"]
     assert "windows" not in fakes.calls  # an exterior without dusk needs no window detector
     assert rep["disclosures"] == ["Sky digitally replaced."]
     assert rep["billing"]["tier"] == "premium"

@@ -22,11 +22,13 @@ from lumograph.models.imageio import resize_long_side
 Step = Callable[..., Awaitable[Any]]
 
 #: Modules in the order they run. Bracket merging, when frames are given, comes first;
-#: the perspective warp comes last so that masks found on the input (sky, windows) still
-#: line up with the image every other module edits.
+#: the grade comes before the sky and dusk edits (it balances the photo as shot; after
+#: them it would re-expose a dusk back toward daylight and tint a generated sky); the
+#: perspective warp comes last so that masks found on the input (sky, windows) still line
+#: up with the image every other module edits.
 MODULE_ORDER = (
-    "window_pull", "glare_removal", "mirror_cleanup", "sky_replacement", "day_to_dusk",
-    "colour_grade", "verticals",
+    "window_pull", "glare_removal", "mirror_cleanup", "colour_grade", "sky_replacement",
+    "day_to_dusk", "verticals",
 )
 STANDARD_MODULES = frozenset({"window_pull", "colour_grade", "sky_replacement"})
 PREMIUM_MODULES = STANDARD_MODULES | {"glare_removal", "mirror_cleanup", "verticals"}
