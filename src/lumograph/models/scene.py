@@ -7,7 +7,10 @@ from one named measurement on a ~512 px proxy, so a report can say *why*:
   lines (man-made rooms are built of them), orientation coherence (foliage and gravel
   are incoherent), edge density, the colour of the top strip (sky is blue or neutral,
   a ceiling or wall under room light is warm) and a sky-like region hanging from the
-  top border;
+  top border (bright against the frame's median, or, when it fills more than half the
+  frame as fog or a flat overcast does, bright against the rest of the frame); the four
+  structure cues are weighted by the share of the frame that is not sky, since a sky
+  is featureless and they describe what stands below it;
 * room type (interiors only): long horizontal lines at counter height and the total
   length of long lines (cabinet fronts) for kitchens, fabric-like (non-straight) edges
   in the bottom third for bedrooms (the bed), a framed mirror and straight fixtures for
@@ -242,17 +245,45 @@ def _sigmoid(x: float) -> float:
 # ------------------------------------------------------------ exterior / interior
 
 
-def _sky_share(m: _Measures) -> float:
-    """Share of the frame in smooth blue or bright-neutral regions touching the top."""
-    smooth = m.grad_smooth < 1.5
-    blue = (m.H >= 190) & (m.H <= 235) & (m.S > 0.12) & (m.V > 0.4)
-    # Overcast sky is the brightest large thing in an exterior; a lit ceiling is warm.
-    bright = (m.L > max(70.0, float(np.median(m.L)) + 15.0)) & (np.hypot(m.a, m.b) < 12) & (m.b < 4)
-    cand = (smooth & (blue | bright)).astype(np.uint8)
-    _, labels = cv2.connectedComponents(cand, connectivity=4)
+#: A smooth neutral region hanging from the top that covers at least this share of the
+#: frame is judged against the rest of the frame instead of the frame's median: from
+#: half the frame on it *is* the median, so "brighter than the median" cannot hold by
+#: construction (fog, a flat overcast filling the frame). No room photo of the 120
+#: listing photos has a smooth neutral region over 0.37 of the frame hanging from the
+#: top (a ceiling, or a wall in a tight shot); the fog field in ``sky_masks`` has 0.81.
+DOMINANT_SKY_SHARE = 0.5
+
+
+def _top_components(mask: np.ndarray) -> np.ndarray:
+    """bool HxW: the 4-connected components of ``mask`` touching the top row."""
+    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
     top = np.unique(labels[0])
     top = top[top > 0]
-    return float(np.isin(labels, top).mean()) if top.size else 0.0
+    return np.isin(labels, top) if top.size else np.zeros(mask.shape, bool)
+
+
+def _sky_regions(m: _Measures) -> tuple[np.ndarray, dict]:
+    """bool HxW sky-like region hanging from the top, and how it was found.
+
+    Smooth blue or bright-neutral regions touching the top (the ordinary case), plus,
+    when one smooth neutral region covers ``DOMINANT_SKY_SHARE`` or more of the frame,
+    spans its top row and is >= 15 L brighter than everything else in the frame (the
+    same margin the ordinary case asks over the median), that region too.
+    """
+    smooth = m.grad_smooth < 1.5
+    blue = (m.H >= 190) & (m.H <= 235) & (m.S > 0.12) & (m.V > 0.4)
+    neutral = (np.hypot(m.a, m.b) < 12) & (m.b < 4)
+    # Overcast sky is the brightest large thing in an exterior; a lit ceiling is warm.
+    bright = (m.L > max(70.0, float(np.median(m.L)) + 15.0)) & neutral
+    region = _top_components(smooth & (blue | bright))
+    dominant = _top_components(smooth & neutral & (m.L > 40.0))
+    dominant_share = float(dominant.mean())
+    contrast = 0.0
+    if dominant_share >= DOMINANT_SKY_SHARE and not dominant.all():
+        contrast = float(np.median(m.L[dominant]) - np.median(m.L[~dominant]))
+        if float(dominant[0].mean()) >= 0.8 and contrast >= 15.0:
+            region = region | dominant
+    return region, {"dominant_share": dominant_share, "dominant_contrast": contrast}
 
 
 def _exterior_evidence(m: _Measures) -> tuple[float, dict]:
@@ -265,14 +296,23 @@ def _exterior_evidence(m: _Measures) -> tuple[float, dict]:
     coherence = float(m.coherence[energetic].mean()) if energetic.any() else 1.0
     edge_density = float(m.edges.mean())
     top_b = float(np.median(m.b[: max(2, h // 8)]))
-    sky = _sky_share(m)
+    sky_region, sky_details = _sky_regions(m)
+    sky = float(sky_region.mean())
+    # Foliage, lines, coherence and edges describe what stands in the frame; a sky is
+    # featureless, so those four cues speak only for the part of the frame that is not
+    # sky. Weighting their log-odds by that share keeps a fog or overcast sky filling
+    # most of the frame from being outvoted by a horizon line and a strip of field.
+    # A ceiling found as "sky" moves a room toward 0 by that share of its structure
+    # evidence: by up to 1.2 log-odds on the 90 listing rooms (a bedroom from -8.9 to
+    # -7.7); the rooms nearest the boundary have no sky-like region and do not move.
+    ground_weight = 1.0 - sky
     terms = {
         # ~1 % foliage indoors (a plant, a view), ~10 % outdoors: pivot at 3 %.
-        "foliage": _clip(1.5 * _log_ratio(foliage, 0.03, 0.002), -3.0, 3.0),
+        "foliage": ground_weight * _clip(1.5 * _log_ratio(foliage, 0.03, 0.002), -3.0, 3.0),
         # Rooms are walls, frames and cabinets: most edges sit on long lines.
-        "straight_edges": _clip(10.0 * (0.35 - straight), -2.5, 2.5),
-        "coherence": _clip(12.0 * (0.64 - coherence), -2.0, 2.0),
-        "edge_density": _clip(math.log(max(edge_density, 1e-4) / 0.11), -1.5, 1.5),
+        "straight_edges": ground_weight * _clip(10.0 * (0.35 - straight), -2.5, 2.5),
+        "coherence": ground_weight * _clip(12.0 * (0.64 - coherence), -2.0, 2.0),
+        "edge_density": ground_weight * _clip(math.log(max(edge_density, 1e-4) / 0.11), -1.5, 1.5),
         # b* of the top strip: sky <= ~0, a ceiling/wall under room light is warm.
         "top_warmth": _clip((3.0 - top_b) / 4.0, -2.0, 2.0),
         # Missing sky says little (trees, tight framing); present sky says a lot.
@@ -285,6 +325,9 @@ def _exterior_evidence(m: _Measures) -> tuple[float, dict]:
         "edge_density": edge_density,
         "top_strip_b": top_b,
         "sky_share": sky,
+        "ground_weight": ground_weight,
+        "dominant_sky_share": sky_details["dominant_share"],
+        "dominant_sky_contrast": sky_details["dominant_contrast"],
     }
     return float(sum(terms.values())), {"measures": features, "log_odds": terms}
 

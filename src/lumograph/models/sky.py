@@ -24,7 +24,12 @@ Segmentation (``segment_sky``) works on a small analysis grid (``ANALYSIS_LONG_S
    sky next to them) and by colour continuity, smoothed by a guided filter (He et al.,
    built from ``cv2.boxFilter`` because ``cv2.ximgproc`` is absent) whose guide is the
    sky likeness itself, and choked by one proxy px where the edge is lighter than the
-   sky (camera sharpening rims), so roof lines keep no halo.
+   sky (camera sharpening rims), so roof lines keep no halo;
+5. sky behind foliage (white or grey skies only): bright neutral patches outside the
+   region that lie in a tree crown and are open to the sky above, or that hang from
+   the top or touch the region laced with twigs, join the matte through a soft
+   luminance key (``_sky_behind_foliage``); roof lines, siding, frames, walls and
+   anything roofed over stay out.
 
 Replacement composites a generated sky at full resolution with per-pixel float maths on
 the edge band only (the rest is a LUT and a masked copy), decontaminating mixed edge
@@ -274,6 +279,133 @@ def _sky_through_foliage(region: np.ndarray, lab: np.ndarray, texture: np.ndarra
     return add
 
 
+#: Sky seen through a tree against a white or grey sky: a gap darkens by up to ~20 L
+#: where twigs finer than a pixel mix into it (measured on the ADE20K tree in
+#: ``sky_masks``: the quartile of the sky behind it sits ~20 L under the open sky).
+FOLIAGE_GAP_DARKENING = 20.0
+#: Window (share of the long side) over which foliage density defines a tree crown.
+CROWN_RADIUS = 0.04
+
+
+def _coherence(L: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    """Orientation coherence of the structure tensor in [0, 1]: ~1 along parallel lines
+    (siding, brick courses, frames), low in foliage whose edges point every way."""
+    gx = cv2.Sobel(L, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(L, cv2.CV_32F, 0, 1, ksize=3)
+    jxx = cv2.GaussianBlur(gx * gx, (0, 0), sigma)
+    jyy = cv2.GaussianBlur(gy * gy, (0, 0), sigma)
+    jxy = cv2.GaussianBlur(gx * gy, (0, 0), sigma)
+    return np.sqrt((jxx - jyy) ** 2 + 4 * jxy * jxy) / (jxx + jyy + 1e-6)
+
+
+def _long_line_map(m: dict) -> np.ndarray:
+    """bool HxW: within 1 px of an LSD segment longer than 8 % of the long side."""
+    h, w = m["gray"].shape
+    lines = np.zeros((h, w), np.uint8)
+    found = _segments(m)
+    if found is not None:
+        for x1, y1, x2, y2 in found.reshape(-1, 4):
+            if math.hypot(x2 - x1, y2 - y1) >= 0.08 * max(h, w):
+                cv2.line(lines, (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2))), 1, 3)
+    return lines.astype(bool)
+
+
+#: A vertical run of this many analysis px of solid (neither foliage nor sky-bright)
+#: pixels closes the way up to the sky: a roof, fascia or wall band is thicker than
+#: ~1 % of the frame height; a twig or a wire is not.
+SOLID_RUN = 3
+
+
+def _open_to_sky(region: np.ndarray, solid: np.ndarray) -> np.ndarray:
+    """bool HxW: pixels with no run of ``SOLID_RUN`` solid pixels between them and the
+    nearest sky-region pixel (or the top border) above them in their column."""
+    h, w = region.shape
+    rows = np.arange(h, dtype=np.int32)[:, None]
+    # Length of the solid run ending at each pixel, via the last non-solid row above.
+    last_free = np.maximum.accumulate(np.where(solid, -1, rows), axis=0)
+    blocked_at = np.where(rows - last_free >= SOLID_RUN, rows, -1)
+    last_block = np.maximum.accumulate(blocked_at, axis=0)
+    last_sky = np.maximum.accumulate(np.where(region, rows, -1), axis=0)
+    # The top border counts as sky: a column with no region is open until blocked.
+    return np.where(last_sky >= 0, last_sky > last_block, last_block < 0)
+
+
+def _sky_behind_foliage(region: np.ndarray, m: dict) -> tuple[np.ndarray, float]:
+    """White or grey sky seen through branches and leaves, outside the found region.
+
+    region: bool analysis-grid sky region; m: ``_analysis_maps``. Returns (bool mask of
+    the analysis grid, the sky's median L). Only for a neutral sky (a blue one shows
+    through gaps by its colour, which the matte's wider reach already follows).
+
+    Candidates are pixels as bright as the sky less ``FOLIAGE_GAP_DARKENING``, neutral
+    (chroma < 12, b* < 4, the seed test) and outside the region; each 4-connected
+    patch of them joins when it
+    * holds few pixels on long straight lines (<= 15 %: roof lines, siding, frames and
+      garage-door panels are long straight edges; twigs and leaves are not),
+    * ends above the bottom fifth of the frame (bright paving, cars, water), and
+    * either lies inside a tree crown (>= 60 % of it where >= 30 % of a window of
+      ``CROWN_RADIUS`` is foliage: textured, |grad L| > 3, with incoherent edges), is
+      bordered by leaves or sky (>= 60 % of the pixels around it are foliage or in the
+      region: a vent or a white trim on a wall beside a tree is bordered by wall and
+      the straight edges of its own frame), is open to the sky (for >= half of it,
+      nothing but foliage or sky-bright pixels lies between it and the sky region above
+      it in its column: see ``_open_to_sky``; a bright patch under a carport or an
+      eave is roofed) and ends within a tenth of the frame below the region's lowest
+      row, or
+    * hangs from the top border or touches the region, and is textured (mean |grad L|
+      > 1.5: the sky there is laced with twigs or wires; a smooth patch of that colour
+      would have been grown into the region, so a smooth one is another surface, such
+      as a white wall under the sky).
+    """
+    h, w = region.shape
+    none = np.zeros((h, w), bool)
+    if region.sum() < 50:
+        return none, 0.0
+    L, a, b, texture = m["L"], m["a"], m["b"], m["texture"]
+    chroma = np.hypot(a, b)
+    sky_l = float(np.median(L[region]))
+    if float(np.median(chroma[region])) >= 12.0:
+        return none, sky_l
+    bright = (L >= sky_l - FOLIAGE_GAP_DARKENING) & (chroma < 12.0) & (b < 4.0) & ~region
+    if not bright.any():
+        return none, sky_l
+    foliage = (texture > 3.0) & (_coherence(L) < 0.6) & ~bright
+    k = 2 * max(3, int(round(CROWN_RADIUS * max(h, w)))) + 1
+    crown = cv2.blur(foliage.astype(np.float32), (k, k)) >= 0.3
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bright.astype(np.uint8), connectivity=4)
+    flat = labels.ravel()
+
+    def per_label(values: np.ndarray) -> np.ndarray:
+        return np.bincount(flat, weights=values.ravel().astype(np.float64), minlength=n)
+
+    in_crown = per_label(crown)
+    on_lines = per_label(_long_line_map(m))
+    mean_texture = per_label(texture)
+    touching = per_label(cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    from_top = np.bincount(labels[:2].ravel(), minlength=n)
+    # What borders each patch (one px outside it; where two patches meet, the higher
+    # label wins, which only blurs the share for touching patches).
+    around = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8))
+    ring = ~bright & (around > 0)
+    ring_labels = around[ring].astype(np.int64)
+    ring_total = np.bincount(ring_labels, minlength=n)
+    ring_leafy = np.bincount(ring_labels, weights=(foliage | region)[ring].astype(np.float64), minlength=n)
+    rows = np.nonzero(region.mean(axis=1) > 0.01)[0]
+    lowest = int(rows[-1]) if rows.size else 0
+    open_above = per_label(_open_to_sky(region, ~(foliage | bright | region)))
+    keep = np.zeros(n, bool)
+    for i in range(1, n):
+        x, y, bw, bh, area = stats[i]
+        bottom = y + bh
+        if area < 2 or bottom > 0.8 * h or on_lines[i] > 0.15 * area:
+            continue
+        gap_in_crown = (in_crown[i] >= 0.6 * area and ring_leafy[i] >= 0.6 * ring_total[i]
+                        and open_above[i] >= 0.5 * area and bottom <= lowest + 0.1 * h)
+        laced_sky = (touching[i] > 0 or from_top[i] > 0) and mean_texture[i] > 1.5 * area
+        keep[i] = gap_in_crown or laced_sky
+    return keep[labels], sky_l
+
+
 def _clouds_next_to(region: np.ndarray, L, chroma, b, texture, median_l: float) -> np.ndarray:
     """Bright neutral blobs mostly surrounded by the sky region: clouds.
 
@@ -310,12 +442,20 @@ def _border_connected(mask: np.ndarray) -> np.ndarray:
 _LSD = None
 
 
-def _straight_boundary_share(region: np.ndarray, gray: np.ndarray) -> tuple[float, float]:
+def _segments(m: dict):
+    """LSD segments of the analysis grey image ((N, 1, 4) float32 or None), computed
+    once per ``_analysis_maps`` dict: acceptance and the foliage step both read them."""
+    global _LSD
+    if "segments" not in m:
+        if _LSD is None:
+            _LSD = cv2.createLineSegmentDetector()
+        m["segments"] = _LSD.detect(m["gray"])[0]
+    return m["segments"]
+
+
+def _straight_boundary_share(region: np.ndarray, m: dict) -> tuple[float, float]:
     """Shares of the region's boundary (inside the frame) lying on long straight
     segments: any direction, and near-vertical (> 70 degrees from horizontal) only."""
-    global _LSD
-    if _LSD is None:
-        _LSD = cv2.createLineSegmentDetector()
     h, w = region.shape
     u8 = region.astype(np.uint8)
     edge = (cv2.dilate(u8, np.ones((3, 3), np.uint8)) - u8).astype(bool)
@@ -323,7 +463,7 @@ def _straight_boundary_share(region: np.ndarray, gray: np.ndarray) -> tuple[floa
     edge[:, :2] = edge[:, -2:] = False
     if edge.sum() < 10:
         return 0.0, 0.0
-    found = _LSD.detect(gray)[0]
+    found = _segments(m)
     any_map = np.zeros((h, w), np.uint8)
     vertical_map = np.zeros((h, w), np.uint8)
     if found is not None:
@@ -350,7 +490,7 @@ def _sky_evidence(region: np.ndarray, m: dict) -> tuple[float, dict, dict]:
     rest_l = float(np.median(L[rest])) if rest.any() else sky_l
     warmth = float(np.median(b[region]))
     top_contact = float(region[0].mean())
-    straight, vertical = _straight_boundary_share(region, m["gray"])
+    straight, vertical = _straight_boundary_share(region, m)
     # Where the region meets the frame's side borders: a sky spans to the sides or is
     # framed by buildings; a wall between two room corners rarely touches both sides.
     texture = float(m["texture"][region].mean())
@@ -489,6 +629,31 @@ def _refine_matte(proxy: np.ndarray, region_small: np.ndarray, blue_sky: bool) -
     return out
 
 
+def _key_behind_foliage(proxy: np.ndarray, matte: np.ndarray, behind_small: np.ndarray, sky_l: float) -> np.ndarray:
+    """Add the sky seen through foliage to a proxy-grid matte with a luminance key.
+
+    Inside the (1 px dilated, slightly feathered) patches found by
+    ``_sky_behind_foliage``, alpha rises from 0 at 25 L under the sky to 1 at 8 L
+    under it: how a retoucher masks a tree against a bright sky ("blend if"), since the
+    gaps are mixtures of sky and twigs whose colour model is the sky's, darkened.
+    Returns a new HxW float32 matte in [0, 1].
+    """
+    ph, pw = matte.shape
+    zone = cv2.resize(behind_small.astype(np.uint8), (pw, ph), interpolation=cv2.INTER_NEAREST)
+    zone = cv2.dilate(zone, np.ones((3, 3), np.uint8))
+    # The key is needed only around the patches (a few % of the frame): crop to them.
+    ys, xs = np.nonzero(zone)
+    y0, y1 = max(0, int(ys.min()) - 4), min(ph, int(ys.max()) + 5)
+    x0, x1 = max(0, int(xs.min()) - 4), min(pw, int(xs.max()) + 5)
+    soft_zone = cv2.GaussianBlur(zone[y0:y1, x0:x1].astype(np.float32), (0, 0), 1.0)
+    crop = proxy[y0:y1, x0:x1].astype(np.float32) * np.float32(1 / 255)
+    L = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab)[..., 0]
+    key = _smoothstep(L, sky_l - 25.0, sky_l - 8.0).astype(np.float32)
+    out = matte.copy()
+    out[y0:y1, x0:x1] = np.maximum(out[y0:y1, x0:x1], key * soft_zone)
+    return out
+
+
 def _condition(measures: dict) -> str:
     if measures["blue_share"] >= 0.5 and measures["mean_saturation"] >= 0.15:
         return "clear"
@@ -509,7 +674,8 @@ def segment_sky(proxy_rgb: np.ndarray, *, scene: str | None = None) -> dict:
       True for a grey/overcast sky covering >= ``MIN_REPLACE_FRACTION`` of the frame
       that is not mostly fragments (``MAX_UNMATCHED_SKY``);
       ``measures``: named JSON-able measurements (blue share, mean saturation,
-      luminance, texture, ...); ``log_odds``: the acceptance terms; ``backend``.
+      luminance, texture, ``sky_behind_foliage`` (share of the frame added as sky seen
+      through trees), ...); ``log_odds``: the acceptance terms; ``backend``.
     scene: None (default: the scene classifier gives its opinion as one log-odds term),
     or "exterior" / "interior" when the caller already knows; then that term is the
     classifier's most confident value (+2 / -4) and the classifier is not run.
@@ -545,6 +711,11 @@ def segment_sky(proxy_rgb: np.ndarray, *, scene: str | None = None) -> dict:
     if evidence < (0.0 if scene == "exterior" else ACCEPT_LOG_ODDS):
         return {**none, "measures": rounded, "log_odds": log_odds, "sky_probability": round(probability, 4)}
     matte = _refine_matte(proxy_rgb, region, measures["blue_share"] >= 0.5)
+    behind, sky_l = _sky_behind_foliage(region, m)
+    if behind.any():
+        matte = _key_behind_foliage(proxy_rgb, matte, behind, sky_l)
+    # Share of the frame where the sky was found behind foliage (analysis grid).
+    rounded["sky_behind_foliage"] = round(float(behind.mean()), 4)
     fraction = float((matte >= 0.5).mean())
     condition = _condition(measures)
     return {

@@ -1,0 +1,85 @@
+"""Scene classifier: the exterior evidence of a sky that fills most of the frame.
+
+Synthetic images with known answers; the accuracy on the 120 real listing photos is
+checked in tests/data/test_eval_data.py (skipped when ../shared/eval is absent).
+"""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from lumograph.bench.synthetic_listing import exterior_photo, room_photo
+from lumograph.models.scene import DOMINANT_SKY_SHARE, classify_scene
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+def _fog_field(w: int = 1024, h: int = 768, seed: int = 0) -> np.ndarray:
+    """A flat grey fog over the top 80 % of the frame, a dark low-contrast field below
+    and a fence line on the horizon: little foliage texture, few edges, most of them on
+    one long straight line (the old classifier called this an interior)."""
+    rng = np.random.default_rng(seed)
+    yy = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = np.array([150, 150, 154], np.float32) * (1.0 - 0.05 * yy)
+    horizon = int(0.8 * h)
+    img[horizon:] = np.array([48, 58, 40], np.float32) * rng.uniform(0.85, 1.15, (h - horizon, w, 1))
+    cv2.line(img, (0, horizon - 2), (w, horizon - 6), (60, 62, 60), 2)
+    img += rng.normal(0, 1.0, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _wall_close_up(w: int = 1024, h: int = 768, seed: int = 0) -> np.ndarray:
+    """A tight room shot: a smooth pale-grey wall over the top 70 %, a dresser and floor
+    below that are only ~10 L darker, with the straight edges of furniture."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = (184, 184, 182)
+    low = int(0.7 * h)
+    img[low:] = (160, 158, 154)
+    for x in range(int(0.1 * w), int(0.9 * w), int(0.2 * w)):  # drawer fronts
+        cv2.rectangle(img, (x, low + 20), (x + int(0.18 * w), h - 30), (120, 118, 114), 3)
+    cv2.rectangle(img, (int(0.3 * w), int(0.15 * h)), (int(0.6 * w), int(0.45 * h)), (90, 80, 70), 4)  # a frame
+    img += rng.normal(0, 1.0, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_fog_filling_the_frame_counts_as_sky():
+    result = classify_scene(_readonly(_fog_field()))
+    f = result.features
+    assert f["dominant_sky_share"] >= DOMINANT_SKY_SHARE and f["dominant_sky_contrast"] >= 15.0
+    assert f["sky_share"] >= 0.7
+    # The structure cues speak only for the strip of field that is not sky.
+    assert f["ground_weight"] == pytest.approx(1.0 - f["sky_share"], abs=1e-6)
+    assert result.scene == "exterior", f
+
+
+def test_a_wall_filling_the_frame_is_not_sky():
+    # As large as a fog bank, but barely brighter than the room below it.
+    result = classify_scene(_readonly(_wall_close_up()))
+    f = result.features
+    assert f["dominant_sky_share"] >= DOMINANT_SKY_SHARE
+    assert f["dominant_sky_contrast"] < 15.0 and f["sky_share"] < DOMINANT_SKY_SHARE
+    assert result.scene == "interior", f
+
+
+def test_synthetic_room_and_exterior_keep_their_scene():
+    room = classify_scene(_readonly(room_photo(1024, 768, tilt_deg=0.0, seed=3).rgb))
+    ext = classify_scene(_readonly(exterior_photo(1024, 768, seed=3).rgb))
+    assert room.scene == "interior" and room.features["sky_share"] < DOMINANT_SKY_SHARE
+    assert ext.scene == "exterior"
+    for r in (room, ext):
+        json.dumps(r.to_dict())  # the new measurements are JSON-safe
+        assert 0.0 <= r.features["ground_weight"] <= 1.0
+
+
+def test_classify_scene_does_not_mutate_its_input():
+    rgb = _readonly(_fog_field(640, 480))
+    before = rgb.copy()
+    classify_scene(rgb)
+    assert np.array_equal(rgb, before)
