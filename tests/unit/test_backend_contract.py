@@ -1,6 +1,8 @@
 """One contract over every registered backend of every module: shapes, dtypes, ranges,
 no input mutation, a typed error on bad input. Learned backends join through
-``LEARNED_BACKENDS`` and are picked up here without new tests."""
+``LEARNED_BACKENDS`` and are picked up here without new tests: each runs on the tiny
+random-weight models of ``tests.tiny_models``, loaded through its production loader,
+with the network blocked."""
 import numpy as np
 import pytest
 
@@ -15,6 +17,28 @@ from lumograph.models.segmenter_core import SegmenterCore
 
 CORES = {"classifier": ClassifierCore, "segmenter": SegmenterCore, "grader": GraderCore, "compositor": CompositorCore}
 CASES = [(m, b) for m in CORES for b in ["classical", *LEARNED_BACKENDS.get(m, {})]]
+
+
+@pytest.fixture(scope="module")
+def learned_weights(tmp_path_factory):
+    """Tiny weights of every learned backend, built and used with sockets blocked."""
+    import torch
+
+    from tests.tiny_models import build_all, network_blocked
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: thread start-up costs more than it saves
+    with network_blocked():
+        yield str(build_all(tmp_path_factory.mktemp("contract") / "weights"))
+    torch.set_num_threads(threads)
+
+
+def make_core(cores, module, backend, weights_dir):
+    """The module's core on ``backend``; learned backends load the tiny weights."""
+    if backend == "classical":
+        return cores[module](backend=backend)
+    extra = {"diffusion_steps": 2} if module == "inpainter" else {}
+    return cores[module](backend=backend, weights_dir=weights_dir, **extra)
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +57,11 @@ def _frozen_copy(a):
 
 
 @pytest.mark.parametrize("module, backend", CASES)
-def test_backend_contract(module, backend, photo):
+def test_backend_contract(module, backend, photo, request):
     rgb, proxy = photo
     before = rgb.copy(), proxy.copy()
-    core = CORES[module](backend=backend)
+    weights = request.getfixturevalue("learned_weights") if backend != "classical" else None
+    core = make_core(CORES, module, backend, weights)
     assert core.selection.name == backend
     if module == "classifier":
         out = core.classify_jewelry(proxy)
@@ -104,10 +129,11 @@ def _is_image_like(out, like):
 
 
 @pytest.mark.parametrize("module, backend", LISTING_CASES)
-def test_listing_backend_contract(module, backend, listing_photos):
+def test_listing_backend_contract(module, backend, listing_photos, request):
     (room, room_proxy), (ext, ext_proxy) = listing_photos
     before = [a.copy() for a in (room, room_proxy, ext, ext_proxy)]
-    core = LISTING_CORES[module](backend=backend)
+    weights = request.getfixturevalue("learned_weights") if backend != "classical" else None
+    core = make_core(LISTING_CORES, module, backend, weights)
     assert core.selection.name == backend
     if module == "classifier":
         out = core.classify_scene(room_proxy, None)

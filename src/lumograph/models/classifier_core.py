@@ -2,6 +2,13 @@
 room type and the per-photo signals that drive the listing graph's auto-select.
 
 Hosted in-process (CLI, tests, eval) or by ``deployments/classifier.py``.
+
+Backends: ``classical`` (shape, colour and line measurements) or ``clip`` (CLIP
+zero-shot, ``lumograph.models.clip_zero_shot``, weights under ``weights_dir/clip``).
+With ``clip`` the scene, room type, jewelry category and metal come from CLIP; the
+classical answers are still computed, reported under ``"classical"`` as a sanity check
+with ``"agrees"``, and every other signal (hot-spots, mirror, verticals, cast, skin,
+background, pieces) stays classical.
 """
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from lumograph.models import clip_zero_shot
 from lumograph.models.backends import BackendSelection, select_backend
 from lumograph.models.jewelry_classifier import classify_jewelry
 from lumograph.models.perspective import estimate_verticals
@@ -25,10 +33,32 @@ class ClassifierCore:
 
     def __init__(self, backend: str = "auto", weights_dir: str | None = None):
         self.selection: BackendSelection = select_backend("classifier", backend, weights_dir)
+        # Loaded once here (replica start), never per request.
+        self._clip: clip_zero_shot.ClipZeroShot | None = None
+        if self.selection.name == clip_zero_shot.BACKEND_NAME:
+            self._clip = clip_zero_shot.load_clip(weights_dir)
 
     def classify_jewelry(self, proxy_rgb: np.ndarray) -> dict:
-        """proxy_rgb: HxWx3 uint8 RGB, ~1024 px long side. Returns a JSON-able dict."""
+        """Category, metal and scene flags of a jewelry photo.
+
+        proxy_rgb: HxWx3 uint8 RGB, ~1024 px long side; not modified. Returns a JSON-able
+        dict with the fields of ``JewelryClassification`` (category, category_confidence,
+        metal, metal_confidence, skin_fraction, on_model, busy_background,
+        background_complexity, multiple_pieces, n_pieces) and ``backend``. With ``clip``:
+        category and metal (and their confidences) come from CLIP, ``scores`` holds
+        ``{"category": {label: p}, "metal": {label: p}}``, ``classical`` holds the classical
+        ``{"category", "metal"}`` and ``agrees`` is True when both match; the flags stay
+        classical. Raises ``InvalidImage`` for a bad image.
+        """
         result = asdict(classify_jewelry(proxy_rgb))
+        if self._clip is not None:
+            scores = self._clip.zero_shot_many(proxy_rgb, ("jewelry_category", "metal"))
+            category, category_p = clip_zero_shot.top_label(scores["jewelry_category"])
+            metal, metal_p = clip_zero_shot.top_label(scores["metal"])
+            result["classical"] = {"category": result["category"], "metal": result["metal"]}
+            result.update(category=category, category_confidence=category_p, metal=metal, metal_confidence=metal_p,
+                          scores={"category": scores["jewelry_category"], "metal": scores["metal"]})
+            result["agrees"] = result["classical"] == {"category": category, "metal": metal}
         result["backend"] = self.selection.name
         return result
 
@@ -43,10 +73,20 @@ class ClassifierCore:
         ``mirror`` / ``mirror_present`` (box as fractions of width and height),
         ``verticals`` / ``tilt_deg`` / ``tilt_confidence``, ``cast_deg``,
         ``median_luminance`` and the cast measurement.
+
+        With ``clip``: scene, scene_confidence, room_type, room_confidence and room_scores
+        (and ``guess``) come from CLIP, ``features["clip"]`` holds its ``scene_scores`` and
+        ``room_scores``, ``classical`` holds the classical ``{"scene", "room_type"}`` and
+        ``agrees`` is True when both match the CLIP guess; the signals stay classical.
+        Raises ``InvalidImage`` for a bad image.
         """
         guess = classify_scene(proxy_rgb).to_dict()
+        if self._clip is not None:
+            guess = self._clip_scene(proxy_rgb, guess)
         out = {k: guess[k] for k in ("scene", "scene_confidence", "room_type", "room_confidence",
                                      "room_scores", "features")}
+        if "classical" in guess:
+            out["classical"], out["agrees"] = guess["classical"], guess["agrees"]
         out["room_source"] = "classifier"
         out["guess"] = {"scene": guess["scene"], "room_type": guess["room_type"]}
         if room_hint:
@@ -80,3 +120,23 @@ class ClassifierCore:
         }
         out["backend"] = self.selection.name
         return out
+
+    def _clip_scene(self, proxy_rgb: np.ndarray, classical: dict) -> dict:
+        """The classical ``SceneClassification.to_dict()`` with scene and room replaced by
+        CLIP's answer (same shape: no room for an exterior), plus ``classical``/``agrees``."""
+        scores = self._clip.zero_shot_many(proxy_rgb, ("scene", "room_type"))
+        scene, scene_p = clip_zero_shot.top_label(scores["scene"])
+        room, room_p, room_scores = None, 0.0, {}
+        if scene == "interior":
+            room, room_p = clip_zero_shot.top_label(scores["room_type"])
+            room_scores = scores["room_type"]
+        sanity = {"scene": classical["scene"], "room_type": classical["room_type"]}
+        return {
+            **classical,
+            "scene": scene, "scene_confidence": scene_p,
+            "room_type": room, "room_confidence": room_p, "room_scores": room_scores,
+            "features": {**classical["features"],
+                         "clip": {"scene_scores": scores["scene"], "room_scores": scores["room_type"]}},
+            "classical": sanity,
+            "agrees": sanity == {"scene": scene, "room_type": room},
+        }
