@@ -1,4 +1,5 @@
-"""The ``lumograph`` console script: serve, process (jewelry), enhance (listing), eval, bench."""
+"""The ``lumograph`` console script: serve, process (jewelry), enhance (listing), eval, bench,
+plan check (will a Serve config fit the GPUs/CPUs) and weights check (is a weights folder complete)."""
 from __future__ import annotations
 
 import argparse
@@ -136,6 +137,92 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan_check(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from lumograph.serve import cluster
+    from lumograph.serve.plan import check_plan
+
+    try:
+        config = cluster.load_serve_config(args.config)
+    except (OSError, ValidationError) as err:
+        print(json.dumps({"code": "invalid_config", "message": f"{args.config}: {err}".splitlines()[0]}),
+              file=sys.stderr)
+        return 2
+    report = check_plan(config, num_gpus=args.gpus, num_cpus=args.cpus)
+    print(json.dumps(report.to_dict(), indent=2))
+    return 0 if report.fits else 1
+
+
+#: Learned backend modules that ``weights check`` imports by name (each registers itself in
+#: ``LEARNED_BACKENDS`` at import and offers ``describe_weights(weights_dir)``).
+LEARNED_BACKEND_MODULES = (
+    "lumograph.models.sam_backend",
+    "lumograph.models.yolo_windows",
+    "lumograph.models.diffusion_inpaint",
+    "lumograph.models.clip_zero_shot",
+)
+
+
+def _weights_status(root: Path, missing: str | None) -> str:
+    """``complete`` | ``absent`` (nothing of this backend's folder is there) | ``partial``."""
+    if missing is None:
+        return "complete"
+    try:
+        folder = root / Path(missing).relative_to(root).parts[0]
+    except (ValueError, IndexError):
+        # Not a path under root (e.g. an invalid config.json's reason): something is there.
+        return "partial"
+    if folder.is_dir() and any(p.is_file() for p in folder.rglob("*")):
+        return "partial"
+    return "absent" if not folder.is_file() else "partial"
+
+
+def _cmd_weights_check(args: argparse.Namespace) -> int:
+    import importlib
+
+    from lumograph.models.backends import LEARNED_BACKENDS
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        print(json.dumps({"code": "weights_dir_missing", "message": f"not a directory: {root}"}), file=sys.stderr)
+        return 2
+    modules: dict[str, dict] = {}
+    for name in LEARNED_BACKEND_MODULES:
+        short = name.rsplit(".", 1)[-1]
+        try:
+            module = importlib.import_module(name)
+        except ImportError as err:
+            modules[short] = {"available": False, "error": f"module not available: {err}"}
+            continue
+        except Exception as err:  # noqa: BLE001 - a broken module must not hide the others' state
+            modules[short] = {"available": False, "error": f"import failed: {type(err).__name__}: {err}"}
+            continue
+        entry: dict = {"available": True}
+        describe = getattr(module, "describe_weights", None)
+        if describe is None:
+            entry["describe"] = None
+        else:
+            try:
+                entry["describe"] = describe(root)
+            except Exception as err:  # noqa: BLE001 - reported in the JSON, the others still run
+                entry["describe"] = {"error": f"{type(err).__name__}: {err}"}
+        modules[short] = entry
+    backends = []
+    for module_name, learned in sorted(LEARNED_BACKENDS.items()):
+        for backend, missing_path in sorted(learned.items()):
+            try:
+                missing = missing_path(root)
+            except Exception as err:  # noqa: BLE001 - reported as a partial backend
+                missing = f"check failed: {type(err).__name__}: {err}"
+            backends.append({"module": module_name, "backend": backend,
+                             "status": _weights_status(root, missing), "missing": missing})
+    partial = [f"{b['module']}/{b['backend']}" for b in backends if b["status"] == "partial"]
+    print(json.dumps({"weights_dir": str(root), "ok": not partial, "partial": partial,
+                      "backends": backends, "modules": modules}, indent=2, default=str))
+    return 1 if partial else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lumograph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +284,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="listing: folder of photos for the bundle (default: synthetic photos)")
     b.add_argument("--bundle-size", type=int, default=25)
     b.set_defaults(func=_cmd_bench)
+
+    pl = sub.add_parser("plan", help="check a Serve config's resources before deploying it")
+    pl_sub = pl.add_subparsers(dest="plan_command", required=True)
+    pc = pl_sub.add_parser("check", help="does the config fit N GPUs and M CPUs at max replicas? "
+                                         "(JSON report; exit 0 fits, 1 does not, 2 invalid config)")
+    pc.add_argument("config")
+    pc.add_argument("--gpus", type=float, required=True, help="GPUs in the cluster (whole devices)")
+    pc.add_argument("--cpus", type=float, required=True, help="CPUs Ray may schedule on")
+    pc.set_defaults(func=_cmd_plan_check)
+
+    w = sub.add_parser("weights", help="model weights folder tools")
+    w_sub = w.add_subparsers(dest="weights_command", required=True)
+    wc = w_sub.add_parser("check", help="which learned backends' weights are under DIR, without loading "
+                                        "them (JSON; exit 0 ok, 1 a backend is partially present, 2 no DIR)")
+    wc.add_argument("dir")
+    wc.set_defaults(func=_cmd_weights_check)
     return parser
 
 

@@ -33,12 +33,18 @@ def load_serve_config(path: str | Path, *, http_port: int | None = None) -> Any:
 def start_ray(
     *,
     num_cpus: int | None = None,
+    num_gpus: float | None = None,
     object_store_mb: int = 256,
     dashboard: bool = False,
     dashboard_port: int = 8265,
     temp_dir: str | None = None,
 ) -> None:
-    """Start a fresh local Ray instance (never attaching to a stale one)."""
+    """Start a fresh local Ray instance (never attaching to a stale one).
+
+    ``num_gpus`` declares that many GPUs to Ray (None: Ray detects them). They may be
+    logical: on a CPU machine ``num_gpus=1`` lets fractional-GPU replicas schedule, each
+    seeing ``CUDA_VISIBLE_DEVICES="0"``; Ray refuses it while ``CUDA_VISIBLE_DEVICES=""``.
+    """
     import ray
 
     os.environ.pop("RAY_ADDRESS", None)
@@ -53,6 +59,8 @@ def start_ray(
     )
     if num_cpus is not None:
         kwargs["num_cpus"] = num_cpus
+    if num_gpus is not None:
+        kwargs["num_gpus"] = num_gpus
     if dashboard:
         kwargs.update(dashboard_host="127.0.0.1", dashboard_port=dashboard_port)
     if temp_dir:
@@ -60,11 +68,24 @@ def start_ray(
     ray.init(**kwargs)
 
 
-def deploy_config(config: Any, *, timeout_s: float = 180.0) -> None:
+def deploy_config(config: Any, *, timeout_s: float = 180.0, check_resources: bool = True) -> None:
     """Start Serve with the config's HTTP options, deploy its applications and wait
-    until every application is RUNNING (raises ``TimeoutError`` or ``RuntimeError``)."""
+    until every application is RUNNING (raises ``TimeoutError`` or ``RuntimeError``).
+
+    With ``check_resources`` (the default) the config's worst case is first checked
+    against ``ray.cluster_resources()``: a plan that does not fit raises
+    ``plan.PlanDoesNotFit`` naming the deployment, where Ray would wait forever. Opt out
+    on an autoscaling cluster whose nodes are added on demand.
+    """
+    import ray
     from ray.serve._private import api as serve_api
     from ray.serve.config import gRPCOptions
+
+    if check_resources and ray.is_initialized():
+        from lumograph.serve.plan import require_plan_fits
+
+        resources = ray.cluster_resources()
+        require_plan_fits(config, num_gpus=resources.get("GPU", 0.0), num_cpus=resources.get("CPU", 0.0))
 
     client = serve_api.serve_start(
         http_options=config.http_options.model_dump(),
