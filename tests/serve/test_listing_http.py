@@ -154,3 +154,14 @@ def test_awkward_uploads_never_crash_a_replica(serve_url, maker):
     if r.status_code != 200:
         assert r.json()["code"]
     assert requests.get(f"{serve_url}/listing/healthz", timeout=60).status_code == 200
+
+
+def test_staging_without_weights_answers_503_naming_them(serve_url, room_jpeg):
+    r = requests.post(f"{serve_url}/listing/stage", files={"image": ("room.jpg", room_jpeg, "image/jpeg")},
+                      data={"room_type": "bedroom", "style": "scandinavian"}, timeout=60)
+    assert r.status_code == 503, r.text[:300]
+    body = r.json()
+    assert body["code"] == "weights_missing" and "inpaint" in body["message"]
+    r = requests.post(f"{serve_url}/listing/stage", files={"image": ("room.jpg", room_jpeg, "image/jpeg")},
+                      data={"style": "baroque"}, timeout=60)
+    assert r.status_code == 422 and "baroque" in r.json()["message"]

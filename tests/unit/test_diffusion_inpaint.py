@@ -242,3 +242,13 @@ def test_mirror_cleanup_refills_the_person_from_the_mirror_only(core):
     assert not np.array_equal(out["rgb"][y0:y1, x0:x1], rgb[y0:y1, x0:x1])
     none = core.mirror_cleanup(rgb, None)
     assert none["applied"] is False and none["backend"] == "diffusers" and np.array_equal(none["rgb"], rgb)
+
+
+def test_staging_schema_matches_the_prompts():
+    # The HTTP schema and the prompt tables must name the same rooms and styles.
+    from typing import get_args
+
+    from lumograph.serve.schemas import StagingRoom, StagingStyle
+
+    assert set(get_args(StagingRoom)) == set(diffusion_inpaint.STAGING_ROOMS)
+    assert set(get_args(StagingStyle)) == set(diffusion_inpaint.STAGING_STYLES)

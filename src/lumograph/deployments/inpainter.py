@@ -1,4 +1,5 @@
-"""Inpainter deployment: flash and glare hot-spots, a photographer in a mirror."""
+"""Inpainter deployment: flash and glare hot-spots, a photographer in a mirror, virtual
+staging (learned backend only)."""
 from __future__ import annotations
 
 from ray import serve
@@ -17,3 +18,6 @@ class Inpainter(ModuleReplica):
 
     async def mirror_cleanup(self, rgb, mirror):
         return self.core.mirror_cleanup(rgb, mirror)
+
+    async def stage_room(self, rgb, room_type, style, seed=0):
+        return self.core.stage_room(rgb, room_type, style, seed)

@@ -15,11 +15,20 @@ from pathlib import Path
 def _cmd_serve(args: argparse.Namespace) -> int:
     from lumograph.serve import cluster
 
+    from lumograph.serve.plan import PlanDoesNotFit
+
     config = cluster.load_serve_config(args.config, http_port=args.port)
     cluster.start_ray(
-        num_cpus=args.num_cpus, object_store_mb=args.object_store_mb, dashboard=True, dashboard_port=args.dashboard_port
+        num_cpus=args.num_cpus, num_gpus=args.num_gpus, object_store_mb=args.object_store_mb,
+        dashboard=True, dashboard_port=args.dashboard_port,
     )
-    cluster.deploy_config(config)
+    try:
+        cluster.deploy_config(config)
+    except PlanDoesNotFit as err:
+        # Ray would wait forever for resources this machine does not have.
+        print(f"lumograph: refusing to deploy {args.config}: {err}", file=sys.stderr, flush=True)
+        cluster.shutdown()
+        return 2
     port = config.http_options.port
     print(f"lumograph: serving on http://127.0.0.1:{port} (jewelry: /jewelry/lightbox; listing: /listing/enhance, "
           f"/listing/bundle; /jewelry/healthz, /listing/healthz); "
@@ -232,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=None, help="HTTP port (default: the config's, 8000)")
     s.add_argument("--dashboard-port", type=int, default=8265)
     s.add_argument("--num-cpus", type=int, default=None)
+    s.add_argument("--num-gpus", type=float, default=None,
+                   help="GPUs Ray may schedule (default: detected; logical GPUs work for trying gpu.yaml)")
     s.add_argument("--object-store-mb", type=int, default=512)
     s.set_defaults(func=_cmd_serve)
 

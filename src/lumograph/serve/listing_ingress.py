@@ -1,5 +1,5 @@
 """HTTP ingress of the listing vertical: ``/listing/enhance``, ``/listing/bundle``,
-``/listing/healthz``.
+``/listing/stage`` (virtual staging, learned backend only), ``/listing/healthz``.
 
 Decodes the uploads, runs the listing graph over the shared module deployments (the
 same replicas the jewelry vertical uses) and returns images with their reports. No
@@ -19,7 +19,7 @@ from lumograph.graphs.listing import ListingSteps, run_bundle, run_enhance
 from lumograph.models.errors import InvalidOptions, QualityRejected
 from lumograph.models.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
 from lumograph.serve.errors import error_body, error_response, install_error_handlers
-from lumograph.serve.schemas import BundleFields, EnhanceOptions, ListingReport
+from lumograph.serve.schemas import BundleFields, EnhanceOptions, ListingReport, StageOptions
 from lumograph.serve.uploads import parse_options, read_uploads, refuse_oversize, request_id_for
 
 api = FastAPI(
@@ -83,6 +83,8 @@ class ListingIngress:
         self.max_brackets = int(max_brackets)
         self.bundle_concurrency = int(bundle_concurrency)
         self.steps = listing_steps()
+        self.inpainter = serve.get_deployment_handle("Inpainter", app_name=MODULES_APP,
+                                                     _check_exists=False)
         self.directory = serve.get_deployment_handle("ModuleDirectory", app_name=MODULES_APP,
                                                      _check_exists=False)
 
@@ -110,6 +112,28 @@ class ListingIngress:
             return await self._bundle(request, rid)
         except Exception as exc:
             return error_response(exc, rid)
+
+    @api.post("/stage")
+    async def stage(self, request: Request):
+        rid = request_id_for(request)
+        try:
+            return await self._stage(request, rid)
+        except Exception as exc:
+            return error_response(exc, rid)
+
+    async def _stage(self, request: Request, rid: str) -> Response:
+        """Furnish an empty room. Without inpainting weights the inpainter raises
+        ``BackendUnavailable`` (``weights_missing``, naming the path): a 503."""
+        refuse_oversize(request, self.max_upload_bytes)
+        uploads, fields = await read_uploads(request, max_files=1)
+        options = parse_options(StageOptions, fields)
+        decoded = await self._decode(*uploads[0])
+        staged = await self.inpainter.stage_room.remote(decoded.rgb, options.room_type, options.style,
+                                                        options.seed)
+        encoded = await self.steps.encode(staged["rgb"], options.format, options.quality, None)
+        disclosure = staged["report"].get("disclosure", "Virtually staged.")
+        return Response(content=encoded["encoded"], media_type=encoded["media_type"], headers={
+            "X-Lumograph-Disclosure": disclosure, "X-Lumograph-Backend": staged["backend"]})
 
     async def _decode(self, data: bytes, filename):
         return await asyncio.to_thread(decode_image, data, filename=filename,

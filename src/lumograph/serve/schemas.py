@@ -208,6 +208,23 @@ class ListingReport(BaseModel):
     timings_s: dict[str, float] = Field(default_factory=dict)
 
 
+StagingRoom = Literal["living", "bedroom", "dining", "office", "kitchen", "other"]
+StagingStyle = Literal["modern", "scandinavian", "mid_century", "farmhouse", "industrial", "coastal",
+                       "traditional"]
+
+
+class StageOptions(BaseModel):
+    """Options of ``POST /listing/stage`` (virtual staging of an empty room)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    room_type: StagingRoom = Field("living", description="Room to furnish.")
+    style: StagingStyle = Field("modern", description="Furniture style.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed: the same seed gives the same staging.")
+    format: OutputFormat = Field("jpeg", description="Encoded output format.")
+    quality: int = Field(90, ge=60, le=100, description="JPEG/WebP quality.")
+
+
 class ErrorBody(BaseModel):
     """Every error the API returns."""
 
