@@ -1,0 +1,62 @@
+"""Every learned backend through its deployment and through both graphs over HTTP on a
+local Ray cluster: configs/local.yaml with ``backend: auto`` over tiny random-weight
+models (tests.tiny_models). Random weights say nothing about quality; this proves the
+loading, routing and reporting, end to end, offline.
+
+The cluster runs in a subprocess (tests/serve/_learned_http_probe.py) so it never meets
+the session cluster of the other Serve tests.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lumograph.models.backends import LEARNED_BACKENDS
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.serve, pytest.mark.timeout(420)]
+
+
+@pytest.fixture(scope="module")
+def probe() -> dict:
+    env = dict(os.environ)
+    for key in ("RAY_ADDRESS", "RAY_SERVE_THROUGHPUT_OPTIMIZED"):
+        env.pop(key, None)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-m", "tests.serve._learned_http_probe"], cwd=ROOT, env=env,
+                          check=False, capture_output=True, text=True, timeout=400)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE_RESULT=")]
+    assert proc.returncode == 0 and lines, f"probe failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}"
+    return json.loads(lines[-1].removeprefix("PROBE_RESULT="))
+
+
+def test_auto_picks_every_learned_backend_whose_weights_are_there(probe):
+    health = probe["healthz"]
+    for module, backends in LEARNED_BACKENDS.items():
+        if backends:
+            assert health[module]["backend"] in backends, (module, health[module])
+            assert "weights found" in health[module]["reason"]
+
+
+def test_listing_graph_runs_on_the_learned_backends(probe):
+    enhance = probe["enhance"]
+    assert enhance["status"] == 200, enhance
+    assert enhance["backends"]["classifier"] == "clip"
+    assert enhance["backends"]["window_detector"] == "yolo"
+    assert enhance["windows"] > 0  # the tiny detector's biased head reports boxes
+
+
+def test_staging_runs_on_the_diffusers_backend(probe):
+    stage = probe["stage"]
+    assert stage["status"] == 200, stage
+    assert stage["backend"] == "diffusers" and "Virtually staged" in stage["disclosure"]
+    assert stage["size"] == [640, 480]
+
+
+def test_jewelry_graph_answers_on_the_learned_backends(probe):
+    lightbox = probe["lightbox"]
+    assert lightbox["status"] in (200, 422), lightbox  # random weights may fail QA, never a 500
+    assert lightbox["backends"]["classifier"] == "clip"
