@@ -254,3 +254,24 @@ def test_flat_grey_ring_darker_than_paper_is_kept_by_its_sharp_outline():
     alpha = matte_to_full_frame(matte, rgb.shape)
     assert mask_iou(alpha >= 0.5, truth.astype(bool)) > 0.9
     assert alpha[450, 600] < 0.1  # the ring's hole
+
+
+def test_segmenter_core_reuses_the_locate_step_exactly():
+    """The core keeps the locate step's localisation for the cut-out of the same photo:
+    used once, and the matte is identical to a cold cut-out."""
+    from lumograph.models.imageio import resize_long_side
+    from lumograph.models.segmenter_core import SegmenterCore
+
+    scene = draw_ring_scene(1500, 2000)
+    scene.rgb.setflags(write=False)
+    proxy = resize_long_side(scene.rgb, 1024)
+    cold = SegmenterCore().segment_jewelry(scene.rgb, proxy.shape[:2])
+    core = SegmenterCore()
+    located = core.locate_jewelry(proxy)
+    assert located["bbox"] is not None and len(core._recent) == 1
+    warm = core.segment_jewelry(scene.rgb, proxy.shape[:2])
+    assert len(core._recent) == 0  # used up: a repeat of the photo localises afresh
+    assert np.array_equal(warm["matte"].alpha, cold["matte"].alpha)
+    assert np.array_equal(warm["matte"].foreground, cold["matte"].foreground)
+    assert warm["matte"].bbox == cold["matte"].bbox
+    assert np.array_equal(warm["proxy_alpha"], cold["proxy_alpha"])

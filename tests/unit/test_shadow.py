@@ -141,3 +141,17 @@ def test_safe_border_taper():
     assert t[:24].max() == 0 and t[:, -24:].max() == 0
     assert t[150, 200] == 1.0
     assert np.all(np.diff(t[:150, 200]) >= 0)
+
+
+def test_contact_blur_on_its_row_band_equals_the_full_blur():
+    """The contact shadow blurs only the rows it occupies; the result must be the
+    full-frame Gaussian blur exactly, at the frame edges too."""
+    from lumograph.models.shadow import _blur_row_band
+
+    rng = np.random.default_rng(7)
+    for top, rows, sigma in ((400, 30, 6.0), (0, 12, 2.0), (980, 20, 1.2), (300, 1, 0.8)):
+        field = np.zeros((1000, 800), np.float32)
+        field[top:top + rows, 50:750] = rng.random((min(rows, 1000 - top), 700), dtype=np.float32)
+        expected = cv2.GaussianBlur(field, (0, 0), sigmaX=2.5 * sigma, sigmaY=sigma)
+        assert np.array_equal(_blur_row_band(field, 2.5 * sigma, sigma), expected)
+    assert not _blur_row_band(np.zeros((50, 60), np.float32), 3.0, 1.0).any()

@@ -712,22 +712,52 @@ def _check_alpha(alpha: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return _check_mask(alpha, shape, "alpha")
 
 
+def _alpha_support(alpha: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """HxW bool, alpha > 0, validated as ``_check_alpha`` does but without its clipped
+    float copy (clipping to [0, 1] never moves a value across 0)."""
+    if not isinstance(alpha, np.ndarray) or alpha.shape != tuple(shape):
+        _check_alpha(alpha, shape)  # raises the shared message
+    return alpha.astype(np.float32, copy=False) > 0
+
+
 def _check_metal(metal: str) -> None:
     if metal not in METALS:
         raise InvalidOptions(f"metal must be one of {list(METALS)}, got {metal!r}")
+
+
+#: Pixels per row when a pixel list is colour-converted as an image.
+_CONVERT_ROW = 1024
+
+
+def _convert_pixels(pixels: np.ndarray, code: int) -> np.ndarray:
+    """``cv2.cvtColor`` of an Nx3 float32 pixel list, returned as a new Nx3 float32 array.
+
+    Laid out as rows of ``_CONVERT_ROW`` pixels rather than N rows of one: OpenCV's
+    vectorised path only runs along a row, and its parallel loop splits by rows, so the
+    conversion is ~5x faster (values agree with the per-pixel path to ~0.01 L*).
+    """
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    n = pixels.shape[0]
+    body = n - n % _CONVERT_ROW
+    out = np.empty_like(pixels)
+    if body:
+        out[:body] = cv2.cvtColor(pixels[:body].reshape(-1, _CONVERT_ROW, 3), code).reshape(-1, 3)
+    if n > body:
+        out[body:] = cv2.cvtColor(pixels[body:].reshape(1, -1, 3), code).reshape(-1, 3)
+    return out
 
 
 def _regrade_pixels(
     lin_pixels: np.ndarray, metal: str, strength: float, contrast: float
 ) -> tuple[np.ndarray, dict]:
     """Nx3 linear float32 -> Nx3 uint8 sRGB with metal tone and contrast applied."""
-    lab = cv2.cvtColor(np.clip(lin_pixels, 0.0, 1.0).reshape(-1, 1, 3), cv2.COLOR_LRGB2Lab).reshape(-1, 3)
+    lab = _convert_pixels(np.clip(lin_pixels, 0.0, 1.0), cv2.COLOR_LRGB2Lab)
     stats: dict = {}
     if metal != "none" and strength > 0:
         lab, stats = _tone_lab(lab, metal, strength)
     if contrast > 0:
         lab[:, 0] = _studio_contrast(lab[:, 0], contrast)
-    srgb = cv2.cvtColor(lab.reshape(-1, 1, 3), cv2.COLOR_Lab2RGB).reshape(-1, 3)
+    srgb = _convert_pixels(lab, cv2.COLOR_Lab2RGB)
     return np.clip(srgb * 255.0 + 0.5, 0, 255).astype(np.uint8), stats
 
 
@@ -759,6 +789,34 @@ def normalize_metal_tone(
 STUDIO_CONTRAST = 0.08
 
 
+#: Rows per strip of the white balance: a few MB of float32 per strip stays in cache
+#: and in reused heap, where whole-image float temporaries (30+ MB at 12 MP crops)
+#: would be fresh memory, page-faulted on every request.
+_STRIP_PIXELS = 1 << 18
+
+
+def _white_balance_in_strips(rgb_u8: np.ndarray, matrix: np.ndarray,
+                             where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """White-balance ``rgb_u8`` (HxWx3 uint8) with ``matrix`` (3x3, linear sRGB) strip by
+    strip. Returns ``(balanced HxWx3 uint8, the balanced linear values of the pixels in
+    ``where`` (HxW bool), Nx3 float32 in C order, as ``lin[where]`` would give)``."""
+    h, w = rgb_u8.shape[:2]
+    out = np.empty_like(rgb_u8)
+    picked = np.empty((int(np.count_nonzero(where)), 3), np.float32)
+    rows = max(1, _STRIP_PIXELS // max(w, 1))
+    filled = 0
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        lin = cv2.transform(srgb_to_linear(rgb_u8[r0:r1]), matrix)
+        out[r0:r1] = linear_to_srgb(lin)
+        inside = where[r0:r1]
+        count = int(np.count_nonzero(inside))
+        if count:
+            picked[filled:filled + count] = lin[inside]
+            filled += count
+    return out, picked
+
+
 def grade_jewelry(
     foreground_u8: np.ndarray,
     alpha: np.ndarray,
@@ -780,17 +838,15 @@ def grade_jewelry(
     """
     _check_rgb_u8(foreground_u8, "foreground_u8")
     _check_metal(metal)
-    weights = _check_alpha(alpha, foreground_u8.shape[:2])
+    where = _alpha_support(alpha, foreground_u8.shape[:2])
     if not 0.0 <= float(strength) <= 1.0:
         raise InvalidOptions(f"strength must be in [0, 1], got {strength!r}")
     strength = float(strength)
     matrix = white_balance_matrix(illuminant, strength)
-    lin = cv2.transform(srgb_to_linear(foreground_u8), matrix)
-    out = linear_to_srgb(lin)
-    where = weights > 0
+    out, subject_lin = _white_balance_in_strips(foreground_u8, matrix, where)
     stats: dict = {}
-    if where.any() and strength > 0:
-        out[where], stats = _regrade_pixels(lin[where], metal, strength, STUDIO_CONTRAST * strength)
+    if subject_lin.size and strength > 0:
+        out[where], stats = _regrade_pixels(subject_lin, metal, strength, STUDIO_CONTRAST * strength)
     light = describe_illuminant(illuminant)
     report = {
         "illuminant": asdict(light),

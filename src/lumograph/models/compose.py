@@ -28,8 +28,8 @@ from lumograph.models.shadow import (
     SHADOW_STYLES,
     SUBJECT_ALPHA_THRESHOLD,
     LightDirection,
+    border_taper_view,
     reflection_layer,
-    safe_border_taper,
     synthesize_contact_shadow,
 )
 
@@ -130,12 +130,22 @@ def _validate(foreground: np.ndarray, alpha: np.ndarray, canvas_wh, fill, shadow
         raise InvalidOptions(f"fill ratio must be in (0, 1], got {fill!r}")
     if shadow_style not in SHADOW_STYLES:
         raise InvalidOptions(f"unknown shadow style {shadow_style!r}; expected one of {list(SHADOW_STYLES)}")
-    return np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
+    a = np.asarray(alpha, dtype=np.float32)
+    # Only read from here on: an alpha already in range is used as it is.
+    if a.size and 0.0 <= a.min() and a.max() <= 1.0:
+        return a
+    return np.clip(a, 0.0, 1.0)
 
 
 def _place(foreground, alpha, bbox, scale, x0, y0, canvas_wh):
     """Resize the piece (premultiplied, so no background colour bleeds into its edges)
-    and paste it; returns canvas premultiplied RGB (float32, 0-255) and alpha."""
+    and clip it to the canvas.
+
+    Returns ``(premult, coverage, rect, interpolation)``: the placed patch's
+    premultiplied RGB (hxwx3 float32, 0-255) and alpha (hxw float32 [0, 1]), and the
+    canvas rectangle (x0, y0, x1, y1, exclusive) they occupy. Outside that rectangle the
+    canvas holds no piece at all, so callers work on the patch, not the whole canvas.
+    """
     cw, ch = canvas_wh
     bx0, by0, bx1, by1 = bbox
     sh, sw = alpha.shape
@@ -144,7 +154,8 @@ def _place(foreground, alpha, bbox, scale, x0, y0, canvas_wh):
     cx0, cy0 = max(0, bx0 - pad), max(0, by0 - pad)
     cx1, cy1 = min(sw, bx1 + pad), min(sh, by1 + pad)
     a = alpha[cy0:cy1, cx0:cx1]
-    premult = foreground[cy0:cy1, cx0:cx1].astype(np.float32) * a[:, :, None]
+    premult = foreground[cy0:cy1, cx0:cx1].astype(np.float32)
+    premult *= a[:, :, None]
     dst_x = round(x0 + (cx0 - bx0) * scale)
     dst_y = round(y0 + (cy0 - by0) * scale)
     dst_w = max(1, round(x0 + (cx1 - bx0) * scale) - dst_x)
@@ -152,23 +163,23 @@ def _place(foreground, alpha, bbox, scale, x0, y0, canvas_wh):
     interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
     a_raw = cv2.resize(a, (dst_w, dst_h), interpolation=interp)
     p_r = cv2.resize(premult, (dst_w, dst_h), interpolation=interp)
-    # Cubic rings at the edge, identically in colour*alpha and alpha: dividing by the
-    # unclipped alpha recovers the true colour, which is then re-weighted by the
-    # clipped coverage (clipping each alone would tint the rim).
-    a_r = np.clip(a_raw, 0.0, 1.0)
-    colour = p_r / np.maximum(a_raw, 1e-3)[:, :, None]
-    np.clip(colour, 0.0, 255.0, out=colour)
-    p_r = colour * a_r[:, :, None]
-
-    canvas_a = np.zeros((ch, cw), np.float32)
-    canvas_p = np.zeros((ch, cw, 3), np.float32)
+    del premult
+    # Only the part that lands on the canvas is worth the per-pixel work below.
     sx0, sy0 = max(0, -dst_x), max(0, -dst_y)
     tx0, ty0 = max(0, dst_x), max(0, dst_y)
-    tx1, ty1 = min(cw, dst_x + dst_w), min(ch, dst_y + dst_h)
-    if tx1 > tx0 and ty1 > ty0:
-        canvas_a[ty0:ty1, tx0:tx1] = a_r[sy0:sy0 + ty1 - ty0, sx0:sx0 + tx1 - tx0]
-        canvas_p[ty0:ty1, tx0:tx1] = p_r[sy0:sy0 + ty1 - ty0, sx0:sx0 + tx1 - tx0]
-    return canvas_p, canvas_a, ("area" if scale < 1.0 else "cubic")
+    tx1, ty1 = max(tx0, min(cw, dst_x + dst_w)), max(ty0, min(ch, dst_y + dst_h))
+    a_raw = a_raw[sy0:sy0 + ty1 - ty0, sx0:sx0 + tx1 - tx0]
+    p_r = p_r[sy0:sy0 + ty1 - ty0, sx0:sx0 + tx1 - tx0]
+    # Cubic rings at the edge, identically in colour*alpha and alpha: dividing by the
+    # unclipped alpha recovers the true colour, which is then re-weighted by the
+    # clipped coverage (clipping each alone would tint the rim). In place: these
+    # patches are the biggest arrays of the composite.
+    a_r = np.clip(a_raw, 0.0, 1.0)
+    np.maximum(a_raw, np.float32(1e-3), out=a_raw)
+    np.divide(p_r, a_raw[:, :, None], out=p_r)
+    np.clip(p_r, 0.0, 255.0, out=p_r)
+    np.multiply(p_r, a_r[:, :, None], out=p_r)
+    return p_r, a_r, (tx0, ty0, tx1, ty1), ("area" if scale < 1.0 else "cubic")
 
 
 def _background_depth(canvas_wh, bbox) -> np.ndarray:
@@ -179,13 +190,27 @@ def _background_depth(canvas_wh, bbox) -> np.ndarray:
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     room = min(cx, cy, cw - cx, ch - cy) - 2 * JPEG_SAFE_MARGIN_PX
     radius = min(0.55 * max(x1 - x0, y1 - y0), room)
+    depth = np.zeros((ch, cw), np.float32)
     if radius <= 1:
-        return np.zeros((ch, cw), np.float32)
-    xs = (np.arange(cw, dtype=np.float32) - cx) ** 2
-    ys = (np.arange(ch, dtype=np.float32) - cy) ** 2
-    r = np.sqrt(ys[:, None] + xs[None, :]) / radius
-    depth = 0.5 * (1.0 + np.cos(np.pi * np.minimum(r, 1.0)))
-    return (BACKGROUND_DEPTH_LEVELS * depth).astype(np.float32)
+        return depth
+    # The cosine is exactly 0 beyond the radius: only the disc's bounding square is evaluated.
+    qx0, qy0 = max(0, math.floor(cx - radius)), max(0, math.floor(cy - radius))
+    qx1, qy1 = min(cw, math.ceil(cx + radius) + 1), min(ch, math.ceil(cy + radius) + 1)
+    xs = (np.arange(qx0, qx1, dtype=np.float32) - cx) ** 2
+    ys = (np.arange(qy0, qy1, dtype=np.float32) - cy) ** 2
+    # Evaluated in place in the canvas block: canvas-sized temporaries are fresh
+    # memory, which costs more than the arithmetic.
+    r = depth[qy0:qy1, qx0:qx1]
+    np.add(ys[:, None], xs[None, :], out=r)
+    np.sqrt(r, out=r)
+    r /= radius
+    np.minimum(r, 1.0, out=r)
+    r *= np.pi
+    np.cos(r, out=r)
+    r += 1.0
+    r *= 0.5
+    r *= BACKGROUND_DEPTH_LEVELS
+    return depth
 
 
 def compose_lightbox(
@@ -224,8 +249,14 @@ def compose_lightbox(
     bias = 0.5 if shadow_style == "reflection" and not transparent else 0.0
     sub_hw = (bbox_src[3] - bbox_src[1], bbox_src[2] - bbox_src[0])
     scale, x0, y0 = plan_placement(sub_hw, canvas_wh, fill, vertical_bias=bias)
-    premult, a_canvas, interp = _place(foreground_u8, a_src, bbox_src, scale, x0, y0, canvas_wh)
-    bbox = subject_bbox(a_canvas > SUBJECT_ALPHA_THRESHOLD) or (x0, y0, x0 + 1, y0 + 1)
+    premult, a_patch, rect, interp = _place(foreground_u8, a_src, bbox_src, scale, x0, y0, canvas_wh)
+    px0, py0, px1, py1 = rect
+    a_canvas = np.zeros((canvas_wh[1], canvas_wh[0]), np.float32)
+    a_canvas[py0:py1, px0:px1] = a_patch
+    # The canvas holds no piece outside the patch, so its box is measured there.
+    patch_bbox = subject_bbox(a_patch > SUBJECT_ALPHA_THRESHOLD)
+    bbox = ((patch_bbox[0] + px0, patch_bbox[1] + py0, patch_bbox[2] + px0, patch_bbox[3] + py0)
+            if patch_bbox else (x0, y0, x0 + 1, y0 + 1))
     measured_fill = measure_fill_ratio(bbox, canvas_wh)
 
     report = {
@@ -246,25 +277,38 @@ def compose_lightbox(
     }
 
     if transparent:
-        straight = premult / np.maximum(a_canvas, 1e-6)[:, :, None]
-        rgb = np.where(a_canvas[:, :, None] >= 1.0 / 255.0, straight, 255.0)
-        return Composite(_to_u8(rgb), a_canvas, bbox, measured_fill, canvas_wh, report)
+        rgb = np.full((canvas_wh[1], canvas_wh[0], 3), 255, np.uint8)
+        straight = premult / np.maximum(a_patch, 1e-6)[:, :, None]
+        straight = np.where(a_patch[:, :, None] >= 1.0 / 255.0, straight, 255.0)
+        rgb[py0:py1, px0:px1] = _to_u8(straight)
+        return Composite(rgb, a_canvas, bbox, measured_fill, canvas_wh, report)
 
-    background = np.full(a_canvas.shape, 255.0, np.float32)
     if background_depth:
-        background -= _background_depth(canvas_wh, bbox) * safe_border_taper(a_canvas.shape)
-    shadow = synthesize_contact_shadow(a_canvas, light, shadow_style, strength=shadow_strength)
-    background *= 1.0 - shadow
-    uncovered = 1.0 - a_canvas
-    if shadow_style == "reflection":
-        layer, layer_alpha = reflection_layer(premult, a_canvas)
-        background3 = background[:, :, None] * (1.0 - layer_alpha[:, :, None]) + layer
-        out = premult + uncovered[:, :, None] * background3
+        background = _background_depth(canvas_wh, bbox)
+        background *= border_taper_view(a_canvas.shape)
+        np.subtract(255.0, background, out=background)
     else:
-        background *= uncovered
-        out = premult + background[:, :, None]
+        background = np.full(a_canvas.shape, 255.0, np.float32)
+    shadow = synthesize_contact_shadow(a_canvas, light, shadow_style, strength=shadow_strength)
     report["shadow_peak_opacity"] = round(float(shadow.max()), 4)
-    return Composite(_to_u8(out), a_canvas, bbox, measured_fill, canvas_wh, report)
+    np.subtract(1.0, shadow, out=shadow)
+    background *= shadow
+    del shadow
+    if shadow_style == "reflection":
+        premult_canvas = np.zeros((*a_canvas.shape, 3), np.float32)
+        premult_canvas[py0:py1, px0:px1] = premult
+        layer, layer_alpha = reflection_layer(premult_canvas, a_canvas)
+        background3 = background[:, :, None] * (1.0 - layer_alpha[:, :, None]) + layer
+        out = premult_canvas + (1.0 - a_canvas)[:, :, None] * background3
+        return Composite(_to_u8(out), a_canvas, bbox, measured_fill, canvas_wh, report)
+    # Outside the patch the canvas is background alone, one grey level per pixel: it
+    # is rounded once and copied to the three channels; colour work stays on the patch.
+    covered = background[py0:py1, px0:px1] * (1.0 - a_patch)
+    premult += covered[:, :, None]
+    bg_u8 = _to_u8(background)
+    rgb = cv2.merge([bg_u8, bg_u8, bg_u8])
+    rgb[py0:py1, px0:px1] = _to_u8(premult)
+    return Composite(rgb, a_canvas, bbox, measured_fill, canvas_wh, report)
 
 
 def _to_u8(values: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -120,13 +121,23 @@ class BackgroundModel:
         Returns (rgb, lab): hxwx3 float32 RGB 0-255 and hxwx3 float32 CIELAB (L 0-100).
         The surface is smooth, so both are evaluated on a coarse grid and upsampled.
         """
-        grid_u, grid_v = _coarse_grid(bbox, work_shape, source_shape)
-        rgb = np.clip(_polynomial_terms(grid_u, grid_v) @ self.coefficients, 0.0, 255.0)
-        rgb = rgb.astype(np.float32)
+        rgb = self._coarse_rgb(bbox, work_shape, source_shape)
         lab = cv2.cvtColor(rgb / 255.0, cv2.COLOR_RGB2Lab)
         size = (work_shape[1], work_shape[0])
         return (cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR),
                 cv2.resize(lab, size, interpolation=cv2.INTER_LINEAR))
+
+    def render_rgb(self, bbox: tuple[int, int, int, int], work_shape: tuple[int, int],
+                   source_shape: tuple[int, int]) -> np.ndarray:
+        """The RGB half of :meth:`render` alone (hxwx3 float32, 0-255), for callers that
+        need no CIELAB: at working resolution each half is a 30+ MB array."""
+        rgb = self._coarse_rgb(bbox, work_shape, source_shape)
+        return cv2.resize(rgb, (work_shape[1], work_shape[0]), interpolation=cv2.INTER_LINEAR)
+
+    def _coarse_rgb(self, bbox, work_shape, source_shape) -> np.ndarray:
+        grid_u, grid_v = _coarse_grid(bbox, work_shape, source_shape)
+        rgb = np.clip(_polynomial_terms(grid_u, grid_v) @ self.coefficients, 0.0, 255.0)
+        return rgb.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- public API
@@ -146,13 +157,27 @@ def locate_subject(proxy_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int, i
         InvalidImage: not an HxWx3 uint8 array, or smaller than 16 px.
         SubjectNotFound: nothing separates from the backdrop (a flat image, or no backdrop).
     """
-    _check_rgb(proxy_rgb)
-    found = _locate(proxy_rgb)
+    found = localise_subject(proxy_rgb)
     return found.mask.astype(np.float32), found.bbox
 
 
+def localise_subject(proxy_rgb: np.ndarray) -> "Localisation":
+    """The coarse localisation ``segment_jewelry`` starts from, on a ~1024 px proxy.
+
+    proxy_rgb: HxWx3 uint8 RGB. Returns a :class:`Localisation` (mask HxW bool, bbox in
+    proxy pixels, the fitted backdrop model). Raises ``InvalidImage`` / ``SubjectNotFound``
+    as :func:`locate_subject`. A caller that has already localised the proxy
+    ``segment_jewelry`` will make (the source downscaled with INTER_AREA to
+    ``PROXY_LONG_SIDE``) can hand the result back through its ``localise`` argument
+    instead of paying for it twice.
+    """
+    _check_rgb(proxy_rgb)
+    return _locate(proxy_rgb)
+
+
 def segment_jewelry(
-    rgb: np.ndarray, *, target_long_side: int = 2048, margin: float = 0.04
+    rgb: np.ndarray, *, target_long_side: int = 2048, margin: float = 0.04,
+    localise: Callable[[np.ndarray], "Localisation"] | None = None,
 ) -> Matte:
     """Cut a jewelry piece out of a plain-backdrop photo.
 
@@ -164,6 +189,9 @@ def segment_jewelry(
         target_long_side: cap on the working crop's long side in pixels (>= 64).
         margin: context kept on each side of the subject box, as a fraction of the source
             image's long side, in [0, 0.5].
+        localise: how to localise the subject on the 1024 px proxy (HxWx3 uint8 ->
+            :class:`Localisation`); None runs :func:`localise_subject`. A memo of earlier
+            localisations goes here; it must return what ``localise_subject`` would.
 
     Returns:
         Matte: foreground hxwx3 uint8 RGB, alpha hxw float32 in [0, 1], bbox in source pixels.
@@ -187,7 +215,7 @@ def segment_jewelry(
     timings["proxy"] = _lap(clock)
 
     clock = time.perf_counter()
-    located = _locate(proxy)
+    located = (localise or _locate)(proxy)
     model = located.background
     timings["locate"] = _lap(clock)
 
@@ -210,7 +238,7 @@ def segment_jewelry(
         raise SubjectNotFound("no subject left at working resolution after cleaning")
 
     clock = time.perf_counter()
-    background_rgb, _ = model.render(bbox, work.shape[:2], (height, width))
+    background_rgb = model.render_rgb(bbox, work.shape[:2], (height, width))
     alpha, foreground = _known_background_matting(work, background_rgb, shape_image,
                                                   shape.mask, features.distance, model,
                                                   outlined=shape.outlined)
@@ -296,17 +324,22 @@ def _backdrop_distance(lightness: np.ndarray, a: np.ndarray, b: np.ndarray,
     scaled down, and in the cube-root range of CIELAB scaling XYZ by k scales L* + 16, a* and
     b* alike by k^(1/3). Lightness below the backdrop is down-weighted for the same reason.
     """
+    # In place where possible: this runs on every pixel of the proxy several times.
     background_lightness = background_lab[..., 0]
     lightness_delta = lightness - background_lightness
-    dimming = np.clip((lightness + 16.0) / (background_lightness + 16.0),
-                      _MIN_SHADOW_DIMMING ** (1.0 / 3.0), 1.0)
-    chroma_delta = np.hypot(a - background_lab[..., 1] * dimming,
-                            b - background_lab[..., 2] * dimming)
-    weighted = np.where(lightness_delta < 0, lightness_delta * _SHADOW_LIGHTNESS_WEIGHT,
-                        lightness_delta)
-    distance = np.hypot(weighted, chroma_delta)
-    return (distance.astype(np.float32), lightness_delta.astype(np.float32),
-            chroma_delta.astype(np.float32))
+    dimming = lightness + 16.0
+    dimming /= background_lightness + 16.0
+    np.clip(dimming, _MIN_SHADOW_DIMMING ** (1.0 / 3.0), 1.0, out=dimming)
+    delta_a = background_lab[..., 1] * dimming
+    np.subtract(a, delta_a, out=delta_a)
+    delta_b = np.multiply(background_lab[..., 2], dimming, out=dimming)
+    np.subtract(b, delta_b, out=delta_b)
+    chroma_delta = np.hypot(delta_a, delta_b, out=delta_a)
+    weighted = lightness_delta * _SHADOW_LIGHTNESS_WEIGHT
+    np.copyto(weighted, lightness_delta, where=~(lightness_delta < 0))
+    distance = np.hypot(weighted, chroma_delta, out=weighted)
+    return (distance.astype(np.float32, copy=False), lightness_delta.astype(np.float32, copy=False),
+            chroma_delta.astype(np.float32, copy=False))
 
 
 def _texture(lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -327,13 +360,19 @@ def _texture(lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class _Localisation:
-    mask: np.ndarray  # HxW bool at proxy resolution
-    bbox: tuple[int, int, int, int]  # proxy pixels, exclusive
+class Localisation:
+    """Where the subject is on a proxy, and the backdrop around it.
+
+    mask: HxW bool at proxy resolution (True = subject). bbox: (x0, y0, x1, y1) in proxy
+    pixels, exclusive ends. background: the backdrop model fitted on the proxy.
+    """
+
+    mask: np.ndarray
+    bbox: tuple[int, int, int, int]
     background: BackgroundModel
 
 
-def _locate(proxy: np.ndarray) -> _Localisation:
+def _locate(proxy: np.ndarray) -> Localisation:
     height, width = proxy.shape[:2]
     whole = (0, 0, width, height)
     lightness = cv2.cvtColor(np.ascontiguousarray(proxy), cv2.COLOR_RGB2Lab)[..., 0]
@@ -365,7 +404,7 @@ def _locate(proxy: np.ndarray) -> _Localisation:
             details=details)
     rows, cols = np.nonzero(mask)
     bbox = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
-    return _Localisation(mask=mask, bbox=bbox, background=model)
+    return Localisation(mask=mask, bbox=bbox, background=model)
 
 
 def _fit_background(rgb: np.ndarray, detail: np.ndarray, sample_mask: np.ndarray,
@@ -385,7 +424,7 @@ def _fit_background(rgb: np.ndarray, detail: np.ndarray, sample_mask: np.ndarray
     for _ in range(3):
         if keep.sum() < terms.shape[1] * 4:
             break
-        coefficients, *_ = np.linalg.lstsq(terms[keep], colours[keep], rcond=None)
+        coefficients = _least_squares(terms[keep], colours[keep])
         residual = np.linalg.norm(colours - terms @ coefficients, axis=1)
         centre = np.median(residual[keep])
         spread = 1.4826 * np.median(np.abs(residual[keep] - centre))
@@ -412,6 +451,19 @@ def _fit_background(rgb: np.ndarray, detail: np.ndarray, sample_mask: np.ndarray
     return BackgroundModel(coefficients=coefficients, low_threshold=low, high_threshold=high,
                            noise_delta_e=noise,
                            texture_threshold=max(_TEXTURE_FLOOR, _TEXTURE_GAIN * grain))
+
+
+def _least_squares(terms: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients of ``terms @ x = values`` (Nx6 float64, Nx3 float64).
+
+    The normal equations of six well-conditioned polynomial terms over [-1, 1] are as
+    exact as an SVD solve here and ~20x cheaper; a rank-deficient sample (every point on
+    one line) falls back to the minimum-norm SVD solution.
+    """
+    try:
+        return np.linalg.solve(terms.T @ terms, terms.T @ values)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(terms, values, rcond=None)[0]
 
 
 def _source_crop_box(proxy_bbox, proxy_shape, source_shape, margin) -> tuple[int, int, int, int]:

@@ -6,20 +6,33 @@ other modules work on, so no other module needs the full-resolution image.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import cv2
 import numpy as np
 
 from lumograph.models.backends import BackendSelection, select_backend
 from lumograph.models.errors import SubjectNotFound
 from lumograph.models.qa_cutout import count_pieces
-from lumograph.models.segmentation import Matte, segment_jewelry
+from lumograph.models.segmentation import Localisation, Matte, localise_subject, segment_jewelry
 from lumograph.models.sky import segment_sky
+
+
+#: How many recent proxy localisations a core remembers (one per request in flight).
+_RECENT_LOCALISATIONS = 4
 
 
 class SegmenterCore:
     def __init__(self, backend: str = "auto", weights_dir: str | None = None, target_long_side: int = 2048):
         self.selection: BackendSelection = select_backend("segmenter", backend, weights_dir)
         self.target_long_side = int(target_long_side)
+        # The graph locates the piece on its proxy, then asks for the cut-out, which
+        # starts by localising the same proxy again (~0.2 s at 12 MP). The locate call
+        # leaves its result here, keyed by the proxy's content, for the cut-out to take;
+        # a miss (another replica, an evicted entry) simply recomputes the same thing,
+        # so no result ever depends on it.
+        self._recent: OrderedDict[bytes, Localisation] = OrderedDict()
 
     def segment_jewelry(self, rgb: np.ndarray, proxy_hw: tuple[int, int], target_long_side: int | None = None) -> dict:
         """Cut the subject out of ``rgb``.
@@ -28,7 +41,8 @@ class SegmenterCore:
         caller holds. Returns ``{"matte": Matte, "proxy_alpha": hxw float32 [0,1] on the
         proxy grid, "backend": str}``.
         """
-        matte = segment_jewelry(rgb, target_long_side=int(target_long_side or self.target_long_side))
+        matte = segment_jewelry(rgb, target_long_side=int(target_long_side or self.target_long_side),
+                                localise=self._recall)
         proxy_alpha = project_alpha(matte, rgb.shape[:2], proxy_hw)
         return {"matte": matte, "proxy_alpha": proxy_alpha, "pieces": count_pieces(matte.alpha),
                 "backend": self.selection.name}
@@ -48,13 +62,38 @@ class SegmenterCore:
         """Cheap coarse localisation on the proxy, for the classifier and the input floor.
 
         proxy_rgb: HxWx3 uint8 (~1024 px). Returns ``{"mask": HxW float32 [0,1],
-        "bbox": [x0, y0, x1, y1]}``; an empty mask when nothing stands out.
+        "bbox": [x0, y0, x1, y1]}``; an empty mask when nothing stands out. The
+        localisation is kept (once) for the ``segment_jewelry`` call on the same photo.
         """
         try:
-            return _locate(proxy_rgb)
+            found = self._remember(proxy_rgb)
         except SubjectNotFound:
             h, w = proxy_rgb.shape[:2]
             return {"mask": np.zeros((h, w), np.float32), "bbox": None}
+        return {"mask": found.mask.astype(np.float32), "bbox": [int(v) for v in found.bbox]}
+
+    def _remember(self, proxy_rgb: np.ndarray) -> Localisation:
+        """Localise the proxy and keep the result for the cut-out that follows."""
+        found = localise_subject(proxy_rgb)
+        found.mask.setflags(write=False)
+        self._recent[_proxy_key(proxy_rgb)] = found
+        while len(self._recent) > _RECENT_LOCALISATIONS:
+            self._recent.popitem(last=False)
+        return found
+
+    def _recall(self, proxy_rgb: np.ndarray) -> Localisation:
+        """The localisation ``locate_jewelry`` made of this exact proxy, used up once (so a
+        request never reads another's), else a fresh one."""
+        found = self._recent.pop(_proxy_key(proxy_rgb), None)
+        return found if found is not None else localise_subject(proxy_rgb)
+
+
+def _proxy_key(proxy_rgb: np.ndarray) -> bytes:
+    """A 128-bit digest of the proxy's shape and pixels (~2 ms for 1024x768)."""
+    proxy = np.ascontiguousarray(proxy_rgb)
+    digest = hashlib.blake2b(repr(proxy.shape).encode(), digest_size=16)
+    digest.update(proxy.data)
+    return digest.digest()
 
 
 def project_alpha(matte: Matte, source_hw: tuple[int, int], target_hw: tuple[int, int]) -> np.ndarray:
@@ -74,10 +113,3 @@ def project_alpha(matte: Matte, source_hw: tuple[int, int], target_hw: tuple[int
     patch = cv2.resize(matte.alpha, (tx1 - tx0, ty1 - ty0), interpolation=cv2.INTER_AREA)
     out[ty0:ty1, tx0:tx1] = np.clip(patch, 0.0, 1.0)
     return out
-
-
-def _locate(rgb: np.ndarray) -> dict:
-    from lumograph.models.segmentation import locate_subject
-
-    mask, bbox = locate_subject(rgb)
-    return {"mask": mask.astype(np.float32, copy=False), "bbox": [int(v) for v in bbox]}

@@ -16,6 +16,7 @@ Every shadow is built from Gaussian blurs (never hard-edged) and multiplied by
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -85,9 +86,13 @@ def _validate_rgb_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> None:
 
 
 def _as_alpha(alpha: np.ndarray) -> np.ndarray:
+    """HxW float32 in [0, 1]: ``alpha`` itself when it already is (callers never write
+    to it), else a clipped copy."""
     a = np.asarray(alpha, dtype=np.float32)
     if a.ndim != 2:
         raise InvalidImage(f"alpha must be HxW, got shape {a.shape}")
+    if a.size and 0.0 <= a.min() and a.max() <= 1.0:
+        return a
     return np.clip(a, 0.0, 1.0)
 
 
@@ -223,10 +228,24 @@ def _light_from_highlights(rgb: np.ndarray, subject: np.ndarray) -> LightDirecti
 def safe_border_taper(hw: tuple[int, int], *, margin_px: int = JPEG_SAFE_MARGIN_PX) -> np.ndarray:
     """Weights that are exactly 0 within ``margin_px`` of the border, rising smoothly to 1.
 
-    hw: (h, w). Returns HxW float32 in [0, 1]. The ramp is 5% of the short side (at
-    least 32 px), so multiplying a soft shadow by it adds no visible edge.
+    hw: (h, w). Returns a new HxW float32 array in [0, 1]. The ramp is 5% of the short
+    side (at least 32 px), so multiplying a soft shadow by it adds no visible edge.
     """
-    h, w = hw
+    return _shared_border_taper(int(hw[0]), int(hw[1]), int(margin_px)).copy()
+
+
+def border_taper_view(hw: tuple[int, int]) -> np.ndarray:
+    """:func:`safe_border_taper` at the default margin as a shared, read-only array.
+
+    For the compositor and the shadows, which multiply by it on every request: a canvas
+    of 2000x2000 is 16 MB of float32 that is then built once per canvas size, not twice
+    per request. Never write to it (it is flagged read-only).
+    """
+    return _shared_border_taper(int(hw[0]), int(hw[1]), JPEG_SAFE_MARGIN_PX)
+
+
+@functools.lru_cache(maxsize=2)
+def _shared_border_taper(h: int, w: int, margin_px: int) -> np.ndarray:
     ramp = max(32.0, 0.05 * min(h, w))
 
     def axis(n: int) -> np.ndarray:
@@ -235,7 +254,9 @@ def safe_border_taper(hw: tuple[int, int], *, margin_px: int = JPEG_SAFE_MARGIN_
         t = np.clip((d - margin_px) / ramp, 0.0, 1.0)
         return t * t * (3.0 - 2.0 * t)
 
-    return np.outer(axis(h), axis(w)).astype(np.float32)
+    taper = np.outer(axis(h), axis(w)).astype(np.float32, copy=False)
+    taper.setflags(write=False)
+    return taper
 
 
 def _resize_to(field: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -262,6 +283,21 @@ def _shift(field: np.ndarray, dx: float, dy: float) -> np.ndarray:
     )
 
 
+def _blur_row_band(field: np.ndarray, sigma_x: float, sigma_y: float) -> np.ndarray:
+    """``cv2.GaussianBlur(field, (0, 0), sigma_x, sigma_y)`` of a field that is zero
+    outside a band of rows, blurring only that band plus twice the kernel's reach (so
+    the reflected border rows are zeros too, and the result is identical). The wide
+    contact kernel on the whole work grid was most of the shadow's cost."""
+    rows = np.flatnonzero(field.any(axis=1))
+    if rows.size == 0:
+        return np.zeros_like(field)
+    reach = 2 * (math.ceil(4.0 * sigma_y) + 1)
+    r0, r1 = max(0, int(rows[0]) - reach), min(field.shape[0], int(rows[-1]) + 1 + reach)
+    out = np.zeros_like(field)
+    out[r0:r1] = cv2.GaussianBlur(field[r0:r1], (0, 0), sigmaX=sigma_x, sigmaY=sigma_y)
+    return out
+
+
 def _contact_field(alpha: np.ndarray) -> np.ndarray:
     """Ground-line occlusion under the lowest part of the piece, plus faint ambient
     occlusion around it; peak opacity ``_CONTACT_OPACITY``."""
@@ -278,7 +314,7 @@ def _contact_field(alpha: np.ndarray) -> np.ndarray:
     # The floor is seen at a grazing angle: the contact shadow spreads sideways and
     # hardly at all in depth, so the blur is anisotropic and nudged below the base.
     sig_y = max(0.8, 0.008 * s)
-    contact = cv2.GaussianBlur(_shift(base, 0.0, 0.6 * sig_y), (0, 0), sigmaX=2.5 * sig_y, sigmaY=sig_y)
+    contact = _blur_row_band(_shift(base, 0.0, 0.6 * sig_y), 2.5 * sig_y, sig_y)
     peak = float(contact.max())
     if peak > 0:
         contact = contact * (_CONTACT_OPACITY / peak)
@@ -343,11 +379,24 @@ def synthesize_contact_shadow(
         layers.append(_offset_silhouette(alpha, light, length=0.03, sigma=0.035, opacity=_PENUMBRA_OPACITY))
     if style == "drop":
         layers.append(_offset_silhouette(alpha, light, length=0.05, sigma=0.015, opacity=_DROP_OPACITY))
-    clear = np.ones(alpha.shape, np.float32)
+    # Every layer is a fresh canvas-sized array owned here: combined in place, since at
+    # canvas size fresh temporaries cost more than the arithmetic.
+    clear = None
     for layer in layers:
-        clear *= 1.0 - np.clip(layer * strength, 0.0, 1.0)
-    shadow = (1.0 - clear) * safe_border_taper(alpha.shape)
-    return np.clip(shadow, 0.0, 0.9).astype(np.float32)
+        if strength != 1.0:
+            layer *= strength
+        np.clip(layer, 0.0, 1.0, out=layer)
+        np.subtract(1.0, layer, out=layer)
+        if clear is None:
+            clear = layer
+        else:
+            clear *= layer
+    if clear is None:
+        clear = np.ones(alpha.shape, np.float32)
+    shadow = np.subtract(1.0, clear, out=clear)
+    shadow *= border_taper_view(alpha.shape)
+    np.clip(shadow, 0.0, 0.9, out=shadow)
+    return shadow
 
 
 def reflection_layer(
@@ -398,7 +447,7 @@ def reflection_layer(
     # Real acrylic is not a perfect mirror: a slight blur reads as a surface.
     band_a = cv2.GaussianBlur(band_a, (0, 0), sigma)
     band_p = cv2.GaussianBlur(band_p, (0, 0), sigma)
-    taper = safe_border_taper((h, w))[b0:b1]
+    taper = border_taper_view((h, w))[b0:b1]
     layer_alpha[b0:b1] = band_a * taper
     layer[b0:b1] = band_p * taper[:, :, None]
     return layer, layer_alpha
