@@ -293,3 +293,23 @@ class _ModelWithDecoder:
 
     def __getattr__(self, name):
         return getattr(self._model, name)
+
+
+def test_segmenter_core_runs_sam_on_both_verticals(weights_dir, ring):
+    from lumograph.bench.synthetic_listing import exterior_photo
+    from lumograph.models.imageio import resize_long_side
+    from lumograph.models.segmenter_core import SegmenterCore
+
+    core = SegmenterCore(backend="auto", weights_dir=str(weights_dir))
+    assert core.selection.name == "sam" and core.sam is not None
+    photo, _ = ring
+    out = core.segment_jewelry(photo.rgb, (480, 640))
+    matte = out["matte"]
+    assert matte.backend == "sam" and out["backend"] == "sam"
+    assert matte.alpha.shape == matte.foreground.shape[:2] and matte.alpha.dtype == np.float32
+    assert 0.0 <= matte.alpha.min() and matte.alpha.max() <= 1.0
+    assert "predicted_iou" in matte.stats["sam"]
+    ext = resize_long_side(exterior_photo(640, 480, seed=1).rgb, 1024)
+    sky = core.sky_matte(ext, "exterior")
+    assert sky["matte"].shape == ext.shape[:2] and sky["backend"] == "sam"
+    assert sky["condition"] in {"clear", "overcast", "grey", "none"}

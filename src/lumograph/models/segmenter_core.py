@@ -3,6 +3,13 @@ the soft sky matte of a listing exterior.
 
 Returns the matte (crop, alpha, geometry) plus the alpha projected onto the proxy the
 other modules work on, so no other module needs the full-resolution image.
+
+With the ``sam`` backend, Segment Anything is prompted with the classical detector's box
+on the same working crop and its mask is refined at full working resolution by
+closed-form matting (SAM's low-resolution masks alone lose thin chains); the classical
+cut-out still supplies the crop, the backdrop colour and the decontaminated edge colours.
+For listings SAM's sky mask replaces the classical matte where it finds one; the sky
+condition stays the classical colour measurement.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from lumograph.models.backends import BackendSelection, select_backend
 from lumograph.models.errors import SubjectNotFound
 from lumograph.models.qa_cutout import count_pieces
 from lumograph.models.segmentation import Localisation, Matte, localise_subject, segment_jewelry
+from lumograph.models import sam_backend  # noqa: F401  (registers the learned backend)
 from lumograph.models.sky import segment_sky
 
 
@@ -27,6 +35,8 @@ class SegmenterCore:
     def __init__(self, backend: str = "auto", weights_dir: str | None = None, target_long_side: int = 2048):
         self.selection: BackendSelection = select_backend("segmenter", backend, weights_dir)
         self.target_long_side = int(target_long_side)
+        # Loaded once per replica (start-up), never per request.
+        self.sam = sam_backend.SamSegmenter.load(weights_dir) if self.selection.name == "sam" else None
         # The graph locates the piece on its proxy, then asks for the cut-out, which
         # starts by localising the same proxy again (~0.2 s at 12 MP). The locate call
         # leaves its result here, keyed by the proxy's content, for the cut-out to take;
@@ -43,6 +53,8 @@ class SegmenterCore:
         """
         matte = segment_jewelry(rgb, target_long_side=int(target_long_side or self.target_long_side),
                                 localise=self._recall)
+        if self.sam is not None:
+            matte = self._refine_with_sam(matte)
         proxy_alpha = project_alpha(matte, rgb.shape[:2], proxy_hw)
         return {"matte": matte, "proxy_alpha": proxy_alpha, "pieces": count_pieces(matte.alpha),
                 "backend": self.selection.name}
@@ -56,7 +68,28 @@ class SegmenterCore:
         float32 [0,1] on the proxy grid, "fraction", "condition":
         clear|overcast|grey|none, "needs_replacement", "measures", "backend"}``.
         """
-        return {**segment_sky(proxy_rgb, scene=scene), "backend": self.selection.name}
+        sky = segment_sky(proxy_rgb, scene=scene)
+        if self.sam is not None and scene != "interior":
+            matte, report = self.sam.automatic_sky_mask(proxy_rgb, return_report=True)
+            if float((matte >= 0.5).mean()) > 0.0:
+                sky = {**sky, "matte": matte, "fraction": round(float((matte >= 0.5).mean()), 4),
+                       "measures": {**sky.get("measures", {}), "sam": report}}
+        return {**sky, "backend": self.selection.name}
+
+    def _refine_with_sam(self, matte: Matte) -> Matte:
+        """Replace the classical alpha by SAM's mask, prompted with the classical box on
+        the same working crop, refined by matting at working resolution."""
+        subject = matte.alpha >= 0.5
+        if not subject.any():
+            return matte
+        rows, cols = np.nonzero(subject)
+        box = [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1]
+        prob, score = self.sam.segment_box(matte.foreground, box)
+        alpha, report = self.sam.refine_with_matting(matte.foreground, prob, return_report=True)
+        stats = {**matte.stats, "sam": {"box": box, "predicted_iou": round(float(score), 4), **report}}
+        return Matte(foreground=matte.foreground, alpha=alpha.astype(np.float32, copy=False),
+                     bbox=matte.bbox, scale=matte.scale, background_rgb=matte.background_rgb,
+                     backend="sam", stats=stats)
 
     def locate_jewelry(self, proxy_rgb: np.ndarray) -> dict:
         """Cheap coarse localisation on the proxy, for the classifier and the input floor.
