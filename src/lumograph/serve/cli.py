@@ -131,6 +131,18 @@ def _without_per_image(value):
 def _cmd_bench(args: argparse.Namespace) -> int:
     chart = Path(args.chart) if args.chart else None
     photo = Path(args.photo) if args.photo else None
+    if args.what == "models":
+        from lumograph.bench.perf_models import run_bench_models
+
+        only = [b.strip() for b in args.only.split(",") if b.strip()] if args.only else None
+        try:
+            result = run_bench_models(json_out=Path(args.json), size=args.size, only=only,
+                                      repeats=args.repeats, chart=chart)
+        except ValueError as err:
+            print(json.dumps({"code": "invalid_options", "message": str(err)}), file=sys.stderr)
+            return 2
+        print(json.dumps(result, indent=2, default=str))
+        return 0
     if args.what == "jewelry":
         from lumograph.bench.perf_jewelry import run_bench_jewelry
 
@@ -285,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_eval)
 
     b = sub.add_parser("bench", help="performance benchmark")
-    b.add_argument("what", choices=["jewelry", "listing"])
+    b.add_argument("what", choices=["jewelry", "listing", "models"])
     b.add_argument("--json", required=True)
     b.add_argument("--chart", default=None, help="PNG chart path (default: next to the JSON)")
     b.add_argument("--repeats", type=int, default=None, help="default: 5 (jewelry), 3 (listing)")
@@ -294,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--bundle-dir", default=None,
                    help="listing: folder of photos for the bundle (default: synthetic photos)")
     b.add_argument("--bundle-size", type=int, default=25)
+    b.add_argument("--size", choices=["tiny", "real"], default="real",
+                   help="models: random-weight model size (default real: production shapes)")
+    b.add_argument("--only", default=None,
+                   help="models: comma-separated backends among clip,sam,yolo,inpaint (default all)")
     b.set_defaults(func=_cmd_bench)
 
     pl = sub.add_parser("plan", help="check a Serve config's resources before deploying it")
