@@ -35,6 +35,7 @@ bench: venv
 	mkdir -p out
 	$(VENV)/bin/lumograph bench jewelry --json out/bench_jewelry.json
 	$(VENV)/bin/lumograph bench listing --json out/bench_listing.json --bundle-dir $(EVAL)/listing_photos
+	$(VENV)/bin/lumograph bench models --json out/bench_models.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
