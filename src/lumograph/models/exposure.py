@@ -90,6 +90,17 @@ def _straight_edge_share(contour: np.ndarray, perimeter: float) -> float:
 # ---------------------------------------------------------------- window detector
 
 
+def window_analysis_maps(proxy_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The grid every window measurement runs on: the proxy at ``WORK_LONG_SIDE`` (HxWx3
+    uint8; the input itself when already small), its linear luminance (HxW float32
+    [0, 1]) and its brightest channel (HxW uint8)."""
+    ph, pw = proxy_rgb.shape[:2]
+    scale = min(1.0, WORK_LONG_SIDE / max(ph, pw))
+    small = proxy_rgb if scale >= 1.0 else cv2.resize(
+        proxy_rgb, (max(1, round(pw * scale)), max(1, round(ph * scale))), interpolation=cv2.INTER_AREA)
+    return small, _luminance(srgb_to_linear(small)), _max_channel(small)
+
+
 def detect_windows(proxy_rgb: np.ndarray, source_hw: tuple[int, int]) -> dict:
     """Find the over-exposed windows of an interior photo.
 
@@ -129,13 +140,8 @@ def detect_windows(proxy_rgb: np.ndarray, source_hw: tuple[int, int]) -> dict:
     if src_h < 1 or src_w < 1:
         raise InvalidOptions(f"source_hw must be positive, got {source_hw!r}")
 
-    ph, pw = proxy_rgb.shape[:2]
-    scale = min(1.0, WORK_LONG_SIDE / max(ph, pw))
-    small = proxy_rgb if scale >= 1.0 else cv2.resize(
-        proxy_rgb, (max(1, round(pw * scale)), max(1, round(ph * scale))), interpolation=cv2.INTER_AREA)
+    small, lum, vmax = window_analysis_maps(proxy_rgb)
     h, w = small.shape[:2]
-    lum = _luminance(srgb_to_linear(small))
-    vmax = _max_channel(small)
     long_side = max(h, w)
 
     band = max(2, round(0.01 * long_side))

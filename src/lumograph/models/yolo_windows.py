@@ -42,15 +42,8 @@ import cv2
 import numpy as np
 
 from lumograph.models.backends import LEARNED_BACKENDS
-from lumograph.models.color import srgb_to_linear
 from lumograph.models.errors import BackendUnavailable, InvalidOptions
-from lumograph.models.exposure import (
-    CLIP,
-    WORK_LONG_SIDE,
-    _ellipse,
-    _luminance,
-    _max_channel,
-)
+from lumograph.models.exposure import CLIP, _ellipse, window_analysis_maps
 from lumograph.models.imageio import require_rgb_u8
 from lumograph.models.offline import ensure_offline
 
@@ -344,12 +337,8 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
     require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=16)
     src_hw = _source_hw(source_hw)
     ph, pw = proxy_rgb.shape[:2]
-    scale = min(1.0, WORK_LONG_SIDE / max(ph, pw))
-    small = proxy_rgb if scale >= 1.0 else cv2.resize(
-        proxy_rgb, (max(1, round(pw * scale)), max(1, round(ph * scale))), interpolation=cv2.INTER_AREA)
+    small, lum, vmax = window_analysis_maps(proxy_rgb)
     h, w = small.shape[:2]
-    lum = _luminance(srgb_to_linear(small))
-    vmax = _max_channel(small)
     band = max(2, round(0.01 * max(h, w)))
     sx, sy = w / pw, h / ph
 
