@@ -83,3 +83,16 @@ def test_classify_scene_does_not_mutate_its_input():
     before = rgb.copy()
     classify_scene(rgb)
     assert np.array_equal(rgb, before)
+
+
+def test_analyse_scene_gives_the_classification_and_the_mirror_of_one_pass():
+    from lumograph.bench.synthetic_listing import exterior_photo, room_photo
+    from lumograph.models.scene import analyse_scene, classify_scene, detect_mirror
+
+    room = room_photo(800, 600, seed=4).rgb
+    classification, mirror = analyse_scene(room)
+    assert classification == classify_scene(room)
+    assert mirror == detect_mirror(room)
+    ext = exterior_photo(800, 600, seed=4).rgb
+    classification, mirror = analyse_scene(ext)
+    assert classification.scene == "exterior" and mirror is None

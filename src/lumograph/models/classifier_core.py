@@ -22,7 +22,7 @@ from lumograph.models.jewelry_classifier import classify_jewelry
 from lumograph.models.perspective import estimate_verticals
 from lumograph.models.retouch import hotspot_share
 from lumograph.models.room_grade import measure_cast
-from lumograph.models.scene import ROOM_TYPES, classify_scene, detect_mirror
+from lumograph.models.scene import ROOM_TYPES, analyse_scene, detect_mirror
 
 #: Client room labels: a room type, or "exterior" for the outside of the house.
 CLIENT_ROOM_LABELS = (*ROOM_TYPES, "exterior")
@@ -80,7 +80,8 @@ class ClassifierCore:
         ``agrees`` is True when both match the CLIP guess; the signals stay classical.
         Raises ``InvalidImage`` for a bad image.
         """
-        guess = classify_scene(proxy_rgb).to_dict()
+        classical, found = analyse_scene(proxy_rgb)
+        guess = classical.to_dict()
         if self._clip is not None:
             guess = self._clip_scene(proxy_rgb, guess)
         out = {k: guess[k] for k in ("scene", "scene_confidence", "room_type", "room_confidence",
@@ -98,7 +99,9 @@ class ClassifierCore:
         h, w = proxy_rgb.shape[:2]
         mirror = {"present": False, "bbox_norm": None, "confidence": 0.0}
         if out["scene"] == "interior":
-            found = detect_mirror(proxy_rgb)
+            # Measured with the classification; only a client label overruling an
+            # exterior guess needs its own pass.
+            found = found or detect_mirror(proxy_rgb)
             box = found.bbox
             mirror = {"present": bool(found.present), "confidence": float(found.confidence),
                       "bbox_norm": None if box is None else

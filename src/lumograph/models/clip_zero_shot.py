@@ -38,7 +38,8 @@ import cv2
 import numpy as np
 
 from lumograph.models.backends import LEARNED_BACKENDS
-from lumograph.models.errors import BackendUnavailable, InvalidImage, InvalidOptions
+from lumograph.models.errors import BackendUnavailable, InvalidOptions
+from lumograph.models.imageio import require_rgb_u8
 from lumograph.models.offline import ensure_offline
 
 BACKEND_NAME = "clip"
@@ -164,15 +165,6 @@ LEARNED_BACKENDS.setdefault("classifier", {})[BACKEND_NAME] = missing_weights
 # -------------------------------------------------------------------- model
 
 
-def _check_rgb(rgb: np.ndarray) -> None:
-    if not isinstance(rgb, np.ndarray):
-        raise InvalidImage(f"proxy_rgb must be an HxWx3 uint8 numpy array, got {type(rgb).__name__!r}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InvalidImage(f"proxy_rgb must be an HxWx3 uint8 RGB array, got {str(rgb.dtype)!r} {rgb.shape!r}")
-    if min(rgb.shape[:2]) < MIN_SIDE:
-        raise InvalidImage(f"proxy_rgb is too small for CLIP (short side < {MIN_SIDE} px), got {rgb.shape!r}")
-
-
 def _pooled(output):
     """transformers 5 returns a model output whose ``pooler_output`` is the projected
     embedding; 4.x returned the tensor itself."""
@@ -241,7 +233,7 @@ class ClipZeroShot:
         the set, float in [0, 1], summing to 1 (rounded to 4 decimals).
         Raises ``InvalidImage`` for a bad image, ``InvalidOptions`` for an unknown set.
         """
-        _check_rgb(proxy_rgb)
+        require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=MIN_SIDE, purpose="for CLIP")
         unknown = [s for s in label_sets if s not in self.label_embeddings]
         if unknown:
             raise InvalidOptions(f"unknown label set(s) {unknown!r}; known: {sorted(self.label_embeddings)}")

@@ -476,8 +476,9 @@ def _find_mirror(m: _Measures) -> tuple[float, tuple[int, int, int, int] | None,
     return best
 
 
-def _mirror_report(m: _Measures, src_shape: tuple[int, int]) -> tuple[MirrorReport, dict]:
-    confidence, box, details = _find_mirror(m)
+def _mirror_report(m: _Measures, src_shape: tuple[int, int], found=None) -> tuple[MirrorReport, dict]:
+    """The mirror report in source pixels; ``found``: a ``_find_mirror(m)`` result already made."""
+    confidence, box, details = found if found is not None else _find_mirror(m)
     present = confidence >= MIRROR_THRESHOLD
     bbox = None
     if present and box is not None:
@@ -555,22 +556,34 @@ def classify_scene(rgb: np.ndarray) -> SceneClassification:
     ``features`` holds the decisive measurements and their log-odds.
     Raises ``InvalidImage`` for a wrong type, dtype, shape or a too-small image.
     """
+    return analyse_scene(rgb)[0]
+
+
+def analyse_scene(rgb: np.ndarray) -> tuple[SceneClassification, MirrorReport | None]:
+    """``classify_scene`` and, for an interior, ``detect_mirror`` from one measurement
+    pass (the line segments and maps are the costly part; the classifier needs both).
+
+    rgb: as ``classify_scene``. Returns (classification, mirror report in ``rgb``'s pixels,
+    or None when the photo is classified exterior).
+    """
     _check_rgb(rgb)
     m = _measure(_proxy(rgb))
     evidence, ext = _exterior_evidence(m)
     p_exterior = _sigmoid(evidence)
     features = {"exterior_log_odds": evidence, **ext["measures"], "exterior_terms": ext["log_odds"]}
     if p_exterior >= 0.5:
-        return SceneClassification("exterior", p_exterior, None, 0.0, {}, features)
-    mirror = _find_mirror(m)[0]
+        return SceneClassification("exterior", p_exterior, None, 0.0, {}, features), None
+    found = _find_mirror(m)
+    mirror = found[0]
     logits, room_features = _room_evidence(m, mirror)
     scores = _softmax(logits)
     room = max(scores, key=scores.get)
     features.update(room_features)
     features["room_logits"] = logits
-    return SceneClassification(
+    classification = SceneClassification(
         "interior", 1.0 - p_exterior, room, scores[room], {k: round(v, 4) for k, v in scores.items()}, features
     )
+    return classification, _mirror_report(m, rgb.shape[:2], found)[0]
 
 
 def detect_mirror(rgb: np.ndarray) -> MirrorReport:
