@@ -10,29 +10,20 @@ of the learned backends.
 """
 from __future__ import annotations
 
-import contextlib
-import socket
 from pathlib import Path
 
 from lumograph.bench import random_models
-from lumograph.bench.random_models import BUSY_YOLO_BIAS, TINY_SAM, _refuse, tiny_sam
+from lumograph.bench.random_models import BUSY_YOLO_BIAS, TINY_SAM, tiny_sam
 
 __all__ = ["BUSY_YOLO_BIAS", "TINY_SAM", "build_all", "build_tiny_clip", "build_tiny_inpaint",
            "build_tiny_sam", "build_tiny_yolo", "network_blocked", "tiny_inpaint_pipeline", "tiny_sam"]
 
 
-@contextlib.contextmanager
 def network_blocked():
-    """Every socket connection and name lookup fails while the block is open; yields the
-    pytest ``MonkeyPatch`` holding the block."""
-    import pytest
-
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("connect", "connect_ex"):
-            mp.setattr(socket.socket, name, _refuse)
-        mp.setattr(socket, "create_connection", _refuse)
-        mp.setattr(socket, "getaddrinfo", _refuse)
-        yield mp
+    """Every socket connection and name lookup fails while the block is open (the
+    package's ``random_models.sockets_blocked``, so tests and ``bench models`` block the
+    same way)."""
+    return random_models.sockets_blocked()
 
 
 def build_tiny_clip(weights_root: Path, seed: int = 0) -> Path:

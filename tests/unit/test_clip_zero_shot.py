@@ -27,7 +27,7 @@ from lumograph.models.errors import (
 from lumograph.models.imageio import resize_long_side
 from lumograph.models.jewelry_classifier import CATEGORIES, METALS
 from lumograph.models.scene import ROOM_TYPES
-from tests.tiny_models import build_tiny_clip
+from tests.tiny_models import build_tiny_clip, network_blocked
 
 SCENE_KEYS = {"scene", "scene_confidence", "room_type", "room_confidence", "room_scores", "room_source",
               "guess", "features", "signals", "backend", "classical", "agrees"}
@@ -37,19 +37,11 @@ JEWELRY_FLAGS = ("skin_fraction", "on_model", "busy_background", "background_com
                  "n_pieces")
 
 
-def _refuse(*_args, **_kwargs):
-    raise OSError("network access attempted during an offline test")
-
-
 @pytest.fixture(scope="module", autouse=True)
 def no_network():
     """Every socket connection and name lookup fails for the whole module: building,
     saving, loading and running the model must never reach for the hub."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", _refuse)
-        mp.setattr(socket.socket, "connect_ex", _refuse)
-        mp.setattr(socket, "create_connection", _refuse)
-        mp.setattr(socket, "getaddrinfo", _refuse)
+    with network_blocked():
         yield
 
 
@@ -109,7 +101,10 @@ def test_zero_shot_uses_prompts_embedded_at_load(core, photos, monkeypatch):
     clip = core._clip
     assert clip.device == "cpu" and set(clip.label_embeddings) == set(clip_zero_shot.LABEL_PROMPTS)
     # Per-request calls embed the image only: the prompts were embedded once, at load.
-    monkeypatch.setattr(clip.model, "get_text_features", _refuse)
+    def text_embedding_per_request(*args, **kwargs):
+        raise AssertionError("label prompts were embedded again on a request")
+
+    monkeypatch.setattr(clip.model, "get_text_features", text_embedding_per_request)
     for label_set, labels in (("scene", ("exterior", "interior")), ("room_type", ROOM_TYPES),
                               ("jewelry_category", CATEGORIES), ("metal", METALS)):
         probs = clip.zero_shot(photos["room"], label_set)

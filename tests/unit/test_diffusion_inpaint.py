@@ -21,7 +21,7 @@ from lumograph.models import diffusion_inpaint
 from lumograph.models.backends import LEARNED_BACKENDS
 from lumograph.models.errors import BackendUnavailable, InvalidImage, InvalidOptions
 from lumograph.models.inpainter_core import InpainterCore
-from tests.tiny_models import build_tiny_inpaint
+from tests.tiny_models import build_tiny_inpaint, network_blocked
 
 STEPS = 2
 
@@ -29,13 +29,7 @@ STEPS = 2
 @pytest.fixture(scope="module", autouse=True)
 def no_network():
     """Every connection attempt in this module fails loudly."""
-    def refuse(*args, **kwargs):
-        raise RuntimeError(f"network access attempted: {args[1:]!r}")
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket.socket, "connect", refuse)
-        mp.setattr(socket.socket, "connect_ex", refuse)
-        mp.setattr(socket, "create_connection", refuse)
+    with network_blocked():
         yield
 
 
@@ -70,7 +64,7 @@ def room():
 
 
 def test_network_is_blocked():
-    with pytest.raises(RuntimeError, match="network access attempted"):
+    with pytest.raises(OSError, match="network access attempted"):
         socket.create_connection(("example.com", 80), timeout=1)
 
 

@@ -6,7 +6,6 @@ Sockets are blocked for the whole module: nothing may reach for the network."""
 from __future__ import annotations
 
 import json
-import socket
 
 import numpy as np
 import pytest
@@ -22,21 +21,14 @@ from lumograph.models.sam_backend import (
     missing_sam_weights,
 )
 from tests.tiny_models import TINY_SAM as TINY
-from tests.tiny_models import build_tiny_sam
+from tests.tiny_models import build_tiny_sam, network_blocked
 from tests.tiny_models import tiny_sam as _tiny_sam
 
 
 @pytest.fixture(autouse=True, scope="module")
 def no_network():
-    def refuse(*args, **kwargs):
-        raise OSError("network blocked in tests")
-
-    patch = pytest.MonkeyPatch()
-    patch.setattr(socket.socket, "connect", refuse)
-    patch.setattr(socket.socket, "connect_ex", refuse)
-    patch.setattr(socket, "create_connection", refuse)
-    yield
-    patch.undo()
+    with network_blocked():
+        yield
 
 
 @pytest.fixture(scope="module")
