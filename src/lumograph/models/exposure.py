@@ -90,6 +90,18 @@ def _straight_edge_share(contour: np.ndarray, perimeter: float) -> float:
 # ---------------------------------------------------------------- window detector
 
 
+def parse_source_hw(source_hw) -> tuple[int, int]:
+    """(height, width) of the full-resolution photo as two positive ints; raises
+    ``InvalidOptions`` quoting anything else."""
+    try:
+        src_h, src_w = (int(v) for v in source_hw)
+    except (TypeError, ValueError):
+        raise InvalidOptions(f"source_hw must be (height, width), got {source_hw!r}") from None
+    if src_h < 1 or src_w < 1:
+        raise InvalidOptions(f"source_hw must be positive, got {source_hw!r}")
+    return src_h, src_w
+
+
 def window_analysis_maps(proxy_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The grid every window measurement runs on: the proxy at ``WORK_LONG_SIDE`` (HxWx3
     uint8; the input itself when already small), its linear luminance (HxW float32
@@ -133,12 +145,7 @@ def detect_windows(proxy_rgb: np.ndarray, source_hw: tuple[int, int]) -> dict:
     area, largest first.
     """
     require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=16)
-    try:
-        src_h, src_w = (int(v) for v in source_hw)
-    except (TypeError, ValueError):
-        raise InvalidOptions(f"source_hw must be (height, width), got {source_hw!r}") from None
-    if src_h < 1 or src_w < 1:
-        raise InvalidOptions(f"source_hw must be positive, got {source_hw!r}")
+    src_h, src_w = parse_source_hw(source_hw)
 
     small, lum, vmax = window_analysis_maps(proxy_rgb)
     h, w = small.shape[:2]

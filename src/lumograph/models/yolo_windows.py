@@ -43,7 +43,7 @@ import numpy as np
 
 from lumograph.models.backends import LEARNED_BACKENDS
 from lumograph.models.errors import BackendUnavailable, InvalidOptions
-from lumograph.models.exposure import CLIP, _ellipse, window_analysis_maps
+from lumograph.models.exposure import CLIP, _ellipse, parse_source_hw, window_analysis_maps
 from lumograph.models.imageio import require_rgb_u8
 from lumograph.models.offline import ensure_offline
 
@@ -225,7 +225,7 @@ class YoloWindowModel:
         float proxy pixels}``. Boxes thinner than one proxy pixel are dropped.
         """
         require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=16)
-        src_h, src_w = _source_hw(source_hw)
+        src_h, src_w = parse_source_hw(source_hw)
         if not (isinstance(conf, (int, float)) and 0.0 <= conf <= 1.0):
             raise InvalidOptions(f"conf must be a number in [0, 1], got {conf!r}")
         ph, pw = proxy_rgb.shape[:2]
@@ -286,16 +286,6 @@ def save_random_weights(weights_dir: str | Path, *, model_yaml: str = "yolo11n.y
     return path
 
 
-def _source_hw(source_hw) -> tuple[int, int]:
-    try:
-        src_h, src_w = (int(v) for v in source_hw)
-    except (TypeError, ValueError):
-        raise InvalidOptions(f"source_hw must be (height, width), got {source_hw!r}") from None
-    if src_h < 1 or src_w < 1:
-        raise InvalidOptions(f"source_hw must be positive, got {source_hw!r}")
-    return src_h, src_w
-
-
 def _source_box(box, proxy_hw, source_hw) -> list[int]:
     """Proxy-pixel float box -> int source box, grown outward, at least 1 px, inside the frame."""
     (ph, pw), (src_h, src_w) = proxy_hw, source_hw
@@ -335,7 +325,7 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
     "others": [{"class", "bbox", "bbox_norm", "confidence"}], "detector": "yolo"}``.
     """
     require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=16)
-    src_hw = _source_hw(source_hw)
+    src_hw = parse_source_hw(source_hw)
     ph, pw = proxy_rgb.shape[:2]
     small, lum, vmax = window_analysis_maps(proxy_rgb)
     h, w = small.shape[:2]
