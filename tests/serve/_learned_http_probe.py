@@ -34,9 +34,7 @@ def main() -> dict:
     from lumograph.bench.synthetic import ring_photo
     from lumograph.bench.synthetic_listing import room_photo
     from lumograph.serve import cluster
-    from tests.tiny_models import build_all
-
-    from tests.tiny_models import network_blocked
+    from tests.tiny_models import build_all, network_blocked
 
     temp = Path(tempfile.mkdtemp(prefix="lg-learned-", dir="/tmp"))
     with network_blocked():

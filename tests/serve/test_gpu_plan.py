@@ -5,15 +5,11 @@ Serve is asked to place it (Ray itself would wait forever).
 The deploy runs in a subprocess (tests/serve/_gpu_plan_probe.py) so it has its own Ray
 instance and never meets the session cluster of the other Serve tests.
 """
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.serve.probes import run_probe
+
 EXPECTED_GPU = {"Segmenter": 0.25, "Inpainter": 0.5, "WindowDetector": 0.125, "Classifier": 0.125}
 
 pytestmark = [pytest.mark.serve, pytest.mark.timeout(300)]
@@ -21,17 +17,7 @@ pytestmark = [pytest.mark.serve, pytest.mark.timeout(300)]
 
 @pytest.fixture(scope="module")
 def probe() -> dict:
-    env = dict(os.environ)
-    # Ray refuses GPUs while CUDA_VISIBLE_DEVICES is empty; a stale address would attach
-    # the probe to another cluster; the probe's import path lives under tests/.
-    for key in ("CUDA_VISIBLE_DEVICES", "RAY_ADDRESS", "RAY_SERVE_THROUGHPUT_OPTIMIZED"):
-        env.pop(key, None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, "-m", "tests.serve._gpu_plan_probe"], cwd=ROOT, env=env,
-                          check=False, capture_output=True, text=True, timeout=240)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE_RESULT=")]
-    assert proc.returncode == 0 and lines, f"probe failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}"
-    return json.loads(lines[-1].removeprefix("PROBE_RESULT="))
+    return run_probe("tests.serve._gpu_plan_probe", timeout_s=240, drop_env=("CUDA_VISIBLE_DEVICES",))
 
 
 def test_oversubscribed_plan_is_refused_on_the_live_cluster(probe):

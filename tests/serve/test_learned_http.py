@@ -6,31 +6,18 @@ loading, routing and reporting, end to end, offline.
 The cluster runs in a subprocess (tests/serve/_learned_http_probe.py) so it never meets
 the session cluster of the other Serve tests.
 """
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from lumograph.models.backends import LEARNED_BACKENDS
+from tests.serve.probes import run_probe
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.serve, pytest.mark.timeout(420)]
 
 
 @pytest.fixture(scope="module")
 def probe() -> dict:
-    env = dict(os.environ)
-    for key in ("RAY_ADDRESS", "RAY_SERVE_THROUGHPUT_OPTIMIZED"):
-        env.pop(key, None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, "-m", "tests.serve._learned_http_probe"], cwd=ROOT, env=env,
-                          check=False, capture_output=True, text=True, timeout=400)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE_RESULT=")]
-    assert proc.returncode == 0 and lines, f"probe failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}"
-    return json.loads(lines[-1].removeprefix("PROBE_RESULT="))
+    return run_probe("tests.serve._learned_http_probe", timeout_s=400)
 
 
 def test_auto_picks_every_learned_backend_whose_weights_are_there(probe):
