@@ -9,7 +9,6 @@ the local cluster, and a PNG chart.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import platform
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 import psutil
 import requests
 
+from lumograph.bench.sheets import save_result
 from lumograph.bench.synthetic import ring_photo
 from lumograph.graphs.jewelry import run_lightbox
 from lumograph.graphs.local import LocalModules
@@ -167,10 +167,7 @@ def run_bench_jewelry(*, json_out: Path, repeats: int = 5, chart: Path | None = 
         "targets": {"http_median_s": 2.0, "overhead_ratio": 1.10, "floor_ratio": 15, "peak_rss_gb": 4.0},
         "runs": runs,
     }
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(result, indent=2, default=float))
-    draw_chart(result, chart or json_out.with_suffix(".png"))
-    return result
+    return save_result(result, json_out, chart, draw_chart)
 
 
 def draw_chart(result: dict, path: Path) -> Path:

@@ -9,7 +9,6 @@ JSON and a PNG chart.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import platform
 import shutil
@@ -26,6 +25,7 @@ import psutil
 import requests
 
 from lumograph.bench.perf_jewelry import PeakPSS, _free_port
+from lumograph.bench.sheets import save_result
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo
 from lumograph.graphs.listing import run_enhance
 from lumograph.graphs.local import LocalModules
@@ -193,10 +193,7 @@ def run_bench_listing(*, json_out: Path, repeats: int = 3, chart: Path | None = 
     result["peak_rss_measure"] = "sum of PSS over the local Ray cluster's processes, sampled every 0.5 s"
     result["targets"] = TARGETS
     result["runs"] = runs
-    json_out.parent.mkdir(parents=True, exist_ok=True)
-    json_out.write_text(json.dumps(result, indent=2, default=float))
-    draw_chart(result, chart or json_out.with_suffix(".png"))
-    return result
+    return save_result(result, json_out, chart, draw_chart)
 
 
 def draw_chart(result: dict, path: Path) -> Path:

@@ -1,7 +1,10 @@
-"""Contact sheets: rows of labelled tiles written as PNG, for looking at outputs."""
+"""Contact sheets (rows of labelled tiles written as PNG, for looking at outputs) and the
+one way a benchmark writes its JSON and chart."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -53,3 +56,13 @@ def _pad_row(tiles: list[np.ndarray], gap: int) -> list[np.ndarray]:
         out.append(t)
         out.append(np.full((t.shape[0], gap, 3), 40, np.uint8))
     return out[:-1]
+
+
+def save_result(result: dict, json_out: Path, chart: Path | None,
+                draw: Callable[[dict, Path], Path]) -> dict:
+    """Write a benchmark's ``result`` as JSON to ``json_out`` and its chart with ``draw``
+    (to ``chart``, default: the JSON's name with ``.png``); returns ``result``."""
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=2, default=float))
+    draw(result, chart or json_out.with_suffix(".png"))
+    return result
