@@ -32,7 +32,7 @@ def _jpeg(rgb: np.ndarray) -> bytes:
 
 def main() -> dict:
     from lumograph.bench.synthetic import ring_photo
-    from lumograph.bench.synthetic_listing import room_photo
+    from lumograph.bench.synthetic_listing import exterior_photo, room_photo
     from lumograph.serve import cluster
     from tests.tiny_models import build_all, network_blocked
 
@@ -66,7 +66,21 @@ def main() -> dict:
         if r.status_code == 200:
             rep = r.json()["report"]
             out["enhance"].update(backends=rep["backends"], modules_applied=rep["modules_applied"],
-                                  windows=len(rep["windows"]))
+                                  windows=len(rep["windows"]), modules_run=rep["modules_run"],
+                                  glass_masks=rep.get("glass_masks"))
+        outside = _jpeg(exterior_photo(640, 480, seed=1).rgb)
+        r = requests.post(f"{url}/listing/enhance", files={"image": ("house.jpg", outside, "image/jpeg")},
+                          data={"tier": "standard", "room": "exterior", "seed": "2"},
+                          params={"report": "json"}, timeout=180)
+        out["exterior"] = {"status": r.status_code}
+        # A random-weight sky may fail the QA gate (422): its report still says what ran.
+        body = r.json()
+        report = body.get("report") or body.get("details", {}).get("report")
+        if report:
+            sky = report["modules"]["sky_replacement"]
+            out["exterior"].update(sky_ran=sky["ran"], sky_backend=sky.get("backend"),
+                                   sky_source=sky.get("report", {}).get("sky_source"),
+                                   disclosures=report["disclosures"], verdict=report["verdict"])
         r = requests.post(f"{url}/listing/stage", files={"image": ("room.jpg", room, "image/jpeg")},
                           data={"room_type": "bedroom", "style": "modern", "seed": "3"}, timeout=180)
         out["stage"] = {"status": r.status_code, "backend": r.headers.get("X-Lumograph-Backend"),

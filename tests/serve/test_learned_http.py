@@ -34,6 +34,16 @@ def test_listing_graph_runs_on_the_learned_backends(probe):
     assert enhance["backends"]["classifier"] == "clip"
     assert enhance["backends"]["window_detector"] == "yolo"
     assert enhance["windows"] > 0  # the tiny detector's biased head reports boxes
+    if "window_pull" in enhance["modules_run"]:  # YOLO's boxes feed SAM for glass masks
+        assert enhance["glass_masks"]["backend"] == "sam"
+
+
+def test_listing_sky_is_generated_by_the_inpainter_deployment(probe):
+    exterior = probe["exterior"]
+    assert exterior["status"] in (200, 422), exterior  # random weights may fail QA, never a 500
+    assert exterior["sky_ran"] is True
+    assert exterior["sky_backend"] == "diffusers" and exterior["sky_source"] == "learned"
+    assert exterior["disclosures"] == ["Sky digitally replaced."]
 
 
 def test_staging_runs_on_the_diffusers_backend(probe):

@@ -58,8 +58,10 @@ def test_enhance_room_pulls_windows_and_reports_every_module(serve_url, room_jpe
     body = r.json()
     rep = body["report"]
     assert rep["classification"]["scene"] == "interior"
-    assert set(rep["modules"]) == {"window_pull", "glare_removal", "mirror_cleanup",
+    assert set(rep["modules"]) == {"window_view", "window_pull", "glare_removal", "mirror_cleanup",
                                    "sky_replacement", "day_to_dusk", "colour_grade", "verticals"}
+    # Classical modules: no glass masks, and no view generated in any window.
+    assert rep["modules"]["window_view"]["applied"] is False and rep["glass_masks"] == {}
     for entry in rep["modules"].values():
         assert entry["reason"] and "ran" in entry and "applied" in entry
     assert "window_pull" in rep["modules_applied"], rep["modules"]["window_pull"]

@@ -246,3 +246,75 @@ def test_staging_schema_matches_the_prompts():
 
     assert set(get_args(StagingRoom)) == set(diffusion_inpaint.STAGING_ROOMS)
     assert set(get_args(StagingStyle)) == set(diffusion_inpaint.STAGING_STYLES)
+
+
+def _blown_room():
+    room = room_photo(320, 240, seed=2)
+    rgb = room.rgb.copy()
+    x0, y0, x1, y1 = room.windows[0]
+    rgb[y0 + 4:y1 - 4, x0 + 4:x1 - 4] = 253
+    rgb.setflags(write=False)
+    return rgb, room.windows
+
+
+def test_fully_blown_windows_get_a_generated_view_inside_the_glass_only(core):
+    rgb, boxes = _blown_room()
+    windows = [{"bbox": list(boxes[0]), "stops_over_interior": 2.8, "clipped_share": 1.0, "blown_share": 1.0},
+               {"bbox": list(boxes[1]), "stops_over_interior": 2.8, "clipped_share": 0.9, "blown_share": 0.4}]
+    out = core.synthesize_window_views(rgb, windows, None, seed=5)
+    assert out["applied"] is True and out["backend"] == "diffusers"
+    first, second = out["report"]["windows"]
+    assert first["synthesized"] is True and first["diffusion"]["task"] == "window_view"
+    assert first["diffusion"]["glass"] == "box" and second["synthesized"] is False
+    assert out["report"]["synthesized"] == 1 and "generated" in out["report"]["disclosure"]
+    x0, y0, x1, y1 = boxes[0]
+    outside = np.ones(rgb.shape[:2], bool)
+    feather = 12  # the hole's grow and the paste's feather
+    outside[y0 - feather:y1 + feather, x0 - feather:x1 + feather] = False
+    assert np.array_equal(out["rgb"][outside], rgb[outside])
+    assert not np.array_equal(out["rgb"][y0 + 8:y1 - 8, x0 + 8:x1 - 8], rgb[y0 + 8:y1 - 8, x0 + 8:x1 - 8])
+    assert np.array_equal(core.synthesize_window_views(rgb, windows, None, seed=5)["rgb"], out["rgb"])
+    # A glass mask of the left half keeps the right half of the box the camera's.
+    glass = np.zeros((20, 20), np.float32)
+    glass[:, :10] = 1.0
+    masked = core.synthesize_window_views(rgb, windows[:1], [glass], seed=5)
+    assert masked["report"]["windows"][0]["diffusion"]["glass"] == "mask"
+    right = (slice(y0, y1), slice((x0 + x1) // 2 + feather, x1))
+    assert np.array_equal(masked["rgb"][right], rgb[right])
+    with pytest.raises(InvalidOptions, match="one entry per window"):
+        core.synthesize_window_views(rgb, windows, [None], seed=5)
+
+
+def test_classical_inpainter_generates_no_view_and_no_sky(tmp_path):
+    rgb, boxes = _blown_room()
+    classical = InpainterCore(backend="classical", weights_dir=str(tmp_path))
+    window = {"bbox": list(boxes[0]), "stops_over_interior": 2.8, "clipped_share": 1.0, "blown_share": 1.0}
+    out = classical.synthesize_window_views(rgb, [window], None, seed=0)
+    assert out["applied"] is False and out["rgb"] is rgb
+    assert "diffusers" in out["report"]["windows"][0]["reason"]
+    plate = classical.sky_plate(rgb, np.ones(rgb.shape[:2], np.float32), "clear_blue", 0)
+    assert plate["plate"] is None and "procedural" in plate["report"]["reason"]
+
+
+def test_sky_plate_spans_the_width_down_past_the_sky_and_is_repeatable(core):
+    from lumograph.bench.synthetic_listing import exterior_photo
+
+    ext = exterior_photo(320, 240, seed=1)
+    rgb = ext.rgb.copy()
+    rgb.setflags(write=False)
+    matte = ext.sky.astype(np.float32)
+    out = core.sky_plate(rgb, matte, "high_clouds", seed=9)
+    plate, box = out["plate"], out["box_norm"]
+    assert plate.dtype == np.uint8 and plate.ndim == 3 and plate.shape[2] == 3
+    assert box[:3] == [0.0, 0.0, 1.0] and 0.0 < box[3] <= 1.0
+    bottom = np.nonzero(matte.max(axis=1) > 0)[0][-1] / 240
+    assert box[3] >= bottom
+    assert out["report"]["style"] == "high_clouds" and "cirrus" in out["report"]["prompt"]
+    assert max(plate.shape[:2]) == core.learned.native_size and plate.shape[0] % 8 == 0
+    assert np.array_equal(core.sky_plate(rgb, matte, "high_clouds", seed=9)["plate"], plate)
+    # A matte on a grid one pixel off is resized by the core; no sky, no plate.
+    assert core.sky_plate(rgb, np.ones((239, 320), np.float32), "clear_blue", 0)["plate"] is not None
+    none = core.sky_plate(rgb, np.zeros((240, 320), np.float32), "clear_blue", 0)
+    assert none["plate"] is None and none["box_norm"] is None
+    with pytest.raises(InvalidOptions, match="'sunset'"):
+        core.sky_plate(rgb, matte, "sunset", 0)

@@ -316,3 +316,57 @@ def test_real_bracket_set_beats_its_extreme_frames():
     assert clipped_share(out) < clipped_share(brightest)
     assert dark_share(out) < dark_share(darkest)
     assert result["report"]["clipped_share_after"] < result["report"]["clipped_share_before"]
+
+
+def test_glass_mask_confines_the_pull_to_the_glass(room, room_windows):
+    # A box that also covers a bright wall: with a mask of the left half as the glass, the
+    # right half (and its feather) keeps its pixels; without a mask both halves change.
+    rgb = _frozen(room.rgb)
+    window = max(room_windows["windows"], key=lambda w: w["area_share"])
+    x0, y0, x1, y1 = window["bbox"]
+    glass = np.zeros(((y1 - y0) // 4, (x1 - x0) // 4), np.float32)
+    glass[:, : glass.shape[1] // 2] = 1.0
+    masked = pull_windows(rgb, [window], 2.5, [glass])
+    boxed = pull_windows(rgb, [window], 2.5, None)
+    entry = masked["report"]["windows"][0]
+    assert entry["glass"] == "mask" and 0.45 <= entry["glass_share"] <= 0.55
+    assert boxed["report"]["windows"][0]["glass"] == "box"
+    right = (slice(y0, y1), slice((x0 + x1) // 2 + 40, x1 + 20))
+    left = (slice(y0 + 12, y1 - 12), slice(x0 + 12, (x0 + x1) // 2 - 40))
+    np.testing.assert_array_equal(masked["rgb"][right], rgb[right])
+    assert not np.array_equal(boxed["rgb"][right], rgb[right])
+    assert not np.array_equal(masked["rgb"][left], rgb[left])
+    # A mask that found (almost) no glass is not believed: the box is used.
+    empty = pull_windows(rgb, [window], 2.5, [np.zeros((8, 8), np.float32)])
+    assert empty["report"]["windows"][0]["glass"] == "box"
+    np.testing.assert_array_equal(empty["rgb"], boxed["rgb"])
+
+
+def test_glass_masks_are_validated(room, room_windows):
+    windows = room_windows["windows"]
+    with pytest.raises(InvalidOptions, match="one entry"):
+        pull_windows(room.rgb, windows, 2.5, [None])
+    with pytest.raises(InvalidOptions, match=r"glass_masks\[0\]"):
+        pull_windows(room.rgb, windows, 2.5, [np.ones((4, 4, 3), np.float32)] + [None] * (len(windows) - 1))
+    with pytest.raises(InvalidOptions, match=r"\[0, 1\]"):
+        pull_windows(room.rgb, windows, 2.5, [np.full((4, 4), 2.0, np.float32)] + [None] * (len(windows) - 1))
+
+
+def test_fully_blown_means_every_channel_clipped():
+    from lumograph.models.exposure import window_fully_blown
+
+    # A window whose blue sky alone clips still holds a view; one clipped white has none.
+    assert not window_fully_blown({"stops_over_interior": 2.8, "clipped_share": 0.96, "blown_share": 0.5})
+    assert window_fully_blown({"stops_over_interior": 2.8, "clipped_share": 0.99, "blown_share": 0.99})
+    assert not window_fully_blown({"stops_over_interior": 0.5, "clipped_share": 1.0, "blown_share": 1.0})
+
+
+def test_detector_reports_the_blown_share(room):
+    rgb = room.rgb.copy()
+    x0, y0, x1, y1 = room.windows[0]
+    rgb[y0 + 8:y1 - 8, x0 + 8:x1 - 8] = 252
+    found = detect_windows(resize_long_side(rgb, 1024), rgb.shape[:2])["windows"]
+    blown = max(found, key=lambda w: w["area_share"])
+    assert blown["blown_share"] > 0.9 and blown["clipped_share"] >= blown["blown_share"]
+    other = min(found, key=lambda w: w["area_share"])
+    assert other["blown_share"] < 0.6 < other["clipped_share"]

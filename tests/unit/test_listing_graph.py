@@ -253,3 +253,110 @@ def test_glare_removal_runs_indoors_only():
     assert plan_modules(signals, **kw)["glare_removal"].run is True
     outdoor = plan_modules({**signals, "scene": "exterior"}, **kw)["glare_removal"]
     assert outdoor.run is False and "exterior" in outdoor.reason
+
+
+class LearnedFakes(Fakes):
+    """Fakes whose modules report SAM and diffusers: glass masks, generated views and a
+    generated sky plate, each recording what it was given."""
+
+    def __init__(self, *args, segmenter="sam", inpainter="diffusers", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.backend_names = {"segmenter": segmenter, "inpainter": inpainter}
+        self.seen: dict = {}
+
+    def steps(self) -> ListingSteps:
+        from dataclasses import replace
+
+        base = super().steps()
+
+        async def backends():
+            self.calls.append("backends")
+            return {m: {"module": m, "backend": b, "reason": "test"} for m, b in self.backend_names.items()}
+
+        async def window_glass_masks(proxy, windows, source_hw):
+            self.calls.append("window_glass_masks")
+            return {"masks": [np.ones((4, 4), np.float32) for _ in windows],
+                    "report": [{"bbox": w["bbox"], "glass_share": 1.0} for w in windows], "backend": "sam"}
+
+        async def window_views(rgb, windows, masks, seed):
+            self.calls.append("window_views")
+            self.seen["views"] = (len(windows), masks is not None, seed)
+            return {"rgb": rgb + 1, "applied": True, "backend": "diffusers",
+                    "report": {"windows": [{"bbox": w["bbox"], "synthesized": True} for w in windows],
+                               "synthesized": len(windows)}}
+
+        async def pull_windows(rgb, windows, threshold, masks=None):
+            self.calls.append("pull_windows")
+            self.seen["pull"] = (len(windows), masks)
+            return {"rgb": rgb, "applied": bool(windows), "report": {"pulled": len(windows)},
+                    "backend": "classical"}
+
+        async def sky_plate(proxy, matte, style, seed):
+            self.calls.append("sky_plate")
+            self.seen["sky_plate"] = (proxy.shape, matte.shape, style, seed)
+            return {"plate": np.zeros((8, 16, 3), np.uint8), "box_norm": [0, 0, 1, 0.5],
+                    "report": {"style": style}, "backend": "diffusers"}
+
+        async def replace_sky(rgb, matte, style, seed, plate=None):
+            self.calls.append("replace_sky")
+            self.seen["replace_sky_plate"] = plate
+            return {"rgb": rgb, "report": {"sky_source": "learned" if plate else "procedural"},
+                    "halo": 0.01, "backend": "classical"}
+
+        return replace(base, backends=backends, window_glass_masks=window_glass_masks,
+                       window_views=window_views, pull_windows=pull_windows, sky_plate=sky_plate,
+                       replace_sky=replace_sky)
+
+
+def test_fully_blown_window_gets_a_generated_view_with_sam_glass_and_a_disclosure():
+    fakes = LearnedFakes(window_stops=3.0, window_clipped=0.95)
+    out = enhance(fakes, tier="premium", seed=7)
+    rep = out.report
+    assert rep["modules_applied"][:1] == ["window_view"]
+    assert fakes.calls.index("window_glass_masks") < fakes.calls.index("window_views") \
+        < fakes.calls.index("pull_windows")
+    assert fakes.seen["views"] == (1, True, 7)
+    # The pull leaves the window whose view was generated alone.
+    assert fakes.seen["pull"] == (0, [])
+    assert rep["modules"]["window_view"]["backend"] == "diffusers"
+    assert rep["glass_masks"]["backend"] == "sam"
+    assert any("Window view digitally generated" in d for d in rep["disclosures"])
+    assert rep["billing"]["tier"] == "premium"
+
+
+def test_generated_view_needs_premium_the_learned_inpainter_and_a_lost_view():
+    standard = enhance(LearnedFakes(window_clipped=0.95), tier="standard")
+    assert standard.report["modules"]["window_view"]["ran"] is False
+    assert "tier" in standard.report["modules"]["window_view"]["reason"]
+    classical = LearnedFakes(window_clipped=0.95, segmenter="classical", inpainter="classical")
+    out = enhance(classical, tier="premium")
+    view = out.report["modules"]["window_view"]
+    assert view["ran"] is False and "diffusers" in view["reason"]
+    assert "window_glass_masks" not in classical.calls and "window_views" not in classical.calls
+    assert classical.seen["pull"] == (1, None)  # box-only pull of the blown window
+    assert not any("Window view" in d for d in out.report["disclosures"])
+    partly = LearnedFakes(window_clipped=0.3)
+    out = enhance(partly, tier="premium")
+    assert out.report["modules"]["window_view"]["ran"] is False
+    assert partly.seen["pull"][0] == 1 and partly.seen["pull"][1] is not None  # SAM glass in the pull
+
+
+def test_grey_sky_is_generated_by_the_learned_inpainter_and_composited_by_the_compositor():
+    fakes = LearnedFakes(scene=EXTERIOR, sky_condition="grey")
+    out = enhance(fakes, tier="standard", sky_style="high_clouds", seed=3)
+    rep = out.report
+    assert "sky_replacement" in rep["modules_applied"]
+    assert fakes.calls.index("sky_plate") < fakes.calls.index("replace_sky")
+    shape, matte_shape, style, seed = fakes.seen["sky_plate"]
+    assert shape[:2] == matte_shape and style == "high_clouds" and seed == 3
+    assert fakes.seen["replace_sky_plate"]["plate"].shape == (8, 16, 3)
+    assert rep["modules"]["sky_replacement"]["backend"] == "diffusers"
+    assert rep["modules"]["sky_replacement"]["report"]["sky_plate"] == {"style": "high_clouds"}
+    assert rep["disclosures"] == ["Sky digitally replaced."]
+
+
+def test_no_sky_plate_falls_back_to_the_procedural_sky():
+    fakes = LearnedFakes(scene=EXTERIOR, sky_condition="grey", inpainter="classical")
+    out = enhance(fakes, tier="standard")
+    assert "sky_plate" not in fakes.calls and fakes.seen["replace_sky_plate"] is None
+    assert out.report["modules"]["sky_replacement"]["backend"] == "classical"

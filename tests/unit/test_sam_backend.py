@@ -305,3 +305,31 @@ def test_segmenter_core_runs_sam_on_both_verticals(weights_dir, ring):
     sky = core.sky_matte(ext, "exterior")
     assert sky["matte"].shape == ext.shape[:2] and sky["backend"] == "sam"
     assert sky["condition"] in {"clear", "overcast", "grey", "none"}
+
+
+def test_segmenter_core_gives_glass_masks_spanning_each_window_box(weights_dir):
+    from lumograph.bench.synthetic_listing import room_photo
+    from lumograph.models.imageio import resize_long_side
+    from lumograph.models.segmenter_core import SegmenterCore
+
+    room = room_photo(800, 600, seed=2)
+    proxy = resize_long_side(room.rgb, 1024)
+    proxy.setflags(write=False)
+    windows = [{"bbox": list(b)} for b in room.windows]
+    core = SegmenterCore(backend="sam", weights_dir=str(weights_dir))
+    out = core.window_glass_masks(proxy, windows, room.rgb.shape[:2])
+    assert out["backend"] == "sam" and len(out["masks"]) == len(windows) == len(out["report"])
+    scale = proxy.shape[1] / room.rgb.shape[1]
+    for window, mask in zip(windows, out["masks"]):
+        x0, y0, x1, y1 = window["bbox"]
+        assert mask.dtype == np.float32 and 0.0 <= mask.min() and mask.max() <= 1.0
+        # The mask spans the box on the proxy grid (rounded outward by at most a pixel).
+        assert abs(mask.shape[1] - (x1 - x0) * scale) <= 2 and abs(mask.shape[0] - (y1 - y0) * scale) <= 2
+    json.dumps(out["report"])
+    again = core.window_glass_masks(proxy, windows, room.rgb.shape[:2])
+    assert all(np.array_equal(a, b) for a, b in zip(out["masks"], again["masks"]))
+    assert core.window_glass_masks(proxy, [], room.rgb.shape[:2])["masks"] == []
+    classical = SegmenterCore(backend="classical").window_glass_masks(proxy, windows, room.rgb.shape[:2])
+    assert classical == {"masks": [None, None], "report": [], "backend": "classical"}
+    with pytest.raises(InvalidOptions, match="source_hw"):
+        core.window_glass_masks(proxy, windows, (0, 10))

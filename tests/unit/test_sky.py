@@ -325,3 +325,27 @@ def test_replace_sky_without_sky_changes_nothing():
     result = replace_sky(rgb, np.zeros((240, 320), np.float32), "clear_blue", 0)
     assert result["report"]["sky_fraction"] == 0.0 and result["halo"] == 0.0
     assert int(np.abs(result["rgb"].astype(int) - rgb.astype(int)).max()) <= 1
+
+
+def test_replace_sky_takes_a_learned_plate_through_the_same_matte(exterior, exterior_seg):
+    ex = exterior[0]
+    rgb = _readonly(ex.rgb)
+    h, w = rgb.shape[:2]
+    plate = np.zeros((64, 128, 3), np.uint8)
+    plate[:] = (200, 60, 40)  # an unmistakable colour: where it lands is where the plate went
+    result = replace_sky(rgb, exterior_seg["matte"], "light_clouds", 7,
+                         {"plate": plate, "box_norm": [0.0, 0.0, 1.0, 0.6]})
+    assert result["report"]["sky_source"] == "learned"
+    deep_sky = cv2.erode(ex.sky.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    new = result["rgb"][deep_sky].astype(float).mean(0)
+    assert new[0] > 180 and new[2] < 60
+    far_fg = cv2.erode((~ex.sky.astype(bool)).astype(np.uint8), np.ones((41, 41), np.uint8)).astype(bool)
+    assert float(np.abs(result["rgb"][far_fg].astype(int) - rgb[far_fg].astype(int)).mean()) < 10.0
+    assert replace_sky(rgb, exterior_seg["matte"], "light_clouds", 7, None)["report"]["sky_source"] == "procedural"
+    assert replace_sky(rgb, exterior_seg["matte"], "light_clouds", 7,
+                       {"plate": None, "box_norm": None})["report"]["sky_source"] == "procedural"
+    with pytest.raises(InvalidOptions, match="full width"):
+        replace_sky(rgb, exterior_seg["matte"], "light_clouds", 7, {"plate": plate, "box_norm": [0.1, 0, 1, 0.5]})
+    with pytest.raises(InvalidImage, match="uint8"):
+        replace_sky(rgb, exterior_seg["matte"], "light_clouds", 7,
+                    {"plate": plate.astype(np.float32), "box_norm": [0, 0, 1, 0.5]})

@@ -26,7 +26,8 @@ from lumograph.models.window_detector_core import WindowDetectorCore
 
 #: OpenCV's thread count before anything here imports ultralytics (which zeroes it).
 CV2_THREADS_BEFORE = cv2.getNumThreads()
-WINDOW_KEYS = {"bbox", "bbox_norm", "stops_over_interior", "clipped_share", "area_share", "confidence", "edge_stops"}
+WINDOW_KEYS = {"bbox", "bbox_norm", "stops_over_interior", "clipped_share", "blown_share", "area_share",
+               "confidence", "edge_stops"}
 
 
 #: Every network attempt, even one a library catches and ignores.

@@ -16,8 +16,8 @@ class Compositor(ModuleReplica):
     async def compose_lightbox(self, foreground, alpha, proxy_rgb, proxy_alpha, options):
         return self.core.compose_lightbox(foreground, alpha, proxy_rgb, proxy_alpha, options)
 
-    async def replace_sky(self, rgb, proxy_matte, style, seed):
-        return self.core.replace_sky(rgb, proxy_matte, style, seed)
+    async def replace_sky(self, rgb, proxy_matte, style, seed, sky_plate=None):
+        return self.core.replace_sky(rgb, proxy_matte, style, seed, sky_plate)
 
     async def day_to_dusk(self, rgb, proxy_matte, windows):
         return self.core.day_to_dusk(rgb, proxy_matte, windows)

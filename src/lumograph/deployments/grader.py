@@ -19,8 +19,8 @@ class ColourGrader(ModuleReplica):
     async def merge_brackets(self, frames):
         return self.core.merge_brackets(frames)
 
-    async def pull_windows(self, rgb, windows, threshold_stops):
-        return self.core.pull_windows(rgb, windows, threshold_stops)
+    async def pull_windows(self, rgb, windows, threshold_stops, glass_masks=None):
+        return self.core.pull_windows(rgb, windows, threshold_stops, glass_masks)
 
     async def grade_room(self, rgb, room_type):
         return self.core.grade_room(rgb, room_type)

@@ -21,3 +21,9 @@ class Inpainter(ModuleReplica):
 
     async def stage_room(self, rgb, room_type, style, seed=0):
         return self.core.stage_room(rgb, room_type, style, seed)
+
+    async def synthesize_window_views(self, rgb, windows, glass_masks=None, seed=0):
+        return self.core.synthesize_window_views(rgb, windows, glass_masks, seed)
+
+    async def sky_plate(self, proxy_rgb, proxy_matte, style, seed=0):
+        return self.core.sky_plate(proxy_rgb, proxy_matte, style, seed)

@@ -21,3 +21,6 @@ class Segmenter(ModuleReplica):
 
     async def sky_matte(self, proxy_rgb, scene=None):
         return self.core.sky_matte(proxy_rgb, scene)
+
+    async def window_glass_masks(self, proxy_rgb, windows, source_hw):
+        return self.core.window_glass_masks(proxy_rgb, windows, source_hw)

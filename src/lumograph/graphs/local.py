@@ -75,6 +75,10 @@ class LocalModules:
             grade=_async(self.grader.grade_room),
             encode=_async(self.compositor.encode_photo),
             check=_async(self.qa.check_listing),
+            backends=_async(self.backends),
+            window_glass_masks=_async(self.segmenter.window_glass_masks),
+            window_views=_async(self.inpainter.synthesize_window_views),
+            sky_plate=_async(self.inpainter.sky_plate),
         )
 
     def backends(self) -> dict[str, dict[str, str]]:

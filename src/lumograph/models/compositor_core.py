@@ -75,10 +75,13 @@ class CompositorCore:
             "backend": self.selection.name,
         }
 
-    def replace_sky(self, rgb: np.ndarray, proxy_matte: np.ndarray, style: str, seed: int) -> dict:
+    def replace_sky(self, rgb: np.ndarray, proxy_matte: np.ndarray, style: str, seed: int,
+                    sky_plate: dict | None = None) -> dict:
         """Composite a generated sky under ``proxy_matte`` (HxW float32 on a proxy grid)
-        and relight the foreground. Returns ``{"rgb", "report", "halo", "backend"}``."""
-        return {**replace_sky(rgb, proxy_matte, style, int(seed)), "backend": self.selection.name}
+        and relight the foreground; ``sky_plate`` (the inpainter's learned sky, or None
+        for the procedural one) is described in ``models.sky.replace_sky``. Returns
+        ``{"rgb", "report", "halo", "backend"}``."""
+        return {**replace_sky(rgb, proxy_matte, style, int(seed), sky_plate), "backend": self.selection.name}
 
     def day_to_dusk(self, rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[dict]) -> dict:
         """Twilight sky, darker warmer ground, glowing windows (boxes in source pixels).

@@ -81,6 +81,23 @@ PROMPTS: dict[str, tuple[str, str]] = {
                     "overexposed, blown out, white, text, watermark, people"),
 }
 
+#: Sky synthesis: the sky style of a request (``models.sky.SKY_STYLES``) -> its prompt;
+#: the negative prompt is the one of ``PROMPTS["sky"]``.
+SKY_PROMPTS: dict[str, str] = {
+    "clear_blue": "clear deep blue sky, cloudless, natural daylight, high quality photo",
+    "light_clouds": PROMPTS["sky"][0],
+    "high_clouds": "blue sky with high thin wispy cirrus clouds, natural daylight, high quality photo",
+}
+#: A sky matte value from which a pixel belongs to the sky hole: the compositor blends
+#: the generated sky wherever its alpha is above zero, so the hole takes the soft edge too.
+SKY_HOLE_MIN = 0.004
+#: The sky's context crop is at least this share of the frame's width tall (a thin strip of
+#: sky above a roof line still shows the model the house and the light).
+SKY_MIN_CROP_ASPECT = 0.5
+#: A window's glass is refilled where it is this bright (8-bit luma): the blown glass,
+#: not the mullions, the frame or the sill.
+VIEW_MIN_LUMA = 200
+
 #: Virtual staging: room type -> the words used in the prompt.
 STAGING_ROOMS: dict[str, str] = {
     "living": "living room with a sofa, coffee table, rug and armchair",
@@ -300,14 +317,16 @@ class DiffusionInpainter:
     def inpaint(self, rgb: np.ndarray, mask: np.ndarray, prompt: str, seed: int = 0,
                 steps: int = DEFAULT_STEPS, *, negative_prompt: str = "",
                 guidance_scale: float = DEFAULT_GUIDANCE,
-                within: tuple[int, int, int, int] | None = None) -> dict:
+                within: tuple[int, int, int, int] | None = None, match_levels: bool = True) -> dict:
         """Fill the hole ``mask >= 0.5`` of ``rgb`` with the diffusion model.
 
         rgb: HxWx3 uint8 RGB (any size, short side >= 16; not modified). mask: HxW float32
         in [0, 1] (same HxW). prompt / negative_prompt: text. seed: int >= 0; the same
         seed, image and mask give the same pixels. steps: 1..200 denoising steps.
         within: optional (x0, y0, x1, y1) source box the context crops stay inside (a
-        mirror). Returns ``{"rgb": HxWx3 uint8 (new array; pixels outside the feathered
+        mirror). match_levels: shift the fill's mean colour to the ring around the hole
+        (right for a surface continued under glare; wrong for a new view or sky, whose
+        surroundings are a wall or a roof). Returns ``{"rgb": HxWx3 uint8 (new array; pixels outside the feathered
         hole bit-identical to rgb), "report": {"applied": bool, "prompt", "seed",
         "steps", "guidance_scale", "crops": [{"box": [x0, y0, x1, y1], "work_hw": [h,
         w]}], "hole_share": float, "changed_share": float, "nsfw_skipped": int,
@@ -345,42 +364,109 @@ class DiffusionInpainter:
             if generated is None:
                 report["nsfw_skipped"] += 1
                 continue
-            changed += self._paste(out, rgb, hole, crop.box, generated)
+            changed += self._paste(out, rgb, hole, crop.box, generated, match_levels)
         report["applied"] = changed > 0
         report["changed_share"] = _round(changed / (h * w), 6)
         report["seconds"] = _round(time.perf_counter() - started, 3)
         return {"rgb": out, "report": report}
 
     def fill(self, rgb: np.ndarray, mask: np.ndarray, task: str, seed: int = 0,
-             steps: int = DEFAULT_STEPS, *, within: tuple[int, int, int, int] | None = None) -> dict:
+             steps: int = DEFAULT_STEPS, *, within: tuple[int, int, int, int] | None = None,
+             match_levels: bool = True) -> dict:
         """``inpaint`` with the prompt pair of ``task`` in ``PROMPTS`` ("glare",
         "reflection", "sky", "window_view"); same arguments and return value, plus
         ``report["task"]``. Raises ``InvalidOptions`` for an unknown task."""
         if task not in PROMPTS:
             raise InvalidOptions(f"inpaint task must be one of {sorted(PROMPTS)}, got {task!r}")
         prompt, negative = PROMPTS[task]
-        result = self.inpaint(rgb, mask, prompt, seed, steps, negative_prompt=negative, within=within)
+        result = self.inpaint(rgb, mask, prompt, seed, steps, negative_prompt=negative, within=within,
+                              match_levels=match_levels)
         result["report"]["task"] = task
         return result
 
-    def synthesize_sky(self, rgb: np.ndarray, sky_mask: np.ndarray, seed: int = 0,
-                       steps: int = DEFAULT_STEPS) -> dict:
-        """A new sky inside ``sky_mask`` (HxW float32 [0, 1], e.g. the segmenter's sky
-        matte at full resolution); see ``inpaint`` for the return value."""
-        return self.fill(rgb, sky_mask, "sky", seed, steps)
+    def sky_plate(self, rgb: np.ndarray, sky_matte: np.ndarray, style: str = "light_clouds",
+                  seed: int = 0, steps: int = DEFAULT_STEPS) -> dict:
+        """Generate a new sky for the compositor to blend in through its own matte.
+
+        rgb: HxWx3 uint8 RGB (a proxy is enough: the model works at its native size);
+        sky_matte: HxW float32 [0, 1] on the same grid; style: a key of ``SKY_PROMPTS``.
+        The hole is every pixel with matte > ``SKY_HOLE_MIN`` (the soft edge included);
+        one context crop spans the full width from the top row down past the sky, at
+        least ``SKY_MIN_CROP_ASPECT`` of the width tall. Returns ``{"plate": hxwx3 uint8
+        at the model's work size or None (no sky, or the safety checker flagged it),
+        "box_norm": [x0, y0, x1, y1] the plate covers, as fractions of the frame, or
+        None, "report": {"style", "prompt", "seed", "steps", "work_hw", "hole_share",
+        "nsfw_skipped", "seconds", "device", "dtype", "pipeline"}}``. Outside the hole the
+        plate is the model's reconstruction of the photo and must not be used.
+        """
+        require_rgb_u8(rgb, "rgb", min_side=MIN_SIDE)
+        if not isinstance(sky_matte, np.ndarray) or sky_matte.shape != rgb.shape[:2]:
+            raise InvalidImage(f"sky_matte must be an HxW float32 array matching the image's "
+                               f"{rgb.shape[:2]!r}, got {getattr(sky_matte, 'shape', None)!r}")
+        if style not in SKY_PROMPTS:
+            raise InvalidOptions(f"sky style must be one of {sorted(SKY_PROMPTS)}, got {style!r}")
+        self._check_request(SKY_PROMPTS[style], seed, steps, DEFAULT_GUIDANCE)
+        started = time.perf_counter()
+        h, w = rgb.shape[:2]
+        hole = (np.nan_to_num(sky_matte.astype(np.float32, copy=False)) > SKY_HOLE_MIN).astype(np.uint8)
+        report: dict[str, Any] = {
+            "style": style, "prompt": SKY_PROMPTS[style], "seed": int(seed), "steps": int(steps),
+            "hole_share": _round(float(hole.mean()), 6), "work_hw": None, "nsfw_skipped": 0,
+            "device": self.device, "dtype": self.dtype, "pipeline": self.pipeline_class,
+        }
+        plate, box_norm = None, None
+        rows = np.nonzero(hole.any(axis=1))[0]
+        if rows.size:
+            bottom = min(h, int(rows[-1]) + 1 + max(2, int(round(0.02 * h))))
+            y1 = min(h, max(bottom, int(math.ceil(SKY_MIN_CROP_ASPECT * w))))
+            scale = self.native_size / max(w, y1)
+            work_wh = (_round8(w * scale), _round8(y1 * scale))
+            report["work_hw"] = [work_wh[1], work_wh[0]]
+            generated = self._generate(rgb[:y1], hole[:y1], work_wh, SKY_PROMPTS[style], PROMPTS["sky"][1],
+                                       seed, steps, DEFAULT_GUIDANCE, at_work_size=True)
+            if generated is None:
+                report["nsfw_skipped"] = 1
+            else:
+                plate = np.clip(generated * 255.0 + 0.5, 0, 255).astype(np.uint8)
+                box_norm = [0.0, 0.0, 1.0, _round(y1 / h, 6)]
+        report["seconds"] = _round(time.perf_counter() - started, 3)
+        return {"plate": plate, "box_norm": box_norm, "report": report}
 
     def synthesize_window_view(self, rgb: np.ndarray, window_box: tuple[int, int, int, int],
-                               seed: int = 0, steps: int = DEFAULT_STEPS, *, inset: float = 0.04) -> dict:
-        """A view generated inside a fully blown window ``window_box`` ((x0, y0, x1, y1)
-        source pixels, exclusive ends); the frame (``inset`` of the box on each side)
-        stays. See ``inpaint`` for the return value."""
+                               seed: int = 0, steps: int = DEFAULT_STEPS, *,
+                               glass: np.ndarray | None = None, inset: float = 0.04) -> dict:
+        """A view generated inside a fully blown window.
+
+        rgb: HxWx3 uint8 RGB; window_box: (x0, y0, x1, y1) source pixels, exclusive ends.
+        glass: optional hxw float32 [0, 1] mask of the glass spanning ``window_box`` (the
+        segmenter's, any size); without it the box less ``inset`` of each side is the
+        glass. Only the bright glass (luma >= ``VIEW_MIN_LUMA``) is refilled, so mullions,
+        frame and sill stay the camera's. The fill keeps the model's own exposure (no
+        level match to the wall around it). See ``inpaint`` for the return value, plus
+        ``report["window_box"]`` and ``report["glass"]`` ("mask" | "box").
+        """
         require_rgb_u8(rgb, "rgb", min_side=MIN_SIDE)
         h, w = rgb.shape[:2]
         x0, y0, x1, y1 = self._check_within(window_box, (h, w))
-        dx, dy = int(round(inset * (x1 - x0))), int(round(inset * (y1 - y0)))
+        region = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        if glass is not None:
+            if not isinstance(glass, np.ndarray) or glass.ndim != 2 or min(glass.shape) < 2:
+                raise InvalidImage(f"glass must be an hxw float32 mask, got {getattr(glass, 'shape', None)!r}")
+            region[:] = cv2.resize(np.nan_to_num(glass.astype(np.float32)), (x1 - x0, y1 - y0),
+                                   interpolation=cv2.INTER_LINEAR) >= 0.5
+        else:
+            dx, dy = int(round(inset * (x1 - x0))), int(round(inset * (y1 - y0)))
+            region[dy:(y1 - y0) - dy, dx:(x1 - x0) - dx] = 1
+        luma = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+        hole = region & (luma >= VIEW_MIN_LUMA).astype(np.uint8)
+        # JPEG speckle in blown glass would leave pinholes of the old white in the view.
+        k = max(3, 2 * int(round(0.005 * max(x1 - x0, y1 - y0))) + 1)
+        hole = cv2.morphologyEx(hole, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)) & region
         mask = np.zeros((h, w), np.float32)
-        mask[y0 + dy:y1 - dy, x0 + dx:x1 - dx] = 1.0
-        return self.fill(rgb, mask, "window_view", seed, steps)
+        mask[y0:y1, x0:x1] = hole
+        result = self.fill(rgb, mask, "window_view", seed, steps, match_levels=False)
+        result["report"].update(window_box=[x0, y0, x1, y1], glass="mask" if glass is not None else "box")
+        return result
 
     def stage_room(self, rgb: np.ndarray, room_type: str, style: str, seed: int = 0,
                    steps: int = DEFAULT_STEPS, *, mask: np.ndarray | None = None) -> dict:
@@ -491,9 +577,11 @@ class DiffusionInpainter:
                 min(bx1, int(math.ceil(x0 + bw))), min(by1, int(math.ceil(y0 + bh))))
 
     def _generate(self, crop: np.ndarray, hole: np.ndarray, work_wh: tuple[int, int], prompt: str,
-                  negative_prompt: str, seed: int, steps: int, guidance_scale: float) -> np.ndarray | None:
+                  negative_prompt: str, seed: int, steps: int, guidance_scale: float, *,
+                  at_work_size: bool = False) -> np.ndarray | None:
         """Run the pipeline on one crop; returns the generated crop as ch x cw x 3 float32
-        in [0, 1] at the crop's own size, or None when the safety checker flagged it."""
+        in [0, 1] at the crop's own size (at the work size with ``at_work_size``), or None
+        when the safety checker flagged it."""
         import torch
         from PIL import Image
 
@@ -517,12 +605,14 @@ class DiffusionInpainter:
             return None
         generated = np.asarray(result.images[0], dtype=np.float32)
         generated = np.nan_to_num(generated, nan=0.0)
+        if at_work_size:
+            return np.clip(generated, 0.0, 1.0)
         interp = cv2.INTER_CUBIC if shrinking else cv2.INTER_AREA
         return np.clip(cv2.resize(generated, (cw, ch), interpolation=interp), 0.0, 1.0)
 
     @staticmethod
     def _paste(out: np.ndarray, src: np.ndarray, hole: np.ndarray, box: tuple[int, int, int, int],
-               generated: np.ndarray) -> int:
+               generated: np.ndarray, match_levels: bool = True) -> int:
         """Feather ``generated`` into ``out[box]`` over the (grown) hole; returns how many
         pixels changed. Pixels with zero feather weight are not written at all."""
         x0, y0, x1, y1 = box
@@ -533,7 +623,7 @@ class DiffusionInpainter:
         # Level match: the generated fill must continue the surrounding surface's tone.
         ring_px = max(3, int(round(0.02 * side)))
         ring = (cv2.dilate(grown, np.ones((2 * ring_px + 1, 2 * ring_px + 1), np.uint8)) > 0) & (grown == 0)
-        if ring.sum() >= 16:
+        if match_levels and ring.sum() >= 16:
             offset = crop[ring].mean(axis=0) - generated[ring].mean(axis=0)
             generated = np.clip(generated + offset[None, None, :], 0.0, 1.0)
         sigma = max(1.0, 0.01 * side)

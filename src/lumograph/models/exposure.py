@@ -68,7 +68,9 @@ def _squash(x: float, centre: float, width: float) -> float:
     return 1.0 / (1.0 + math.exp(-(x - centre) / width))
 
 
-def _ellipse(radius: int) -> np.ndarray:
+def ellipse_kernel(radius: int) -> np.ndarray:
+    """An elliptical OpenCV structuring element of ``radius`` (int >= 0): a
+    (2r+1)x(2r+1) uint8 disc of ones, for the window masks' erode / dilate."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
@@ -139,7 +141,8 @@ def detect_windows(proxy_rgb: np.ndarray, source_hw: tuple[int, int]) -> dict:
     Returns ``{"windows": [{"bbox": [x0, y0, x1, y1] int source pixels (x1/y1
     exclusive), "bbox_norm": [x0/W, y0/H, x1/W, y1/H] floats in [0, 1],
     "stops_over_interior": float, "clipped_share": float in [0, 1] (share of the window
-    with some channel >= ``CLIP``), "area_share": float in [0, 1] (window area / frame),
+    with some channel >= ``CLIP``), "blown_share": float in [0, 1] (share with every
+    channel >= ``CLIP``: no view left there), "area_share": float in [0, 1] (window area / frame),
     "confidence": float in [0, 1], "edge_stops": float}], "max_stops": float (0.0 when
     no window), "interior_mean_luminance": float linear in [0, 1]}``; windows sorted by
     area, largest first.
@@ -158,7 +161,7 @@ def detect_windows(proxy_rgb: np.ndarray, source_hw: tuple[int, int]) -> dict:
     for c in accepted:
         union |= c["mask"]
     # The frame and the glow around a window are neither window nor room.
-    room = cv2.dilate(union, _ellipse(2 * band)) == 0
+    room = cv2.dilate(union, ellipse_kernel(2 * band)) == 0
     interior = float(lum[room].mean()) if room.any() else float(lum.mean())
     interior = max(interior, 1e-4)
 
@@ -173,6 +176,7 @@ def detect_windows(proxy_rgb: np.ndarray, source_hw: tuple[int, int]) -> dict:
             "bbox_norm": [round(x0 / src_w, 4), round(y0 / src_h, 4), round(x1 / src_w, 4), round(y1 / src_h, 4)],
             "stops_over_interior": round(math.log2(max(c["mean_lum"], 1e-6) / interior), 3),
             "clipped_share": round(c["clipped_share"], 4),
+            "blown_share": round(c["blown_share"], 4),
             "area_share": round(c["area"] / (h * w), 4),
             "confidence": round(c["confidence"], 3),
             "edge_stops": round(c["edge_stops"], 3),
@@ -192,8 +196,8 @@ def _window_candidates(small: np.ndarray, lum: np.ndarray, vmax: np.ndarray) -> 
     # Close over mullions, muntins and blind slats (~1.5% of the long side) so one
     # window is one region; open away speckle on glossy surfaces.
     close_r = max(2, round(0.008 * long_side))
-    regions = cv2.morphologyEx(near, cv2.MORPH_CLOSE, _ellipse(close_r))
-    regions = cv2.morphologyEx(regions, cv2.MORPH_OPEN, _ellipse(max(1, close_r // 2)))
+    regions = cv2.morphologyEx(near, cv2.MORPH_CLOSE, ellipse_kernel(close_r))
+    regions = cv2.morphologyEx(regions, cv2.MORPH_OPEN, ellipse_kernel(max(1, close_r // 2)))
     contours, _ = cv2.findContours(regions, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
 
     band = max(2, round(0.01 * long_side))
@@ -214,9 +218,9 @@ def _measure_candidate(contour, mask, area, rect, lum, vmax, band, small) -> dic
     """The named measurements of one bright region and the confidence they give."""
     x, y, bw, bh = rect
     inside = mask.astype(bool)
-    inner = inside & (cv2.erode(mask, _ellipse(band)) == 0)
-    grown_near = cv2.dilate(mask, _ellipse(band))
-    grown_far = cv2.dilate(mask, _ellipse(3 * band))
+    inner = inside & (cv2.erode(mask, ellipse_kernel(band)) == 0)
+    grown_near = cv2.dilate(mask, ellipse_kernel(band))
+    grown_far = cv2.dilate(mask, ellipse_kernel(3 * band))
     outer = (grown_far > 0) & (grown_near == 0)
     inner_lum = float(lum[inner].mean()) if inner.any() else float(lum[inside].mean())
     outer_lum = float(lum[outer].mean()) if outer.any() else inner_lum
@@ -229,6 +233,7 @@ def _measure_candidate(contour, mask, area, rect, lum, vmax, band, small) -> dic
                    _straight_edge_share(hull, float(cv2.arcLength(hull, True))))
     box_fill = area / max(1.0, float(bw * bh))
     clipped_share = float((vmax[inside] >= CLIP).mean())
+    blown_share = float((small[inside].min(axis=1) >= CLIP).mean())
     mean_vmax = float(vmax[inside].mean())
     # Lamp light is warm; daylight through glass is neutral to cool. Measured on the
     # bright but unclipped pixels, where the colour survives.
@@ -261,7 +266,7 @@ def _measure_candidate(contour, mask, area, rect, lum, vmax, band, small) -> dic
     return {
         "mask": mask, "area": area, "rect": rect, "mean_lum": float(lum[inside].mean()),
         "edge_stops": edge_stops, "straight": straight, "box_fill": box_fill,
-        "clipped_share": clipped_share, "mean_vmax": mean_vmax, "warmth": warmth, "circularity": circularity,
+        "clipped_share": clipped_share, "blown_share": blown_share, "mean_vmax": mean_vmax, "warmth": warmth, "circularity": circularity,
         "confidence": confidence, "penalties": penalties,
     }
 
@@ -324,7 +329,24 @@ def window_needs_pull(window: dict, threshold_stops: float) -> tuple[bool, str]:
                    f"threshold {threshold_stops:.1f}")
 
 
-def pull_windows(rgb: np.ndarray, windows: list[dict], threshold_stops: float) -> dict:
+#: A window with at least this share of its glass clipped has no view left for a pull to
+#: recover (it comes back soft white); only a generated view can show one.
+FULLY_BLOWN_SHARE = 0.6
+
+
+def window_fully_blown(window: dict) -> bool:
+    """Whether a ``detect_windows`` entry has lost its view: ``blown_share`` (every
+    channel clipped; a window whose blue sky alone clips still holds a view) >=
+    ``FULLY_BLOWN_SHARE`` and at least ``BLOWN_MIN_STOPS`` over the room (the same
+    white-wall guard as ``window_needs_pull``). Entries without ``blown_share`` are
+    judged on ``clipped_share``."""
+    blown = window.get("blown_share", window.get("clipped_share", 0.0))
+    return (float(blown) >= FULLY_BLOWN_SHARE
+            and float(window.get("stops_over_interior", 0.0)) >= BLOWN_MIN_STOPS)
+
+
+def pull_windows(rgb: np.ndarray, windows: list[dict], threshold_stops: float,
+                 glass_masks: list[np.ndarray | None] | None = None) -> dict:
     """Recover the view in over-exposed windows of a single exposure.
 
     rgb: HxWx3 uint8 RGB at full resolution (never mutated; may be read-only).
@@ -341,8 +363,16 @@ def pull_windows(rgb: np.ndarray, windows: list[dict], threshold_stops: float) -
     (``SOFT_WHITE_GAIN`` in linear light) instead of grey. Pixels farther than the
     feather margin from every pulled box are bit-identical to the input.
 
+    glass_masks: optional, one entry per window (None = no mask): an hxw float32 [0, 1]
+    mask of the window's glass, of any size, spanning exactly that window's ``bbox``
+    (the segmenter's ``window_glass_masks``). With a mask the pull is confined to the
+    glass (softened by a third of the feather): a white wall, a door or a lamp that
+    the detector's box also covers keeps its pixels. A mask covering less than
+    ``MIN_GLASS_SHARE`` of its box is not believed and the box is used.
+
     Returns ``{"rgb": new HxWx3 uint8, "applied": bool (some window pulled), "report":
     {"threshold_stops", "windows": [{"bbox", "stops", "pulled": bool, "reason",
+    "glass": "mask" | "box", "glass_share" (share of the box the mask covers, when given),
     "clipped_share" (fully clipped share of the box, 0-1), "recovered_share" (share of
     the box that was near-clipped but still held detail), "mean_change" (mean absolute
     8-bit change inside the box), "fuse_scale"}], "pulled": int}}``.
@@ -357,23 +387,59 @@ def pull_windows(rgb: np.ndarray, windows: list[dict], threshold_stops: float) -
     if not math.isfinite(threshold) or threshold < 0:
         raise InvalidOptions(f"threshold_stops must be a finite number >= 0, got {threshold_stops!r}")
 
+    masks = _check_glass_masks(glass_masks, len(windows))
     h, w = rgb.shape[:2]
     out = rgb.copy()
     merge = cv2.createMergeMertens(*PULL_MERTENS_WEIGHTS)
     entries = []
-    for window in windows:
+    for window, glass in zip(windows, masks):
         box = _valid_box(window, (h, w))
         stops = float(window.get("stops_over_interior", 0.0))
-        entry = {"bbox": list(box), "stops": round(stops, 3), "pulled": False}
+        entry = {"bbox": list(box), "stops": round(stops, 3), "pulled": False, "glass": "box"}
+        if glass is not None:
+            share = float((glass >= 0.5).mean())
+            entry["glass_share"] = round(share, 4)
+            if share >= MIN_GLASS_SHARE:
+                entry["glass"] = "mask"
+            else:
+                glass = None
         pull, reason = window_needs_pull(window, threshold)
         entry["reason"] = reason
         if pull:
-            entry.update(_pull_one(rgb, out, box, merge))
+            entry.update(_pull_one(rgb, out, box, merge, glass))
             entry["pulled"] = True
         entries.append(entry)
     pulled = sum(e["pulled"] for e in entries)
     return {"rgb": out, "applied": pulled > 0,
             "report": {"threshold_stops": round(threshold, 3), "windows": entries, "pulled": pulled}}
+
+
+#: A glass mask covering less of its window's box than this is not believed (a learned
+#: mask that missed the glass); the box and the luminosity mask are used instead.
+MIN_GLASS_SHARE = 0.05
+
+
+def _check_glass_masks(glass_masks, n_windows: int) -> list[np.ndarray | None]:
+    if glass_masks is None:
+        return [None] * n_windows
+    if not isinstance(glass_masks, (list, tuple)) or len(glass_masks) != n_windows:
+        raise InvalidOptions(f"glass_masks must be a list with one entry (mask or None) per window "
+                             f"({n_windows}), got {type(glass_masks).__name__} of "
+                             f"{len(glass_masks) if isinstance(glass_masks, (list, tuple)) else '?'}")
+    out = []
+    for i, mask in enumerate(glass_masks):
+        if mask is None:
+            out.append(None)
+            continue
+        if not isinstance(mask, np.ndarray) or mask.ndim != 2 or min(mask.shape) < 2:
+            raise InvalidOptions(f"glass_masks[{i}] must be an hxw float array (h, w >= 2) or None, "
+                                 f"got {type(mask).__name__} {getattr(mask, 'shape', None)}")
+        mask = mask.astype(np.float32, copy=False)
+        if not np.isfinite(mask).all() or mask.min() < 0.0 or mask.max() > 1.0:
+            raise InvalidOptions(f"glass_masks[{i}] must hold finite values in [0, 1], got range "
+                                 f"[{np.nanmin(mask):.3g}, {np.nanmax(mask):.3g}]")
+        out.append(mask)
+    return out
 
 
 def _valid_box(window: dict, hw: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -399,9 +465,22 @@ def _feathered_box(hw: tuple[int, int], box: tuple[float, float, float, float], 
     return np.outer(fy, fx).astype(np.float32)
 
 
+def _glass_weight(hw: tuple[int, int], box: tuple[float, float, float, float], glass: np.ndarray,
+                  feather: float) -> np.ndarray:
+    """HxW float32 [0, 1]: the glass mask resized onto ``box`` of an HxW grid (zero
+    outside it), softened by a third of ``feather`` (a learned mask's edge is coarse)."""
+    h, w = hw
+    bx0, by0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
+    bx1, by1 = min(w, max(bx0 + 1, int(round(box[2])))), min(h, max(by0 + 1, int(round(box[3]))))
+    weight = np.zeros((h, w), np.float32)
+    weight[by0:by1, bx0:bx1] = cv2.resize(glass, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_LINEAR)
+    return np.clip(cv2.GaussianBlur(weight, (0, 0), max(0.5, feather / 3)), 0.0, 1.0)
+
+
 def _pull_one(src: np.ndarray, out: np.ndarray, box: tuple[int, int, int, int],
-              merge: cv2.MergeMertens) -> dict:
-    """Pull one window of ``src`` into ``out`` (same shape) in place; return its report."""
+              merge: cv2.MergeMertens, glass: np.ndarray | None = None) -> dict:
+    """Pull one window of ``src`` into ``out`` (same shape) in place; return its report.
+    glass: the window's glass mask spanning ``box`` (see ``pull_windows``) or None."""
     h, w = src.shape[:2]
     x0, y0, x1, y1 = box
     feather = max(4, round(0.06 * max(x1 - x0, y1 - y0)))
@@ -425,9 +504,11 @@ def _pull_one(src: np.ndarray, out: np.ndarray, box: tuple[int, int, int, int],
     # Luminosity mask: only the bright glass changes, never the frame, wall or room.
     luma = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     bright = cv2.GaussianBlur(_smoothstep(luma, 180.0, 235.0), (0, 0), small_feather / 3)
-    weight = bright * _feathered_box(
-        (sh, sw), ((x0 - cx0) * scale, (y0 - cy0) * scale, (x1 - cx0) * scale, (y1 - cy0) * scale),
-        small_feather)
+    small_box = ((x0 - cx0) * scale, (y0 - cy0) * scale, (x1 - cx0) * scale, (y1 - cy0) * scale)
+    if glass is None:
+        weight = bright * _feathered_box((sh, sw), small_box, small_feather)
+    else:
+        weight = bright * _glass_weight((sh, sw), small_box, glass, small_feather)
     # Fusion of one frame with its own under-exposures reveals the structure of the view
     # but lands it ~2 stops down, which reads as grey glass. Keep its structure, and
     # bring the view back to PULL_DEPTH_STOPS under its original brightness: the window

@@ -58,13 +58,17 @@ class GraderCore:
         """
         return {**merge_brackets(list(frames)), "backend": self.selection.name}
 
-    def pull_windows(self, rgb: np.ndarray, windows: list[dict], threshold_stops: float) -> dict:
+    def pull_windows(self, rgb: np.ndarray, windows: list[dict], threshold_stops: float,
+                     glass_masks: list | None = None) -> dict:
         """Exposure-fuse each window more than ``threshold_stops`` over the room.
 
         rgb: HxWx3 uint8 RGB at source resolution; windows: the window detector's entries
-        (boxes in source pixels). Returns ``{"rgb", "report", "applied", "backend"}``.
+        (boxes in source pixels); glass_masks: None, or one hxw float32 [0, 1] glass mask
+        (or None) per window spanning its box (the segmenter's ``window_glass_masks``).
+        Returns ``{"rgb", "report", "applied", "backend"}``.
         """
-        return {**pull_windows(rgb, windows, float(threshold_stops)), "backend": self.selection.name}
+        return {**pull_windows(rgb, windows, float(threshold_stops), glass_masks),
+                "backend": self.selection.name}
 
     def grade_room(self, rgb: np.ndarray, room_type: str) -> dict:
         """Room-aware grade (kitchen, bathroom, bedroom, living, dining, other, interior,

@@ -534,7 +534,10 @@ def _face_cascade():
     return _FACE_CASCADE
 
 
-def _mirror_box(mirror: dict, hw: tuple[int, int]) -> tuple[int, int, int, int]:
+def mirror_box_pixels(mirror: dict, hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The mirror's box in pixels of an image of ``hw`` (H, W): (x0, y0, x1, y1) ints,
+    exclusive ends, from the classifier's ``mirror`` dict (``bbox_norm`` fractions).
+    Raises ``InvalidOptions`` quoting a malformed box."""
     h, w = hw
     if mirror.get("bbox_norm") is not None:
         b = mirror["bbox_norm"]
@@ -675,7 +678,7 @@ def mirror_cleanup(rgb: np.ndarray, mirror: dict | None) -> dict:
         report["reason"] = "no mirror in the photo"
         return {"rgb": rgb.copy(), "report": report, "applied": False}
     h, w = rgb.shape[:2]
-    box = _mirror_box(mirror, (h, w))
+    box = mirror_box_pixels(mirror, (h, w))
     found = find_person_in_mirror(rgb, box)
     if found is None or found["confidence"] < PERSON_CONFIDENCE_MIN:
         report["reason"] = ("no person found in the mirror" if found is None else

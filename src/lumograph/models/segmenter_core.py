@@ -9,7 +9,8 @@ on the same working crop and its mask is refined at full working resolution by
 closed-form matting (SAM's low-resolution masks alone lose thin chains); the classical
 cut-out still supplies the crop, the backdrop colour and the decontaminated edge colours.
 For listings SAM's sky mask replaces the classical matte where it finds one; the sky
-condition stays the classical colour measurement.
+condition stays the classical colour measurement; and the window detector's boxes prompt
+SAM for pixel masks of the glass, which confine the window pull (``window_glass_masks``).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from lumograph.models.backends import BackendSelection, select_backend
 from lumograph.models.errors import SubjectNotFound
+from lumograph.models.exposure import parse_source_hw
 from lumograph.models.qa_cutout import count_pieces
 from lumograph.models.segmentation import Localisation, Matte, localise_subject, segment_jewelry
 from lumograph.models import sam_backend  # noqa: F401  (registers the learned backend)
@@ -75,6 +77,37 @@ class SegmenterCore:
                 sky = {**sky, "matte": matte, "fraction": round(float((matte >= 0.5).mean()), 4),
                        "measures": {**sky.get("measures", {}), "sam": report}}
         return {**sky, "backend": self.selection.name}
+
+    def window_glass_masks(self, proxy_rgb: np.ndarray, windows: list[dict],
+                           source_hw: tuple[int, int]) -> dict:
+        """Pixel masks of the glass inside the window detector's boxes.
+
+        proxy_rgb: HxWx3 uint8 RGB proxy of the photo; windows: the detector's entries
+        (``bbox`` in source pixels of a ``source_hw`` (H, W) photo). With ``sam`` every
+        box prompts SAM on one shared image embedding, in one batch. Returns
+        ``{"masks": [hxw float32 [0, 1] on the proxy grid spanning that window's box,
+        or None], "report": [{"bbox", "glass_share"}], "backend"}``; the classical
+        backend has no glass model and returns None for every window (the pull then
+        uses the box and its luminosity mask).
+        """
+        src_h, src_w = parse_source_hw(source_hw)
+        if self.sam is None or not windows:
+            return {"masks": [None] * len(windows or []), "report": [], "backend": self.selection.name}
+        ph, pw = proxy_rgb.shape[:2]
+        sx, sy = pw / src_w, ph / src_h
+        boxes = []
+        for window in windows:
+            x0, y0, x1, y1 = (float(v) for v in window["bbox"])
+            bx0, by0 = max(0, int(np.floor(x0 * sx))), max(0, int(np.floor(y0 * sy)))
+            bx1, by1 = min(pw, max(bx0 + 2, int(np.ceil(x1 * sx)))), min(ph, max(by0 + 2, int(np.ceil(y1 * sy))))
+            boxes.append((bx0, by0, bx1, by1))
+        probabilities = self.sam.window_masks(proxy_rgb, [list(b) for b in boxes])
+        masks, report = [], []
+        for window, (bx0, by0, bx1, by1), prob in zip(windows, boxes, probabilities):
+            crop = np.ascontiguousarray(prob[by0:by1, bx0:bx1], np.float32)
+            masks.append(crop)
+            report.append({"bbox": list(window["bbox"]), "glass_share": round(float((crop >= 0.5).mean()), 4)})
+        return {"masks": masks, "report": report, "backend": self.selection.name}
 
     def _refine_with_sam(self, matte: Matte) -> Matte:
         """Replace the classical alpha by SAM's mask, prompted with the classical box on

@@ -946,8 +946,9 @@ def _halo_score(composite_p: np.ndarray, new_p: np.ndarray, before_p: np.ndarray
 
 
 def _sky_swap(rgb: np.ndarray, proxy: np.ndarray, matte: np.ndarray, sky_style: str, seed: int,
-              luts: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """Relight ``rgb`` with ``luts`` and composite a generated sky through ``matte``.
+              luts: np.ndarray, plate: dict | None = None) -> tuple[np.ndarray, float, float]:
+    """Relight ``rgb`` with ``luts`` and composite a generated sky through ``matte``
+    (the procedural sky of ``sky_style``, or ``plate``: see ``replace_sky``).
 
     Cheap at 12 MP because only edge pixels (0 < alpha < 1, a few % of the frame) get
     float maths; solid sky is a masked copy and the rest is the LUT. Returns
@@ -966,9 +967,14 @@ def _sky_swap(rgb: np.ndarray, proxy: np.ndarray, matte: np.ndarray, sky_style: 
     p0, p1 = max(0, int(rows_p[0]) - 1), min(ph, int(rows_p[-1]) + 2)
     y0, y1 = int(round(p0 * h / ph)), min(h, int(round(p1 * h / ph)))
     alpha = cv2.resize(feathered[p0:p1], (w, y1 - y0), interpolation=cv2.INTER_LINEAR)
-    # The generated sky's horizon goes where the photo's sky ends.
-    sky_h = max(2, int(round(max(_horizon_row(matte), 0.15) * h)))
-    small = _render_sky_small(sky_style, w, sky_h, seed)
+    if plate is not None:
+        # A learned sky spans the full width from the top row down past the sky.
+        small = plate["plate"]
+        sky_h = max(2, int(round(float(plate["box_norm"][3]) * h)))
+    else:
+        # The generated sky's horizon goes where the photo's sky ends.
+        sky_h = max(2, int(round(max(_horizon_row(matte), 0.15) * h)))
+        small = _render_sky_small(sky_style, w, sky_h, seed)
     sky = cv2.resize(small, (w, sky_h), interpolation=cv2.INTER_LINEAR)
     if sky_h < y1:
         sky = np.concatenate([sky, np.repeat(sky[-1:], y1 - sky_h, axis=0)], axis=0)
@@ -1000,7 +1006,27 @@ def _sky_swap(rgb: np.ndarray, proxy: np.ndarray, matte: np.ndarray, sky_style: 
     return out, halo, fraction
 
 
-def replace_sky(rgb: np.ndarray, proxy_matte: np.ndarray, style: str, seed: int) -> dict:
+def _check_plate(plate) -> dict | None:
+    """A learned sky plate ``{"plate": hxwx3 uint8, "box_norm": [0, 0, 1, y1]}`` or None."""
+    if plate is None or plate.get("plate") is None:
+        return None
+    img, box = plate.get("plate"), plate.get("box_norm")
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 \
+            or min(img.shape[:2]) < 2:
+        raise InvalidImage(f"sky plate must be an hxwx3 uint8 RGB array, got "
+                           f"{getattr(img, 'shape', None)} {getattr(img, 'dtype', None)}")
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise InvalidOptions(f"sky plate box_norm must be [x0, y0, x1, y1] fractions, got {box!r}") from None
+    if (x0, y0, x1) != (0.0, 0.0, 1.0) or not 0.0 < y1 <= 1.0:
+        raise InvalidOptions(f"sky plate must span the full width from the top row: box_norm "
+                             f"[0, 0, 1, y1] with 0 < y1 <= 1, got {box!r}")
+    return {"plate": img, "box_norm": [x0, y0, x1, y1]}
+
+
+def replace_sky(rgb: np.ndarray, proxy_matte: np.ndarray, style: str, seed: int,
+                sky_plate: dict | None = None) -> dict:
     """Replace the sky of a full-resolution listing exterior with a generated sky.
 
     rgb: HxWx3 ``uint8`` RGB, full resolution; not modified. proxy_matte: hxw float32
@@ -1010,7 +1036,11 @@ def replace_sky(rgb: np.ndarray, proxy_matte: np.ndarray, style: str, seed: int)
     The matte is feathered and upsampled; the foreground is relit gently toward the new
     sky's daylight (white-balance gains within +-6 %, +0.1 stop, a slight S-curve,
     all as one LUT computed in linear light); edge pixels are decontaminated (see
-    ``_remix``). Returns {"rgb": new HxWx3 uint8, "report": {"style", "seed",
+    ``_remix``). sky_plate: optional learned sky (the inpainter's ``sky_plate``):
+    ``{"plate": hxwx3 uint8 at any size, "box_norm": [0, 0, 1, y1]}``, the full width
+    from the top row to ``y1`` of the height; it replaces the procedural sky and the
+    same matte, relight and edge treatment apply. Returns {"rgb": new HxWx3 uint8,
+    "report": {"style", "seed", "sky_source": "procedural" | "learned",
     "sky_fraction", "relight": {"gains", "stops", "contrast"}, "halo"}, "halo": float,
     "backend": "classical"}; ``halo`` is defined in ``_halo_score`` (0 = none, 1 = the
     old sky untouched next to the edge). Raises ``InvalidImage`` / ``InvalidOptions``.
@@ -1022,12 +1052,14 @@ def replace_sky(rgb: np.ndarray, proxy_matte: np.ndarray, style: str, seed: int)
     if not isinstance(seed, (int, np.integer)):
         raise InvalidOptions(f"seed must be an int, got {seed!r}")
     proxy = _proxy_of(rgb, matte.shape)
+    plate = _check_plate(sky_plate)
     gains, stops, contrast = _relight_toward(proxy, matte, style, seed)
     luts = _channel_luts(gains, stops, contrast)
-    out, halo, fraction = _sky_swap(rgb, proxy, matte, style, seed, luts)
+    out, halo, fraction = _sky_swap(rgb, proxy, matte, style, seed, luts, plate)
     report = {
         "style": style,
         "seed": int(seed),
+        "sky_source": "learned" if plate is not None else "procedural",
         "sky_fraction": round(fraction, 4),
         "relight": {"gains": [round(float(g), 4) for g in gains], "stops": round(stops, 3),
                     "contrast": round(contrast, 3)},

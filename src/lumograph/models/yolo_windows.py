@@ -43,7 +43,7 @@ import numpy as np
 
 from lumograph.models.backends import LEARNED_BACKENDS
 from lumograph.models.errors import BackendUnavailable, InvalidOptions
-from lumograph.models.exposure import CLIP, _ellipse, parse_source_hw, window_analysis_maps
+from lumograph.models.exposure import CLIP, ellipse_kernel, parse_source_hw, window_analysis_maps
 from lumograph.models.imageio import require_rgb_u8
 from lumograph.models.offline import ensure_offline
 
@@ -314,12 +314,12 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
     ``stops_over_interior`` = log2(mean linear luminance in the box / mean linear
     luminance of the room outside every window box grown by 2% of the long side; a
     lower bound where the box is clipped), ``clipped_share`` = share of the box with
-    some channel >= ``CLIP``, ``edge_stops`` = log2(luminance of the box's inner band /
+    some channel >= ``CLIP``, ``blown_share`` = share with every channel >= ``CLIP``, ``edge_stops`` = log2(luminance of the box's inner band /
     luminance of the ring just outside it), ``area_share`` = source box area / frame, and
     ``confidence`` = the detector's score.
 
     Returns ``{"windows": [{"bbox", "bbox_norm", "stops_over_interior",
-    "clipped_share", "area_share", "confidence", "edge_stops"}] (largest first),
+    "clipped_share", "blown_share", "area_share", "confidence", "edge_stops"}] (largest first),
     "max_stops": float (0.0 when no window), "interior_mean_luminance": float linear in
     [0, 1], "mirrors": [{"bbox", "bbox_norm", "confidence"}] (largest first),
     "others": [{"class", "bbox", "bbox_norm", "confidence"}], "detector": "yolo"}``.
@@ -344,20 +344,21 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
         mask = np.zeros((cy1 - cy0, cx1 - cx0), np.uint8)
         mask[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = 1
         crop_lum = lum[cy0:cy1, cx0:cx1]
-        inner = cv2.subtract(mask, cv2.erode(mask, _ellipse(band)))
-        outer = cv2.subtract(cv2.dilate(mask, _ellipse(3 * band)), cv2.dilate(mask, _ellipse(band)))
+        inner = cv2.subtract(mask, cv2.erode(mask, ellipse_kernel(band)))
+        outer = cv2.subtract(cv2.dilate(mask, ellipse_kernel(3 * band)), cv2.dilate(mask, ellipse_kernel(band)))
         inside_lum = float(lum[y0:y1, x0:x1].mean())
         inner_lum = cv2.mean(crop_lum, inner)[0] if cv2.countNonZero(inner) else inside_lum
         outer_lum = cv2.mean(crop_lum, outer)[0] if cv2.countNonZero(outer) else inner_lum
         measured.append((det, {
             "mean_lum": inside_lum,
             "clipped_share": float((vmax[y0:y1, x0:x1] >= CLIP).mean()),
+            "blown_share": float((small[y0:y1, x0:x1].min(axis=2) >= CLIP).mean()),
             # From the source box (exact), not the rounded work-grid one.
             "area": float((det["bbox"][2] - det["bbox"][0]) * (det["bbox"][3] - det["bbox"][1])),
             "edge_stops": math.log2(max(inner_lum, 1e-6) / max(outer_lum, 1e-6)),
         }))
     # The frame and the glow around a window are neither window nor room.
-    room = cv2.dilate(union, _ellipse(2 * band)) == 0
+    room = cv2.dilate(union, ellipse_kernel(2 * band)) == 0
     interior = max(float(lum[room].mean()) if room.any() else float(lum.mean()), 1e-4)
 
     windows = []
@@ -367,6 +368,7 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
             "bbox_norm": _norm(det["bbox"], src_hw),
             "stops_over_interior": round(math.log2(max(m["mean_lum"], 1e-6) / interior), 3),
             "clipped_share": round(m["clipped_share"], 4),
+            "blown_share": round(m["blown_share"], 4),
             "area_share": round(m["area"] / (src_hw[0] * src_hw[1]), 4),
             "confidence": round(float(det["score"]), 3),
             "edge_stops": round(m["edge_stops"], 3),

@@ -9,6 +9,9 @@ image maths lives here.
 # real `Request` annotation, and helpers are imported before @serve.ingress runs.
 import asyncio
 import base64
+import logging
+import math
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -28,10 +31,41 @@ api = FastAPI(
 )
 
 install_error_handlers(api)
+logger = logging.getLogger("ray.serve")
 
 
-def listing_steps() -> ListingSteps:
-    """The listing graph's steps as handles on the shared ``modules`` deployments."""
+#: Seconds the modules' backends are remembered between requests: a ``user_config``
+#: change can switch a backend, and a stale answer only skips or tries a learned extra
+#: whose module then answers for itself (a classical replica returns no mask or plate).
+BACKENDS_TTL_S = 30.0
+
+
+class CachedBackends:
+    """``ModuleDirectory.backends`` asked at most once per ``BACKENDS_TTL_S``; an error
+    is not cached (the next request asks again) and reads as "all classical"."""
+
+    def __init__(self, directory, ttl_s: float = BACKENDS_TTL_S):
+        self.directory = directory
+        self.ttl_s = float(ttl_s)
+        self._value: dict | None = None
+        self._at = -math.inf
+
+    async def __call__(self) -> dict:
+        now = time.monotonic()
+        if self._value is None or now - self._at > self.ttl_s:
+            try:
+                self._value = await self.directory.backends.remote()
+            except Exception:  # noqa: BLE001  (a module still starting: no learned extras)
+                logger.warning("listing: module backends unavailable; learned extras off for this request")
+                return {}
+            self._at = now
+        return self._value
+
+
+def listing_steps(directory=None) -> ListingSteps:
+    """The listing graph's steps as handles on the shared ``modules`` deployments;
+    ``directory``: the ``ModuleDirectory`` handle that reports the backends (None: the
+    graph uses classical behaviour only)."""
     return ListingSteps(
         scene=module_handle("classifier", "classify_scene"),
         windows=module_handle("window_detector", "detect_windows"),
@@ -46,6 +80,10 @@ def listing_steps() -> ListingSteps:
         grade=module_handle("grader", "grade_room"),
         encode=module_handle("compositor", "encode_photo"),
         check=module_handle("qa", "check_listing"),
+        backends=CachedBackends(directory) if directory is not None else None,
+        window_glass_masks=module_handle("segmenter", "window_glass_masks"),
+        window_views=module_handle("inpainter", "synthesize_window_views"),
+        sky_plate=module_handle("inpainter", "sky_plate"),
     )
 
 
@@ -82,11 +120,11 @@ class ListingIngress:
         self.max_bundle_bytes = int(max_bundle_bytes)
         self.max_brackets = int(max_brackets)
         self.bundle_concurrency = int(bundle_concurrency)
-        self.steps = listing_steps()
         self.inpainter = serve.get_deployment_handle("Inpainter", app_name=MODULES_APP,
                                                      _check_exists=False)
         self.directory = serve.get_deployment_handle("ModuleDirectory", app_name=MODULES_APP,
                                                      _check_exists=False)
+        self.steps = listing_steps(self.directory)
 
     @api.get("/healthz")
     async def healthz(self, request: Request):

@@ -97,7 +97,7 @@ class LightboxReport(BaseModel):
 
 
 ListingTier = Literal["standard", "premium", "auto"]
-ListingModule = Literal["window_pull", "sky_replacement", "colour_grade", "glare_removal",
+ListingModule = Literal["window_pull", "window_view", "sky_replacement", "colour_grade", "glare_removal",
                         "mirror_cleanup", "verticals", "day_to_dusk"]
 RoomLabel = Literal["kitchen", "bathroom", "bedroom", "living", "dining", "other", "exterior"]
 SkyStyle = Literal["clear_blue", "light_clouds", "high_clouds"]
@@ -196,6 +196,9 @@ class ListingReport(BaseModel):
     classification: dict[str, Any] = Field(default_factory=dict)
     signals: dict[str, Any] = Field(default_factory=dict)
     windows: list[dict[str, Any]] = Field(default_factory=list)
+    glass_masks: dict[str, Any] = Field(
+        default_factory=dict, description="Pixel glass masks of the windows (learned segmenter "
+        "only): backend and per-window coverage.")
     sky: dict[str, Any] = Field(default_factory=dict)
     brackets: dict[str, Any] = Field(default_factory=dict)
     modules: dict[str, ModuleRun]
