@@ -242,11 +242,15 @@ def _measure_sam(root: Path, timer: _Timer, repeats: int, budget_s: float, on_cp
     # Another prompt on the image already set: the embedding is reused (decoder only).
     cached_s, _ = timer(seg.segment_box, last["image"], second_box)
     timing["parts"]["cached_prompt_s"] = [cached_s]
+    # The listing pull's glass masks: both window boxes in one batch on that embedding.
+    glass_s, _ = timer(seg.window_masks, last["image"], [box, second_box])
+    timing["parts"]["window_masks_2_boxes_s"] = [glass_s]
     return {"load_s": load_s, "params": int(seg.source["parameters"]), "timing": timing,
             "input": f"SamSegmenter.load, then per call set_image (the image encoder; SAM resizes the long "
                      f"side to {seg.source['image_size']}) + segment_box with one box prompt, on a new "
                      f"{PROXY_WH[0]}x{PROXY_WH[1]} room image each call; cached_prompt_s is a second box on "
-                     "the image already set (mask decoder only)",
+                     "the image already set (mask decoder only); window_masks_2_boxes_s the listing's glass masks "
+                     "for two window boxes in one batch on it",
             "note": SAM_CPU_NOTE if single else None,
             "extra": {"model_type": seg.source.get("model_type"), "image_size": seg.source["image_size"]}}
 
@@ -274,12 +278,32 @@ def _measure_inpaint(root: Path, timer: _Timer, repeats: int, budget_s: float, o
         seen["crops"] = result["report"]["crops"]
 
     timing = _time_calls(timer, call, repeats, budget_s, single=False)
+    # The listing graph's two generative fills, once each on 1024x768 proxies: a sky plate
+    # (one native-size crop of the full width) and a view in the big blown window.
+    from lumograph.bench.synthetic_listing import exterior_photo, room_photo
+
+    house = exterior_photo(*PROXY_WH, seed=2)
+    sky_s, plate = timer(learned.sky_plate, house.rgb, house.sky.astype(np.float32), "light_clouds", 0,
+                         core.diffusion_steps)
+    room = room_photo(*PROXY_WH, seed=3)
+    blown = room.rgb.copy()
+    x0, y0, x1, y1 = room.windows[0]
+    blown[y0 + 8:y1 - 8, x0 + 8:x1 - 8] = 253
+    view_s, view = timer(learned.synthesize_window_view, blown, room.windows[0], 0, core.diffusion_steps)
+    timing["parts"]["sky_plate_s"] = [sky_s]
+    timing["parts"]["window_view_s"] = [view_s]
+    seen["sky_plate_work_hw"] = plate["report"]["work_hw"]
+    seen["window_view_crops"] = view["report"]["crops"]
     pipe = learned.pipe
     return {"load_s": load_s, "params": _params(pipe.unet, pipe.vae, pipe.text_encoder), "timing": timing,
             "input": f"InpainterCore(backend='diffusers', diffusion_steps={steps}) loaded pipeline "
                      f".fill(rgb, hole, 'glare') on a {n}x{n} image with a centred {hole_side} px square hole "
-                     f"({steps} denoising steps, guidance {DEFAULT_GUIDANCE}: the UNet runs at batch 2)",
+                     f"({steps} denoising steps, guidance {DEFAULT_GUIDANCE}: the UNet runs at batch 2); once each, "
+                     f"sky_plate_s (a new sky for a {PROXY_WH[0]}x{PROXY_WH[1]} exterior proxy) and window_view_s "
+                     "(a view generated in a blown window of a room proxy)",
             "extra": {"steps": steps, "native_size": n, "dtype": learned.dtype, "crops": seen.get("crops"),
+                      "sky_plate_work_hw": seen.get("sky_plate_work_hw"),
+                      "window_view_crops": seen.get("window_view_crops"),
                       "params_by_part": {"unet": _params(pipe.unet), "vae": _params(pipe.vae),
                                          "text_encoder": _params(pipe.text_encoder)}}}
 
