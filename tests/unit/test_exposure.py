@@ -359,6 +359,10 @@ def test_fully_blown_means_every_channel_clipped():
     assert not window_fully_blown({"stops_over_interior": 2.8, "clipped_share": 0.96, "blown_share": 0.5})
     assert window_fully_blown({"stops_over_interior": 2.8, "clipped_share": 0.99, "blown_share": 0.99})
     assert not window_fully_blown({"stops_over_interior": 0.5, "clipped_share": 1.0, "blown_share": 1.0})
+    # A blown strip the full height of the frame is a door edge or a lit wall, not a window.
+    edge = {"stops_over_interior": 2.2, "clipped_share": 1.0, "blown_share": 1.0, "bbox_norm": [0, 0, 0.13, 1.0]}
+    assert not window_fully_blown(edge)
+    assert window_fully_blown({**edge, "bbox_norm": [0, 0.2, 0.13, 0.75]})
 
 
 def test_detector_reports_the_blown_share(room):

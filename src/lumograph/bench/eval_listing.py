@@ -33,7 +33,8 @@ def eval_listing_photos(folder: Path, modules: LocalModules, sheets: Path | None
     Returns ``{"n", "exterior_acc", "room_acc" (over true interiors; an interior called
     exterior counts as wrong), "confusion": {true: {pred: count}}, "modules_run":
     {module: count}, "modules_applied": {module: count}, "verdicts", "median_total_s",
-    "errors": [misclassified file names], "per_image"}``.
+    "errors": [misclassified file names], "fully_blown_photos" (where a generative
+    inpainter would generate a window view), "per_image"}``.
     """
     steps = modules.listing_steps()
     options = EnhanceOptions(tier="auto").model_dump()
@@ -81,8 +82,8 @@ def eval_listing_photos(folder: Path, modules: LocalModules, sheets: Path | None
             "label": label, "pred": pred, "verdict": rep["verdict"],
             "modules_applied": rep["modules_applied"], "failed_checks": failed,
             "signals": {k: rep["signals"].get(k) for k in
-                        ("max_window_stops", "sky_condition", "hotspot_share", "mirror_present",
-                         "tilt_deg", "cast_deg", "median_luminance")},
+                        ("max_window_stops", "blown_windows", "fully_blown_windows", "sky_condition",
+                         "hotspot_share", "mirror_present", "tilt_deg", "cast_deg", "median_luminance")},
             "total_s": rep["timings_s"]["total"],
         }
         if sheets:
@@ -106,5 +107,9 @@ def eval_listing_photos(folder: Path, modules: LocalModules, sheets: Path | None
         "verdicts": verdicts,
         "median_total_s": round(float(np.median(totals)), 4) if totals else None,
         "errors": errors,
+        # Photos where a generative inpainter would generate a window view (premium):
+        # at least one window with its view lost (``exposure.window_fully_blown``).
+        "fully_blown_photos": sorted(n for n, e in per_image.items()
+                                     if (e.get("signals") or {}).get("fully_blown_windows")),
         "per_image": per_image,
     }

@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 import numpy as np
 
 from lumograph.graphs.jewelry import PROXY_LONG_SIDE, _jsonable
+from lumograph.models.diffusion_inpaint import WINDOW_VIEW_DISCLOSURE
 from lumograph.models.exposure import window_fully_blown, window_needs_pull
 from lumograph.models.imageio import resize_long_side
 
@@ -41,8 +42,7 @@ PRIMARY_SAFE = frozenset({"colour_grade", "verticals"})
 DISCLOSED = {
     "sky_replacement": "Sky digitally replaced.",
     "day_to_dusk": "Twilight conversion: sky, ambient light and window glow digitally altered.",
-    "window_view": "Window view digitally generated: the view through blown-out windows is "
-                   "computer-generated.",
+    "window_view": WINDOW_VIEW_DISCLOSURE,
 }
 #: The learned backends that give the graph more than their classical twins: pixel glass
 #: masks for the window pull, generated window views and skies.

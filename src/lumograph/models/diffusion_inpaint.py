@@ -123,6 +123,9 @@ STAGING_NEGATIVE = "people, clutter, text, watermark, distorted walls, extra win
 STAGING_TOP, STAGING_BOTTOM, STAGING_SIDE = 0.42, 0.98, 0.03
 #: Listing platforms require virtually staged photos to say so.
 STAGING_DISCLOSURE = "Virtually staged: furniture is computer-generated."
+#: ... and when the view through a blown-out window was generated.
+WINDOW_VIEW_DISCLOSURE = ("Window view digitally generated: the view through blown-out windows is "
+                          "computer-generated.")
 
 
 def _round(v: float, nd: int = 4) -> float:

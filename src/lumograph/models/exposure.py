@@ -332,16 +332,24 @@ def window_needs_pull(window: dict, threshold_stops: float) -> tuple[bool, str]:
 #: A window with at least this share of its glass clipped has no view left for a pull to
 #: recover (it comes back soft white); only a generated view can show one.
 FULLY_BLOWN_SHARE = 0.6
+#: A "window" spanning this share of the frame's height or more is a door edge or a lit
+#: wall at the frame's border as often as a window (seen on the eval set): a pull of it is
+#: harmless, a view generated in it is not.
+VIEW_MAX_HEIGHT_SHARE = 0.9
 
 
 def window_fully_blown(window: dict) -> bool:
-    """Whether a ``detect_windows`` entry has lost its view: ``blown_share`` (every
-    channel clipped; a window whose blue sky alone clips still holds a view) >=
-    ``FULLY_BLOWN_SHARE`` and at least ``BLOWN_MIN_STOPS`` over the room (the same
-    white-wall guard as ``window_needs_pull``). Entries without ``blown_share`` are
+    """Whether a ``detect_windows`` entry has lost its view, so that only a generated
+    view can show one: ``blown_share`` (every channel clipped; a window whose blue sky
+    alone clips still holds a view) >= ``FULLY_BLOWN_SHARE``, at least
+    ``BLOWN_MIN_STOPS`` over the room (the same white-wall guard as
+    ``window_needs_pull``), and its ``bbox_norm`` (when given) under
+    ``VIEW_MAX_HEIGHT_SHARE`` of the frame's height. Entries without ``blown_share`` are
     judged on ``clipped_share``."""
     blown = window.get("blown_share", window.get("clipped_share", 0.0))
-    return (float(blown) >= FULLY_BLOWN_SHARE
+    box = window.get("bbox_norm")
+    tall = box is not None and float(box[3]) - float(box[1]) >= VIEW_MAX_HEIGHT_SHARE
+    return (float(blown) >= FULLY_BLOWN_SHARE and not tall
             and float(window.get("stops_over_interior", 0.0)) >= BLOWN_MIN_STOPS)
 
 

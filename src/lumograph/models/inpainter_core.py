@@ -38,8 +38,6 @@ from lumograph.models.retouch import (
 #: Source pixels a clipped hole grows by before the diffusion fill (a clipped core's
 #: rim is lifted by the flash too and would leave a bright halo).
 CLIPPED_HOLE_GROW_PX = 3
-#: What a listing must say when a window view was generated.
-WINDOW_VIEW_DISCLOSURE = "Window view digitally generated: the view through blown-out windows is computer-generated."
 
 
 class InpainterCore:
@@ -154,7 +152,7 @@ class InpainterCore:
         n = sum(e["synthesized"] for e in entries)
         report: dict = {"windows": entries, "synthesized": n}
         if n:
-            report["disclosure"] = WINDOW_VIEW_DISCLOSURE
+            report["disclosure"] = diffusion_inpaint.WINDOW_VIEW_DISCLOSURE
         return self._tag({"rgb": out if n else rgb, "applied": n > 0, "report": report})
 
     def sky_plate(self, proxy_rgb: np.ndarray, proxy_matte: np.ndarray, style: str, seed: int = 0) -> dict:
