@@ -68,7 +68,6 @@ def test_blown_window_gets_a_generated_view_and_the_other_a_sam_masked_pull(modu
     assert pull["report"]["windows"][0]["glass"] in {"mask", "box"}
     assert any("Window view digitally generated" in d for d in rep["disclosures"])
     assert rep["backends"]["window_view"] == "diffusers"
-    assert out.encoded is not None or rep["verdict"] == "fail"
 
 
 def test_standard_tier_keeps_the_blown_window_soft_white(modules):

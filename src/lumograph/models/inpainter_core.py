@@ -130,8 +130,9 @@ class InpainterCore:
         for window, glass in zip(windows, masks):
             entry = {"bbox": list(window["bbox"]), "synthesized": False}
             if not window_fully_blown(window):
-                entry["reason"] = (f"{float(window.get('clipped_share', 0.0)):.0%} clipped: the pull "
-                                   "recovers its view")
+                blown = float(window.get("blown_share", window.get("clipped_share", 0.0)))
+                entry["reason"] = (f"{blown:.0%} blown in every channel (or a full-height strip): "
+                                   "not a lost view; the pull recovers what is there")
             elif self.learned is None:
                 entry["reason"] = ("fully blown, but generating a view needs the 'diffusers' "
                                    f"inpainter (weights missing: {self._missing_weights()})")
