@@ -5,7 +5,6 @@ with the network blocked. Random weights give noise, so the assertions are about
 reports, disclosures and untouched pixels, never about how the fills look."""
 import asyncio
 
-import numpy as np
 import pytest
 import torch
 

@@ -47,14 +47,33 @@ def make_12mp_jpeg(photo: Path | None) -> bytes:
     return encode_image(rgb, "jpeg", quality=92)
 
 
-class PeakPSS:
-    """Samples the summed PSS of this process's descendants (the local Ray cluster)."""
+class BackgroundSampler:
+    """Runs ``_loop`` in a daemon thread while a ``with`` block runs; ``_stop`` ends it.
+    Subclasses set their state in ``__init__`` (calling this one) and define ``_loop``."""
 
     def __init__(self, interval_s: float = 0.5):
         self.interval_s = interval_s
-        self.peak_gb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class PeakPSS(BackgroundSampler):
+    """Samples the summed PSS of this process's descendants (the local Ray cluster)."""
+
+    def __init__(self, interval_s: float = 0.5):
+        self.peak_gb = 0.0
+        super().__init__(interval_s)
 
     def _loop(self) -> None:
         me = psutil.Process()
@@ -67,14 +86,6 @@ class PeakPSS:
                     continue
             self.peak_gb = max(self.peak_gb, total / 1e9)
             self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> "PeakPSS":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 def _free_port() -> int:

@@ -14,7 +14,6 @@ import platform
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import psutil
 import requests
 
-from lumograph.bench.perf_jewelry import PeakPSS, _free_port
+from lumograph.bench.perf_jewelry import BackgroundSampler, PeakPSS, _free_port
 from lumograph.bench.sheets import save_result
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo
 from lumograph.graphs.listing import run_enhance
@@ -67,27 +66,17 @@ def bundle_photos(folder: Path | None, n: int = 25) -> list[tuple[str, bytes]]:
     return photos
 
 
-class CpuSampler:
+class CpuSampler(BackgroundSampler):
     """Mean system-wide CPU utilisation (percent of all cores) while the block runs."""
 
     def __init__(self, interval_s: float = 0.5):
-        self.interval_s = interval_s
         self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+        super().__init__(interval_s)
 
     def _loop(self) -> None:
         psutil.cpu_percent(None)
         while not self._stop.wait(self.interval_s):
             self.samples.append(psutil.cpu_percent(None))
-
-    def __enter__(self) -> "CpuSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
     @property
     def mean(self) -> float:

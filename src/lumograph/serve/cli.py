@@ -70,13 +70,18 @@ def _cmd_process(args: argparse.Namespace) -> int:
         print(json.dumps({"code": err.code, "message": err.message}), file=sys.stderr)
         return 2
     report = LightboxReport.model_validate(outcome.report).model_dump(mode="json")
-    if outcome.encoded is not None:
-        Path(args.output).write_bytes(outcome.encoded)
-    if args.report:
-        Path(args.report).write_text(json.dumps(report, indent=2))
+    _write_outputs(args, outcome.encoded, report)
     print(json.dumps({"verdict": report["verdict"], "score": report["score"],
                       "output": args.output if outcome.encoded else None, "timings_s": report["timings_s"]}))
     return 0 if report["verdict"] != "fail" else 3
+
+
+def _write_outputs(args: argparse.Namespace, encoded: bytes | None, report: dict) -> None:
+    """The delivered image to ``args.output`` (none on ``fail``), the report to ``args.report``."""
+    if encoded is not None:
+        Path(args.output).write_bytes(encoded)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2))
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
@@ -102,10 +107,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         print(json.dumps({"code": err.code, "message": err.message}), file=sys.stderr)
         return 2
     report = ListingReport.model_validate(outcome.report).model_dump(mode="json")
-    if outcome.encoded is not None:
-        Path(args.output).write_bytes(outcome.encoded)
-    if args.report:
-        Path(args.report).write_text(json.dumps(report, indent=2))
+    _write_outputs(args, outcome.encoded, report)
     print(json.dumps({"verdict": report["verdict"], "modules_applied": report["modules_applied"],
                       "billing": report["billing"], "disclosures": report["disclosures"],
                       "output": args.output if outcome.encoded else None,
