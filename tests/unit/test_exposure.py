@@ -339,7 +339,9 @@ def test_glass_mask_confines_the_pull_to_the_glass(room, room_windows):
     # A mask that found (almost) no glass is not believed: the box is used.
     empty = pull_windows(rgb, [window], 2.5, [np.zeros((8, 8), np.float32)])
     assert empty["report"]["windows"][0]["glass"] == "box"
-    np.testing.assert_array_equal(empty["rgb"], boxed["rgb"])
+    # OpenCV's threaded Mertens fusion can round a handful of pixels one level apart
+    # between two identical calls (seen: 4 of 5.8 M values), so equal means within 1.
+    assert int(np.abs(empty["rgb"].astype(np.int16) - boxed["rgb"]).max()) <= 1
 
 
 def test_glass_masks_are_validated(room, room_windows):
