@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from lumograph.serve.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 GPU_DEPLOYMENTS = ("Segmenter", "Inpainter", "WindowDetector", "Classifier")
@@ -62,17 +63,11 @@ def modules_app(args=None):
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _probe_config() -> dict:
     import yaml
 
     raw = yaml.safe_load((ROOT / "configs" / "gpu.yaml").read_text())
-    raw["http_options"]["port"] = _free_port()
+    raw["http_options"]["port"] = free_port()
     for app in raw["applications"]:
         if app["name"] == "modules":
             app["import_path"] = "tests.serve._gpu_plan_probe:modules_app"

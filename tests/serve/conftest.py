@@ -1,24 +1,18 @@
 """One real local Ray cluster for the whole Serve test run, deployed from configs/local.yaml."""
 import shutil
-import socket
 import tempfile
 
 import pytest
 import requests
 
 from lumograph.serve import cluster
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from lumograph.serve.cluster import free_port
 
 
 @pytest.fixture(scope="session")
 def serve_url():
     temp_dir = tempfile.mkdtemp(prefix="lg-ray-", dir="/tmp")
-    port = _free_port()
+    port = free_port()
     config = cluster.load_serve_config(cluster.DEFAULT_CONFIG, http_port=port)
     cluster.start_ray(num_cpus=2, object_store_mb=200, dashboard=False, temp_dir=temp_dir)
     try:

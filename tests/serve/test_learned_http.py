@@ -9,7 +9,7 @@ the session cluster of the other Serve tests.
 
 import pytest
 
-from lumograph.models.backends import LEARNED_BACKENDS
+from lumograph.models.common.backends import MODULES, learned_backends
 from tests.serve.probes import run_probe
 
 pytestmark = [pytest.mark.serve, pytest.mark.timeout(420)]
@@ -22,7 +22,8 @@ def probe() -> dict:
 
 def test_auto_picks_every_learned_backend_whose_weights_are_there(probe):
     health = probe["healthz"]
-    for module, backends in LEARNED_BACKENDS.items():
+    for module in MODULES:
+        backends = learned_backends(module)
         if backends:
             assert health[module]["backend"] in backends, (module, health[module])
             assert "weights found" in health[module]["reason"]

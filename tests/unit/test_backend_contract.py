@@ -1,22 +1,22 @@
 """One contract over every registered backend of every module: shapes, dtypes, ranges,
-no input mutation, a typed error on bad input. Learned backends join through
-``LEARNED_BACKENDS`` and are picked up here without new tests: each runs on the tiny
+no input mutation, a typed error on bad input. Every backend a module
+package declares in its ``BACKENDS`` is picked up here without new tests: each runs on the tiny
 random-weight models of ``tests.tiny_models``, loaded through its production loader,
 with the network blocked."""
 import numpy as np
 import pytest
 
 from lumograph.bench.synthetic import ring_photo
-from lumograph.models.backends import LEARNED_BACKENDS
-from lumograph.models.classifier_core import ClassifierCore
-from lumograph.models.compositor_core import CompositorCore
-from lumograph.models.errors import LumographError
-from lumograph.models.grader_core import GraderCore
-from lumograph.models.imageio import resize_long_side, sniff_format
-from lumograph.models.segmenter_core import SegmenterCore
+from lumograph.models.classifier.core import ClassifierCore
+from lumograph.models.common.backends import module_backends
+from lumograph.models.common.errors import LumographError
+from lumograph.models.common.imageio import resize_long_side, sniff_format
+from lumograph.models.compositor.core import CompositorCore
+from lumograph.models.grader.core import GraderCore
+from lumograph.models.segmenter.core import SegmenterCore
 
 CORES = {"classifier": ClassifierCore, "segmenter": SegmenterCore, "grader": GraderCore, "compositor": CompositorCore}
-CASES = [(m, b) for m in CORES for b in ["classical", *LEARNED_BACKENDS.get(m, {})]]
+CASES = [(m, b) for m in CORES for b in module_backends(m)]
 
 
 @pytest.fixture(scope="module")
@@ -104,12 +104,12 @@ def test_backend_contract(module, backend, photo, request):
 # --------------------------------------------------------------- listing methods
 
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo  # noqa: E402
-from lumograph.models.inpainter_core import InpainterCore  # noqa: E402
-from lumograph.models.qa_core import QACore  # noqa: E402
-from lumograph.models.window_detector_core import WindowDetectorCore  # noqa: E402
+from lumograph.models.inpainter.core import InpainterCore  # noqa: E402
+from lumograph.models.qa.core import QACore  # noqa: E402
+from lumograph.models.window_detector.core import WindowDetectorCore  # noqa: E402
 
 LISTING_CORES = {**CORES, "window_detector": WindowDetectorCore, "inpainter": InpainterCore, "qa": QACore}
-LISTING_CASES = [(m, b) for m in LISTING_CORES for b in ["classical", *LEARNED_BACKENDS.get(m, {})]]
+LISTING_CASES = [(m, b) for m in LISTING_CORES for b in module_backends(m)]
 
 
 @pytest.fixture(scope="module")

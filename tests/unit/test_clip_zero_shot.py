@@ -15,18 +15,12 @@ import pytest
 
 from lumograph.bench.synthetic import ring_photo
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo
-from lumograph.models import clip_zero_shot
-from lumograph.models.backends import LEARNED_BACKENDS
-from lumograph.models.classifier_core import ClassifierCore
-from lumograph.models.errors import (
-    BackendUnavailable,
-    InvalidImage,
-    InvalidOptions,
-    LumographError,
-)
-from lumograph.models.imageio import resize_long_side
-from lumograph.models.jewelry_classifier import CATEGORIES, METALS
-from lumograph.models.scene import ROOM_TYPES
+from lumograph.models.classifier import BACKENDS, clip_zero_shot
+from lumograph.models.classifier.core import ClassifierCore
+from lumograph.models.classifier.jewelry import CATEGORIES, METALS
+from lumograph.models.classifier.scene import ROOM_TYPES
+from lumograph.models.common.errors import BackendUnavailable, InvalidImage, InvalidOptions, LumographError
+from lumograph.models.common.imageio import resize_long_side
 from tests.tiny_models import build_tiny_clip, network_blocked
 
 SCENE_KEYS = {"scene", "scene_confidence", "room_type", "room_confidence", "room_scores", "room_source",
@@ -75,7 +69,7 @@ def _assert_distribution(probs, labels):
 
 
 def test_registered_and_layout(weights, tmp_path):
-    assert LEARNED_BACKENDS["classifier"]["clip"] is clip_zero_shot.missing_weights
+    assert BACKENDS["clip"].code() is clip_zero_shot
     assert clip_zero_shot.missing_weights(weights) is None
     assert clip_zero_shot.missing_weights(tmp_path) == str(tmp_path / "clip")
     copy = tmp_path / "partial"
@@ -93,7 +87,7 @@ def test_registered_and_layout(weights, tmp_path):
 
 
 def test_import_is_cheap():
-    code = "import sys, lumograph.models.classifier_core; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, lumograph.models.classifier.core; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

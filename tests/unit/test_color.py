@@ -4,18 +4,19 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from lumograph.models import color
-from lumograph.models.errors import InvalidImage, InvalidOptions
+from lumograph.bench import eval_constancy
+from lumograph.models.common import colour
+from lumograph.models.common.errors import InvalidImage, InvalidOptions
+from lumograph.models.grader import illuminant, metal_tone
+from tests.eval_data import require_eval
 
 WARM = np.array([1.0, 0.78, 0.52])  # ~4000 K in linear sRGB, 14 deg from neutral
 MILD_WARM = np.array([1.0, 0.85, 0.66])  # ~5000 K, 9 deg: a typical leftover cast in a JPEG
-EVAL_DIR = Path(__file__).resolve().parents[3] / "shared" / "eval" / "color_constancy"
 
 
 def _read_only(arr: np.ndarray) -> np.ndarray:
@@ -79,37 +80,37 @@ def _ring_image(base_rgb, size=(400, 400), background=(235, 235, 235)) -> tuple[
 def test_srgb_round_trip_is_exact_for_every_8bit_value():
     values = np.arange(256, dtype=np.uint8)
     rgb = _read_only(np.stack([values] * 3, axis=1).reshape(16, 16, 3))
-    lin = color.srgb_to_linear(rgb)
+    lin = colour.srgb_to_linear(rgb)
     assert lin.dtype == np.float32 and lin.shape == rgb.shape
     assert lin.min() >= 0 and lin.max() <= 1
-    assert np.array_equal(color.linear_to_srgb(lin), rgb)
+    assert np.array_equal(colour.linear_to_srgb(lin), rgb)
 
 
 def test_linear_to_srgb_clips_out_of_range_and_nan():
     lin = np.array([[[-0.5, 2.0, np.nan]]], np.float32)
-    assert color.linear_to_srgb(lin).tolist() == [[[0, 255, 0]]]
+    assert colour.linear_to_srgb(lin).tolist() == [[[0, 255, 0]]]
 
 
 def test_srgb_to_linear_rejects_float_input():
     with pytest.raises(InvalidImage):
-        color.srgb_to_linear(np.zeros((4, 4, 3), np.float32))
+        colour.srgb_to_linear(np.zeros((4, 4, 3), np.float32))
 
 
 # ------------------------------------------------------------------ estimation
 
 
 def test_angular_error_basics():
-    assert color.angular_error_deg([1, 1, 1], [2, 2, 2]) == pytest.approx(0.0, abs=1e-6)
-    assert color.angular_error_deg([1, 0, 0], [0, 1, 0]) == pytest.approx(90.0, abs=1e-4)
+    assert illuminant.angular_error_deg([1, 1, 1], [2, 2, 2]) == pytest.approx(0.0, abs=1e-6)
+    assert illuminant.angular_error_deg([1, 0, 0], [0, 1, 0]) == pytest.approx(90.0, abs=1e-4)
 
 
-@pytest.mark.parametrize("method", sorted(color.ESTIMATORS))
+@pytest.mark.parametrize("method", sorted(illuminant.ESTIMATORS))
 def test_every_estimator_finds_a_warm_light_on_a_grey_scene(method):
     scene = _read_only(_under(WARM, _grey_mondrian()))
-    estimate = color.estimate_illuminant(scene, method=method)
+    estimate = illuminant.estimate_illuminant(scene, method=method)
     assert estimate.shape == (3,) and estimate.dtype == np.float64
     assert np.linalg.norm(estimate) == pytest.approx(1.0, abs=1e-9)
-    assert color.angular_error_deg(estimate, WARM) < 2.0
+    assert illuminant.angular_error_deg(estimate, WARM) < 2.0
 
 
 STRONG_METHODS = ["auto", "grayness_index", "bright_dark_pca", "grey_index_with_bright_dark"]
@@ -118,27 +119,27 @@ STRONG_METHODS = ["auto", "grayness_index", "bright_dark_pca", "grey_index_with_
 @pytest.mark.parametrize("method", STRONG_METHODS)
 def test_strong_estimators_ignore_a_few_coloured_patches(method):
     scene = _under(WARM, _grey_mondrian(coloured=True, seed=3))
-    assert color.angular_error_deg(color.estimate_illuminant(scene, method=method), WARM) < 2.0
+    assert illuminant.angular_error_deg(illuminant.estimate_illuminant(scene, method=method), WARM) < 2.0
 
 
 def test_estimate_is_scale_invariant_and_leaves_input_alone():
     scene = _read_only(_under(WARM, _grey_mondrian(seed=1)))
     before = scene.copy()
-    a = color.estimate_illuminant(scene)
-    b = color.estimate_illuminant(scene * 7.5)
-    assert color.angular_error_deg(a, b) < 0.05
+    a = illuminant.estimate_illuminant(scene)
+    b = illuminant.estimate_illuminant(scene * 7.5)
+    assert illuminant.angular_error_deg(a, b) < 0.05
     assert np.array_equal(scene, before)
 
 
 def test_large_inputs_are_reduced_and_still_estimated():
     scene = cv2.resize(_under(WARM, _grey_mondrian()), (2400, 1800), interpolation=cv2.INTER_LINEAR)
-    assert color.angular_error_deg(color.estimate_illuminant(scene), WARM) < 2.0
+    assert illuminant.angular_error_deg(illuminant.estimate_illuminant(scene), WARM) < 2.0
 
 
 def test_clipped_pixels_are_ignored():
     scene = _under(WARM, _grey_mondrian(seed=2))
     scene[:150, :200] = 1.0  # a blown-out window: neutral white, but it is clipping, not light
-    assert color.angular_error_deg(color.estimate_illuminant(scene, saturation=1.0), WARM) < 2.0
+    assert illuminant.angular_error_deg(illuminant.estimate_illuminant(scene, saturation=1.0), WARM) < 2.0
 
 
 def _packshot(light, backdrop_reflectance=(0.85, 0.85, 0.85)):
@@ -156,36 +157,36 @@ def _packshot(light, backdrop_reflectance=(0.85, 0.85, 0.85)):
 
 def test_backdrop_prior_beats_the_gold_product():
     scene, mask = _packshot(MILD_WARM)
-    estimate = color.estimate_illuminant(scene, mask=_read_only(mask))
-    assert color.angular_error_deg(estimate, MILD_WARM) < 1.0
+    estimate = illuminant.estimate_illuminant(scene, mask=_read_only(mask))
+    assert illuminant.angular_error_deg(estimate, MILD_WARM) < 1.0
     # Without the mask, the big gold disc would pull a grey-world answer far off.
-    assert color.angular_error_deg(color.estimate_illuminant(scene, method="grey_world"), MILD_WARM) > 3.0
+    assert illuminant.angular_error_deg(illuminant.estimate_illuminant(scene, method="grey_world"), MILD_WARM) > 3.0
 
 
 def test_backdrop_prior_is_cautious_with_very_strong_casts():
     strong = np.array([1.0, 0.7, 0.4])  # ~20 deg: a lamp, or kraft paper under white light
     scene, mask = _packshot(strong)
-    estimate = color.estimate_illuminant(scene, mask=mask)
-    cast = color.angular_error_deg(estimate, [1, 1, 1])
-    assert 3.0 < cast < color.angular_error_deg(strong, [1, 1, 1]) - 5.0  # warm, but not all of it
+    estimate = illuminant.estimate_illuminant(scene, mask=mask)
+    cast = illuminant.angular_error_deg(estimate, [1, 1, 1])
+    assert 3.0 < cast < illuminant.angular_error_deg(strong, [1, 1, 1]) - 5.0  # warm, but not all of it
 
 
 def test_a_coloured_backdrop_is_not_mistaken_for_coloured_light():
     # White light on pink paper: the backdrop prior must not "correct" the paper to grey.
     scene, mask = _packshot([1, 1, 1], backdrop_reflectance=(0.9, 0.45, 0.6))
-    estimate = color.estimate_illuminant(scene, mask=mask)
-    assert color.angular_error_deg(estimate, [1, 1, 1]) < 3.0
+    estimate = illuminant.estimate_illuminant(scene, mask=mask)
+    assert illuminant.angular_error_deg(estimate, [1, 1, 1]) < 3.0
 
 
 def test_estimate_errors():
     with pytest.raises(InvalidImage):
-        color.estimate_illuminant(np.zeros((10, 10), np.float32))
+        illuminant.estimate_illuminant(np.zeros((10, 10), np.float32))
     with pytest.raises(InvalidImage):
-        color.estimate_illuminant(np.zeros((32, 32, 3), np.float32))  # black
+        illuminant.estimate_illuminant(np.zeros((32, 32, 3), np.float32))  # black
     with pytest.raises(InvalidOptions):
-        color.estimate_illuminant(np.ones((32, 32, 3), np.float32), method="magic")
+        illuminant.estimate_illuminant(np.ones((32, 32, 3), np.float32), method="magic")
     with pytest.raises(InvalidOptions):
-        color.estimate_illuminant(np.ones((32, 32, 3), np.float32), mask=np.ones((8, 8), np.float32))
+        illuminant.estimate_illuminant(np.ones((32, 32, 3), np.float32), mask=np.ones((8, 8), np.float32))
 
 
 def test_evaluate_color_constancy_on_a_synthetic_folder(tmp_path):
@@ -198,7 +199,7 @@ def test_evaluate_color_constancy_on_a_synthetic_folder(tmp_path):
         writer = csv.DictWriter(fh, fieldnames=["file", "r", "g", "b"])
         writer.writeheader()
         writer.writerows(rows)
-    result = color.evaluate_color_constancy(tmp_path)
+    result = eval_constancy.evaluate_color_constancy(tmp_path)
     assert set(result) >= {"n", "median_deg", "mean_deg", "worst25_deg", "per_image"}
     assert result["n"] == 2 and result["median_deg"] < 2.0
     json.dumps(result)
@@ -206,9 +207,8 @@ def test_evaluate_color_constancy_on_a_synthetic_folder(tmp_path):
 
 @pytest.mark.data
 def test_default_estimator_quality_on_the_eval_set():
-    if not (EVAL_DIR / "gt.csv").exists():
-        pytest.skip(f"eval data absent: {EVAL_DIR}")
-    result = color.evaluate_color_constancy(EVAL_DIR)
+    data = require_eval("color_constancy", "gt.csv").parent
+    result = eval_constancy.evaluate_color_constancy(data)
     # Measured 1.31 deg median (grey-world: 2.6); the margin allows library drift only.
     assert result["median_deg"] < 1.6
 
@@ -217,13 +217,13 @@ def test_default_estimator_quality_on_the_eval_set():
 
 
 def test_describe_illuminant():
-    warm = color.describe_illuminant(WARM)
+    warm = illuminant.describe_illuminant(WARM)
     assert warm.cast == "warm" and warm.cct_kelvin is not None and warm.cct_kelvin < 5000
-    neutral = color.describe_illuminant([1, 1, 1])
+    neutral = illuminant.describe_illuminant([1, 1, 1])
     assert neutral.cast == "neutral" and neutral.strength_deg == 0.0 and neutral.tint == "none"
     assert 6300 < neutral.cct_kelvin < 6700
-    assert color.describe_illuminant([0.7, 1.0, 0.7]).tint == "green"
-    assert color.describe_illuminant([0.8, 0.9, 1.0]).cast == "cool"
+    assert illuminant.describe_illuminant([0.7, 1.0, 0.7]).tint == "green"
+    assert illuminant.describe_illuminant([0.8, 0.9, 1.0]).cast == "cool"
     json.dumps(asdict(warm))
 
 
@@ -232,9 +232,9 @@ def test_describe_illuminant():
 
 def test_white_balance_makes_the_grey_patch_neutral():
     reflectance = np.full((64, 64, 3), 0.18, np.float32)
-    rgb = _read_only(color.linear_to_srgb(_under(WARM, reflectance)))
+    rgb = _read_only(colour.linear_to_srgb(_under(WARM, reflectance)))
     assert int(rgb[0, 0].max()) - int(rgb[0, 0].min()) > 25  # visibly warm before
-    corrected = color.correct_white_balance(rgb, WARM)
+    corrected = illuminant.correct_white_balance(rgb, WARM)
     assert corrected.dtype == np.uint8 and corrected.shape == rgb.shape
     spread = corrected.max(axis=2).astype(int) - corrected.min(axis=2)
     assert spread.max() < 3
@@ -242,18 +242,18 @@ def test_white_balance_makes_the_grey_patch_neutral():
 
 def test_white_balance_with_an_estimated_light():
     scene = _under(WARM, _grey_mondrian(seed=5))
-    rgb = color.linear_to_srgb(scene)
-    light = color.estimate_illuminant(color.srgb_to_linear(rgb))
-    corrected = color.correct_white_balance(rgb, light)
+    rgb = colour.linear_to_srgb(scene)
+    light = illuminant.estimate_illuminant(colour.srgb_to_linear(rgb))
+    corrected = illuminant.correct_white_balance(rgb, light)
     patch = corrected[200:260, 300:360].reshape(-1, 3).astype(float).mean(axis=0)
     assert patch.max() - patch.min() < 6
 
 
 def test_white_balance_strength_zero_is_identity():
-    rgb = color.linear_to_srgb(_under(WARM, _grey_mondrian()))
-    assert np.abs(color.correct_white_balance(rgb, WARM, strength=0.0).astype(int) - rgb).max() <= 1
+    rgb = colour.linear_to_srgb(_under(WARM, _grey_mondrian()))
+    assert np.abs(illuminant.correct_white_balance(rgb, WARM, strength=0.0).astype(int) - rgb).max() <= 1
     with pytest.raises(InvalidOptions):
-        color.correct_white_balance(rgb, WARM, strength=1.5)
+        illuminant.correct_white_balance(rgb, WARM, strength=1.5)
 
 
 # ------------------------------------------------------------------ metal tones
@@ -261,7 +261,7 @@ def test_white_balance_strength_zero_is_identity():
 
 def test_tinted_silver_becomes_neutral():
     rgb, alpha = _ring_image((196, 190, 172))  # silver with a yellow tint
-    out = color.normalize_metal_tone(_read_only(rgb), _read_only(alpha), "white_metal")
+    out = metal_tone.normalize_metal_tone(_read_only(rgb), _read_only(alpha), "white_metal")
     _, chroma = _hue_chroma(out)
     assert chroma[alpha > 0].mean() < 1.5
     spread = out.max(axis=2).astype(int) - out.min(axis=2)
@@ -271,7 +271,7 @@ def test_tinted_silver_becomes_neutral():
 def test_gold_stays_gold_and_greenish_gold_is_pulled_back():
     for base in ((212, 175, 80), (190, 185, 70)):  # a good gold, a greenish brass-like gold
         rgb, alpha = _ring_image(base)
-        out = color.normalize_metal_tone(rgb, alpha, "yellow_gold")
+        out = metal_tone.normalize_metal_tone(rgb, alpha, "yellow_gold")
         hue, chroma = _hue_chroma(out)
         ring = alpha > 0
         assert np.all((hue[ring] >= 70) & (hue[ring] <= 91))
@@ -280,7 +280,7 @@ def test_gold_stays_gold_and_greenish_gold_is_pulled_back():
 
 def test_rose_gold_lands_in_its_range():
     rgb, alpha = _ring_image((205, 150, 120))
-    hue, _ = _hue_chroma(color.normalize_metal_tone(rgb, alpha, "rose_gold"))
+    hue, _ = _hue_chroma(metal_tone.normalize_metal_tone(rgb, alpha, "rose_gold"))
     assert np.all((hue[alpha > 0] >= 39) & (hue[alpha > 0] <= 63))
 
 
@@ -288,7 +288,7 @@ def test_rose_gold_lands_in_its_range():
 def test_gemstones_and_background_are_left_alone(metal):
     rgb, alpha = _ring_image((212, 175, 80))
     rgb[190:210, 70:90] = (20, 60, 200)  # a sapphire set in the band
-    out = color.normalize_metal_tone(rgb, alpha, metal)
+    out = metal_tone.normalize_metal_tone(rgb, alpha, metal)
     hue_in, chroma_in = _hue_chroma(rgb[190:210, 70:90])
     hue_out, chroma_out = _hue_chroma(out[190:210, 70:90])
     assert np.abs(hue_out - hue_in).max() < 2.0 and np.abs(chroma_out - chroma_in).max() < 2.0
@@ -297,12 +297,12 @@ def test_gemstones_and_background_are_left_alone(metal):
 
 def test_metal_none_is_a_copy_and_bad_metal_fails():
     rgb, alpha = _ring_image((200, 200, 200))
-    out = color.normalize_metal_tone(rgb, alpha, "none")
+    out = metal_tone.normalize_metal_tone(rgb, alpha, "none")
     assert np.array_equal(out, rgb) and out is not rgb
     with pytest.raises(InvalidOptions):
-        color.normalize_metal_tone(rgb, alpha, "bronze")
+        metal_tone.normalize_metal_tone(rgb, alpha, "bronze")
     with pytest.raises(InvalidOptions):
-        color.normalize_metal_tone(rgb, alpha[:10], "white_metal")
+        metal_tone.normalize_metal_tone(rgb, alpha[:10], "white_metal")
 
 
 # ------------------------------------------------------------------ grading
@@ -311,9 +311,9 @@ def test_metal_none_is_a_copy_and_bad_metal_fails():
 def test_grade_jewelry_neutralises_a_warm_silver_ring():
     # A neutral grey ring photographed under warm light.
     linear = _under(WARM, np.full((400, 400, 3), 0.35, np.float32))
-    rgb = color.linear_to_srgb(linear)
+    rgb = colour.linear_to_srgb(linear)
     alpha = _ring_mask()
-    graded, report = color.grade_jewelry(_read_only(rgb), _read_only(alpha), WARM, "white_metal")
+    graded, report = metal_tone.grade_jewelry(_read_only(rgb), _read_only(alpha), WARM, "white_metal")
     assert graded.dtype == np.uint8 and graded.shape == rgb.shape
     spread = graded.max(axis=2).astype(int) - graded.min(axis=2)
     assert spread[alpha > 0].max() <= 3
@@ -323,15 +323,15 @@ def test_grade_jewelry_neutralises_a_warm_silver_ring():
 
 def test_grade_jewelry_adds_gentle_contrast_only_on_the_subject():
     rgb, alpha = _ring_image((150, 150, 150))
-    graded, _ = color.grade_jewelry(rgb, alpha, [1, 1, 1], "none")
+    graded, _ = metal_tone.grade_jewelry(rgb, alpha, [1, 1, 1], "none")
     assert np.abs(graded[alpha == 0].astype(int) - rgb[alpha == 0]).max() <= 1
     assert 0 < np.abs(graded[alpha > 0].astype(int) - rgb[alpha > 0]).max() <= 12
 
 
 def test_grade_jewelry_strength_zero_changes_nothing():
     rgb, alpha = _ring_image((212, 175, 80))
-    graded, report = color.grade_jewelry(rgb, alpha, WARM, "yellow_gold", strength=0.0)
+    graded, report = metal_tone.grade_jewelry(rgb, alpha, WARM, "yellow_gold", strength=0.0)
     assert np.abs(graded.astype(int) - rgb).max() <= 1
     assert report["white_balance"]["strength"] == 0.0
     with pytest.raises(InvalidOptions):
-        color.grade_jewelry(rgb, alpha, WARM, "yellow_gold", strength=-0.1)
+        metal_tone.grade_jewelry(rgb, alpha, WARM, "yellow_gold", strength=-0.1)

@@ -2,14 +2,14 @@ import cv2
 import numpy as np
 import pytest
 
-from lumograph.models.compose import (
+from lumograph.models.common.errors import InvalidImage, InvalidOptions, SubjectNotFound
+from lumograph.models.compositor.lightbox import (
     BACKGROUND_DEPTH_LEVELS,
     compose_lightbox,
     plan_placement,
     subject_bbox,
 )
-from lumograph.models.errors import InvalidImage, InvalidOptions, SubjectNotFound
-from lumograph.models.shadow import JPEG_SAFE_MARGIN_PX, SHADOW_STYLES, LightDirection
+from lumograph.models.compositor.shadow import JPEG_SAFE_MARGIN_PX, SHADOW_STYLES, LightDirection
 
 GOLD = (205, 160, 70)
 

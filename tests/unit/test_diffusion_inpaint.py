@@ -17,10 +17,9 @@ import pytest
 import torch
 
 from lumograph.bench.synthetic_listing import room_photo
-from lumograph.models import diffusion_inpaint
-from lumograph.models.backends import LEARNED_BACKENDS
-from lumograph.models.errors import BackendUnavailable, InvalidImage, InvalidOptions
-from lumograph.models.inpainter_core import InpainterCore
+from lumograph.models.common.errors import BackendUnavailable, InvalidImage, InvalidOptions
+from lumograph.models.inpainter import BACKENDS, diffusion
+from lumograph.models.inpainter.core import InpainterCore
 from tests.tiny_models import build_tiny_inpaint, network_blocked
 
 STEPS = 2
@@ -69,15 +68,15 @@ def test_network_is_blocked():
 
 
 def test_registered_and_weights_described_without_loading(weights, tmp_path):
-    assert LEARNED_BACKENDS["inpainter"]["diffusers"] is diffusion_inpaint.missing_inpaint_weights
-    info = diffusion_inpaint.describe_weights(weights)
+    assert BACKENDS["diffusers"].code() is diffusion
+    info = diffusion.describe_weights(weights)
     assert info["ready"] is True and info["missing"] is None
     assert info["pipeline_class"] == "StableDiffusionInpaintPipeline"
     assert {"unet", "vae", "text_encoder", "tokenizer", "scheduler"} <= set(info["components"])
     assert all(c["present"] and c["files"] > 0 for c in info["components"].values())
     assert info["total_bytes"] > 0
     json.dumps(info)
-    empty = diffusion_inpaint.describe_weights(tmp_path)
+    empty = diffusion.describe_weights(tmp_path)
     assert empty["ready"] is False and empty["missing"].endswith("inpaint/model_index.json")
 
 
@@ -85,7 +84,7 @@ def test_a_component_folder_missing_is_named(weights, tmp_path):
     (tmp_path / "inpaint").mkdir()
     index = json.loads((weights / "inpaint" / "model_index.json").read_text())
     (tmp_path / "inpaint" / "model_index.json").write_text(json.dumps(index))
-    missing = diffusion_inpaint.missing_inpaint_weights(tmp_path)
+    missing = diffusion.missing_weights(tmp_path)
     assert missing is not None and missing.startswith(str(tmp_path / "inpaint"))
 
 
@@ -200,7 +199,7 @@ def test_stage_room_generates_on_the_floor_only_and_is_repeatable(core):
     assert report["room_type"] == "living" and report["style"] == "scandinavian"
     assert report["disclosure"] and "scandinavian" in report["prompt"] and report["backend"] == "diffusers"
     json.dumps(report)
-    top = int(diffusion_inpaint.STAGING_TOP * 192) - 10
+    top = int(diffusion.STAGING_TOP * 192) - 10
     assert np.array_equal(out["rgb"][:top], empty[:top])  # walls, ceiling, windows stay
     assert not np.array_equal(out["rgb"][top + 20:], empty[top + 20:])
     assert np.array_equal(core.stage_room(empty, "living", "scandinavian", seed=11)["rgb"], out["rgb"])
@@ -244,8 +243,8 @@ def test_staging_schema_matches_the_prompts():
 
     from lumograph.serve.schemas import StagingRoom, StagingStyle
 
-    assert set(get_args(StagingRoom)) == set(diffusion_inpaint.STAGING_ROOMS)
-    assert set(get_args(StagingStyle)) == set(diffusion_inpaint.STAGING_STYLES)
+    assert set(get_args(StagingRoom)) == set(diffusion.STAGING_ROOMS)
+    assert set(get_args(StagingStyle)) == set(diffusion.STAGING_STYLES)
 
 
 def _blown_room():

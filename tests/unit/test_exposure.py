@@ -1,24 +1,17 @@
 """Window detection, window pull and bracket merging on synthetic photos with known answers."""
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from lumograph.bench.synthetic_listing import room_photo
-from lumograph.models.backends import BackendUnavailable
-from lumograph.models.errors import InvalidImage, InvalidOptions
-from lumograph.models.exposure import (
-    clipped_share,
-    dark_share,
-    detect_windows,
-    merge_brackets,
-    pull_windows,
-)
-from lumograph.models.imageio import resize_long_side
-from lumograph.models.window_detector_core import WindowDetectorCore
-
-HOUSE = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "hdr_brackets" / "house"
+from lumograph.models.common.errors import BackendUnavailable, InvalidImage, InvalidOptions
+from lumograph.models.common.imageio import resize_long_side
+from lumograph.models.grader.brackets import clipped_share, dark_share, merge_brackets
+from lumograph.models.grader.window_pull import pull_windows
+from lumograph.models.window_detector.classical import detect_windows
+from lumograph.models.window_detector.core import WindowDetectorCore
+from tests.eval_data import require_eval
 
 
 def _iou(a, b) -> float:
@@ -182,7 +175,7 @@ def test_pull_skips_windows_below_the_threshold(room, room_windows):
 
 def test_blown_windows_are_pulled_even_under_the_threshold(room, room_windows):
     # Clipped glass reads only a lower bound of its stops: mostly clipped = view lost.
-    from lumograph.models.exposure import window_needs_pull
+    from lumograph.models.grader.window_pull import window_needs_pull
 
     blown = {"bbox": [0, 0, 10, 10], "stops_over_interior": 1.8, "clipped_share": 0.8}
     pull, reason = window_needs_pull(blown, 2.5)
@@ -274,12 +267,12 @@ def test_merge_recovers_both_ends(brackets):
 
 
 def test_merge_reduced_resolution_path_matches_full(brackets, monkeypatch):
-    import lumograph.models.exposure as exposure
+    import lumograph.models.grader.brackets as bracket_merge
 
     scene, frames = brackets
     big = [cv2.resize(f, (1440, 1080), interpolation=cv2.INTER_LINEAR) for f in frames]
     full = merge_brackets(big)
-    monkeypatch.setattr(exposure, "FUSE_LONG_SIDE", 720)
+    monkeypatch.setattr(bracket_merge, "FUSE_LONG_SIDE", 720)
     reduced = merge_brackets(big)
     assert reduced["report"]["fuse_scale"] == pytest.approx(0.5)
     diff = np.abs(full["rgb"].astype(np.int16) - reduced["rgb"].astype(np.int16))
@@ -304,10 +297,10 @@ def test_merge_rejects_bad_input(brackets):
 
 
 @pytest.mark.data
-@pytest.mark.skipif(not HOUSE.is_dir(), reason=f"bracket set not found at {HOUSE} (../shared/eval)")
 def test_real_bracket_set_beats_its_extreme_frames():
+    house = require_eval("hdr_brackets", "house")
     frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
-              for p in sorted(HOUSE.iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+              for p in sorted(house.iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
     assert len(frames) >= 2
     result = merge_brackets(frames)
     out = result["rgb"]
@@ -355,7 +348,7 @@ def test_glass_masks_are_validated(room, room_windows):
 
 
 def test_fully_blown_means_every_channel_clipped():
-    from lumograph.models.exposure import window_fully_blown
+    from lumograph.models.grader.window_pull import window_fully_blown
 
     # A window whose blue sky alone clips still holds a view; one clipped white has none.
     assert not window_fully_blown({"stops_over_interior": 2.8, "clipped_share": 0.96, "blown_share": 0.5})

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from lumograph.models.errors import InvalidImage, InvalidOptions, UnsupportedInput
-from lumograph.models.imageio import decode_image, encode_image, resize_long_side, sniff_format
+from lumograph.models.common.errors import InvalidImage, InvalidOptions, UnsupportedInput
+from lumograph.models.common.imageio import decode_image, encode_image, resize_long_side, sniff_format
 from tests import bad_inputs as bad
 
 
@@ -87,8 +87,9 @@ def test_encode_transparent_png_keeps_alpha_and_jpeg_refuses_it():
     alpha = np.zeros(rgb.shape[:2], np.float32)
     alpha[10:20, 10:20] = 1.0
     data = encode_image(rgb, "png", alpha=alpha)
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     img = Image.open(io.BytesIO(data))
     assert img.mode == "RGBA"

@@ -8,14 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from lumograph.models.errors import InvalidImage, InvalidOptions
-from lumograph.models.jewelry_classifier import (
+from lumograph.models.classifier.jewelry import (
     CATEGORIES,
     METALS,
     JewelryClassification,
     build_subject_mask,
     classify_jewelry,
 )
+from lumograph.models.common.errors import InvalidImage, InvalidOptions
 
 H, W = 600, 800
 GOLD = (215, 172, 70)

@@ -8,7 +8,7 @@ import pytest
 from lumograph.bench.synthetic import ring_photo
 from lumograph.graphs.jewelry import run_lightbox
 from lumograph.graphs.local import LocalModules
-from lumograph.models.imageio import decode_image
+from lumograph.models.common.imageio import decode_image
 
 OPTIONS = {
     "marketplace": "amazon", "size": 1200, "format": "jpeg", "transparent": False, "shadow": "soft",

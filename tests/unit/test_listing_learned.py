@@ -11,13 +11,13 @@ import torch
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo
 from lumograph.graphs.listing import run_enhance
 from lumograph.graphs.local import LocalModules
-from lumograph.models.classifier_core import ClassifierCore
-from lumograph.models.compositor_core import CompositorCore
-from lumograph.models.grader_core import GraderCore
-from lumograph.models.inpainter_core import InpainterCore
-from lumograph.models.qa_core import QACore
-from lumograph.models.segmenter_core import SegmenterCore
-from lumograph.models.window_detector_core import WindowDetectorCore
+from lumograph.models.classifier.core import ClassifierCore
+from lumograph.models.compositor.core import CompositorCore
+from lumograph.models.grader.core import GraderCore
+from lumograph.models.inpainter.core import InpainterCore
+from lumograph.models.qa.core import QACore
+from lumograph.models.segmenter.core import SegmenterCore
+from lumograph.models.window_detector.core import WindowDetectorCore
 from lumograph.serve.schemas import EnhanceOptions
 from tests.tiny_models import build_tiny_inpaint, build_tiny_sam, network_blocked
 

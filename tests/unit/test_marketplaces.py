@@ -3,8 +3,8 @@ import datetime as dt
 
 import pytest
 
-from lumograph.models.errors import InvalidOptions
-from lumograph.models.marketplaces import PROFILES, fill_ratio, get_profile
+from lumograph.models.common.errors import InvalidOptions
+from lumograph.models.common.marketplaces import PROFILES, fill_ratio, get_profile
 
 EXPECTED = {"amazon", "amazon_jewelry", "etsy", "shopify", "google", "ebay"}
 

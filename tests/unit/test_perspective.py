@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 
 from lumograph.bench.synthetic_listing import room_photo
-from lumograph.models.errors import InvalidImage
-from lumograph.models.imageio import resize_long_side
-from lumograph.models.perspective import (
-    FOCAL_IN_HEIGHTS, MAX_TILT_DEG, correct_verticals, estimate_verticals, verticals_homography,
+from lumograph.models.common.errors import InvalidImage
+from lumograph.models.common.imageio import resize_long_side
+from lumograph.models.compositor.verticals import (
+    FOCAL_IN_HEIGHTS,
+    MAX_TILT_DEG,
+    correct_verticals,
+    estimate_verticals,
+    verticals_homography,
 )
 
 

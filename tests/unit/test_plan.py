@@ -264,7 +264,7 @@ def test_weights_check_partial_folder_exits_1_naming_it(tmp_path):
     rc, report, torch_imported = _run_weights_check(tmp_path)
     backends = _by_backend(report)
     if "window_detector/yolo" not in backends:
-        pytest.skip("lumograph.models.yolo_windows is not in this checkout")
+        pytest.skip("lumograph.models.window_detector.yolo is not in this checkout")
     assert rc == 1 and not torch_imported
     assert backends["window_detector/yolo"]["status"] == "partial"
     assert backends["window_detector/yolo"]["missing"].endswith("windows.pt")
@@ -278,7 +278,7 @@ def test_weights_check_complete_backend_is_ok(tmp_path):
     rc, report, _ = _run_weights_check(tmp_path)
     backends = _by_backend(report)
     if "window_detector/yolo" not in backends:
-        pytest.skip("lumograph.models.yolo_windows is not in this checkout")
+        pytest.skip("lumograph.models.window_detector.yolo is not in this checkout")
     assert rc == 0 and backends["window_detector/yolo"]["status"] == "complete"
 
 

@@ -6,11 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from lumograph.models.compose import compose_lightbox
-from lumograph.models.errors import InvalidImage
-from lumograph.models.imageio import encode_image
-from lumograph.models.marketplaces import get_profile
-from lumograph.models.qa import Check, check_input, check_output, verdict
+from lumograph.models.common.errors import InvalidImage
+from lumograph.models.common.imageio import encode_image
+from lumograph.models.common.marketplaces import get_profile
+from lumograph.models.compositor.lightbox import compose_lightbox
+from lumograph.models.qa.checks import Check, verdict
+from lumograph.models.qa.lightbox import check_input, check_output
 
 GOLD = (205, 160, 70)
 BEFORE_2027 = dt.date(2026, 6, 1)

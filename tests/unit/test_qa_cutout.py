@@ -1,10 +1,10 @@
 import cv2
 import numpy as np
 
-from lumograph.models.qa_core import QACore
-from lumograph.models.qa_cutout import check_cutout, count_pieces
-from lumograph.models.compose import compose_lightbox
-from lumograph.models.imageio import encode_image
+from lumograph.models.common.imageio import encode_image
+from lumograph.models.compositor.lightbox import compose_lightbox
+from lumograph.models.qa.core import QACore
+from lumograph.models.qa.cutout import check_cutout, count_pieces
 
 
 def _alpha_with_blobs(n, size=400):

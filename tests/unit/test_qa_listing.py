@@ -7,13 +7,17 @@ import numpy as np
 import pytest
 
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo
-from lumograph.models.errors import InvalidImage
-from lumograph.models.imageio import resize_long_side
-from lumograph.models.qa import Check
-from lumograph.models.qa_listing import (
-    HALO_FAIL, HALO_REVIEW, STRUCTURE_REVIEW, check_listing, listing_verdict,
+from lumograph.models.common.errors import InvalidImage
+from lumograph.models.common.imageio import resize_long_side
+from lumograph.models.grader.room_grade import grade_room
+from lumograph.models.qa.checks import Check
+from lumograph.models.qa.listing import (
+    HALO_FAIL,
+    HALO_REVIEW,
+    STRUCTURE_REVIEW,
+    check_listing,
+    listing_verdict,
 )
-from lumograph.models.room_grade import grade_room
 
 
 @pytest.fixture(scope="module")

@@ -2,19 +2,17 @@
 a mirror found and filled, contracts (no mutation, typed errors)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 from lumograph.bench.synthetic_listing import room_photo
-from lumograph.models.errors import InvalidImage, InvalidOptions
-from lumograph.models.inpainter_core import InpainterCore
-from lumograph.models.retouch import (find_hotspots, find_person_in_mirror, hotspot_share,
-                                      inpaint_box, mirror_cleanup, remove_glare)
+from lumograph.models.common.errors import InvalidImage, InvalidOptions
+from lumograph.models.inpainter.core import InpainterCore
+from lumograph.models.inpainter.glare import find_hotspots, hotspot_share, remove_glare
+from lumograph.models.inpainter.mirror import find_person_in_mirror, inpaint_box, mirror_cleanup
+from tests.eval_data import require_eval
 
-EVAL = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "specular"
 SPOTS = [(0.25, 0.4), (0.6, 0.3), (0.7, 0.7)]  # (x, y) fractions
 SIGMA = 0.012  # share of the width
 
@@ -192,11 +190,10 @@ def test_bad_mirror_raises_invalid_options_quoting_it():
 
 @pytest.mark.data
 def test_specular_eval_psnr_improves_on_every_image(tmp_path):
-    if not EVAL.is_dir():
-        pytest.skip(f"eval data not found at {EVAL} (../shared/eval/specular)")
+    specular = require_eval("specular")
     from lumograph.bench.eval_specular import eval_specular
 
-    result = eval_specular(EVAL, tmp_path)
+    result = eval_specular(specular, tmp_path)
     assert result["n"] >= 1
     for name, row in result["per_image"].items():
         assert row["psnr_after"] > row["psnr_before"], (name, row)

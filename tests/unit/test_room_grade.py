@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from lumograph.models.color import angular_error_deg
-from lumograph.models.errors import InvalidImage, InvalidOptions
-from lumograph.models.room_grade import ROOM_LOOKS, ROOM_TYPES, grade_room, measure_cast
+from lumograph.models.common.errors import InvalidImage, InvalidOptions
+from lumograph.models.grader.illuminant import angular_error_deg
+from lumograph.models.grader.room_grade import ROOM_LOOKS, ROOM_TYPES, grade_room, measure_cast
 
 WARM = np.array([1.0, 0.80, 0.56])  # tungsten-like light, ~13 deg from neutral
 WALL = (slice(40, 150), slice(20, 300))  # neutral white wall (reflectance 0.7)

@@ -12,14 +12,10 @@ import pytest
 
 from lumograph.bench.synthetic import ring_photo
 from lumograph.bench.synthetic_listing import exterior_photo
-from lumograph.models import sam_backend
-from lumograph.models.backends import LEARNED_BACKENDS, select_backend
-from lumograph.models.errors import BackendUnavailable, InvalidImage, InvalidOptions
-from lumograph.models.sam_backend import (
-    SamSegmenter,
-    describe_weights,
-    missing_sam_weights,
-)
+from lumograph.models.common.backends import select_backend
+from lumograph.models.common.errors import BackendUnavailable, InvalidImage, InvalidOptions
+from lumograph.models.segmenter import BACKENDS, sam
+from lumograph.models.segmenter.sam import SamSegmenter, describe_weights, missing_weights
 from tests.tiny_models import TINY_SAM as TINY
 from tests.tiny_models import build_tiny_sam, network_blocked
 from tests.tiny_models import tiny_sam as _tiny_sam
@@ -53,8 +49,8 @@ def ring():
 
 
 def test_registered_and_selected_from_weights(weights_dir):
-    assert LEARNED_BACKENDS["segmenter"]["sam"] is missing_sam_weights
-    assert missing_sam_weights(weights_dir) is None
+    assert BACKENDS["sam"].code() is sam
+    assert missing_weights(weights_dir) is None
     assert select_backend("segmenter", "sam", str(weights_dir)).name == "sam"
     assert select_backend("segmenter", "auto", str(weights_dir)).name == "sam"
     described = describe_weights(weights_dir)
@@ -80,7 +76,7 @@ def test_missing_weights_name_the_expected_path(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     expected = str(empty / "sam" / "vit_b.pth")
-    assert missing_sam_weights(empty) == expected
+    assert missing_weights(empty) == expected
     with pytest.raises(BackendUnavailable) as info:
         select_backend("segmenter", "sam", str(empty))
     assert expected in info.value.message and info.value.code == "weights_missing"
@@ -91,22 +87,22 @@ def test_missing_weights_name_the_expected_path(tmp_path):
     # With a config.json the expected checkpoint is sam.pth.
     (empty / "sam").mkdir()
     (empty / "sam" / "config.json").write_text(json.dumps({"model_type": "vit_l"}))
-    assert missing_sam_weights(empty) == str(empty / "sam" / "sam.pth")
+    assert missing_weights(empty) == str(empty / "sam" / "sam.pth")
 
 
 def test_official_model_type_by_file_name(tmp_path):
     (tmp_path / "sam").mkdir()
     (tmp_path / "sam" / "vit_l.pth").write_bytes(b"x")
-    checkpoint, config = sam_backend.resolve_sam_weights(tmp_path)
+    checkpoint, config = sam.resolve_sam_weights(tmp_path)
     assert checkpoint.name == "vit_l.pth" and config == {"model_type": "vit_l"}
-    assert missing_sam_weights(tmp_path) is None
+    assert missing_weights(tmp_path) is None
 
 
 def test_bad_config_and_mismatched_checkpoint(tmp_path, weights_dir):
     (tmp_path / "sam").mkdir()
     (tmp_path / "sam" / "config.json").write_text(json.dumps({"model_type": "vit_x"}))
     (tmp_path / "sam" / "sam.pth").write_bytes((weights_dir / "sam" / "sam.pth").read_bytes())
-    assert "vit_x" in missing_sam_weights(tmp_path)
+    assert "vit_x" in missing_weights(tmp_path)
     with pytest.raises(InvalidOptions, match="vit_x"):
         SamSegmenter.load(str(tmp_path), device="cpu")
     wrong = {**TINY, "encoder_embed_dim": 48}
@@ -176,9 +172,9 @@ def test_refine_with_matting_keeps_trimap(segmenter, ring):
         sure_fg = cv2.erode(subject, disc).astype(bool)
         # Parts thinner than the band (the chain) anchor the solve too.
         sure_fg |= subject.astype(bool) & ~cv2.morphologyEx(subject, cv2.MORPH_OPEN, disc).astype(bool)
-        sure_bg = ~cv2.dilate((mask >= sam_backend.UNKNOWN_FLOOR).astype(np.uint8), disc).astype(bool)
+        sure_bg = ~cv2.dilate((mask >= sam.UNKNOWN_FLOOR).astype(np.uint8), disc).astype(bool)
         assert np.all(alpha[sure_fg] == 1.0) and np.all(alpha[sure_bg] == 0.0)
-        trimap = sam_backend.build_trimap(mask, band)
+        trimap = sam.build_trimap(mask, band)
         assert np.array_equal(trimap == 1.0, sure_fg) and np.array_equal(trimap == 0.0, sure_bg)
         assert report["method"] == "pymatting.estimate_alpha_cf" and report["tiles"] >= 1
         json.dumps(report)
@@ -289,8 +285,8 @@ class _ModelWithDecoder:
 
 def test_segmenter_core_runs_sam_on_both_verticals(weights_dir, ring):
     from lumograph.bench.synthetic_listing import exterior_photo
-    from lumograph.models.imageio import resize_long_side
-    from lumograph.models.segmenter_core import SegmenterCore
+    from lumograph.models.common.imageio import resize_long_side
+    from lumograph.models.segmenter.core import SegmenterCore
 
     core = SegmenterCore(backend="auto", weights_dir=str(weights_dir))
     assert core.selection.name == "sam" and core.sam is not None
@@ -309,8 +305,8 @@ def test_segmenter_core_runs_sam_on_both_verticals(weights_dir, ring):
 
 def test_segmenter_core_gives_glass_masks_spanning_each_window_box(weights_dir):
     from lumograph.bench.synthetic_listing import room_photo
-    from lumograph.models.imageio import resize_long_side
-    from lumograph.models.segmenter_core import SegmenterCore
+    from lumograph.models.common.imageio import resize_long_side
+    from lumograph.models.segmenter.core import SegmenterCore
 
     room = room_photo(800, 600, seed=2)
     proxy = resize_long_side(room.rgb, 1024)

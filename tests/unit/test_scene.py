@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo
-from lumograph.models.scene import DOMINANT_SKY_SHARE, classify_scene
+from lumograph.models.classifier.scene import DOMINANT_SKY_SHARE, classify_scene
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -87,7 +87,7 @@ def test_classify_scene_does_not_mutate_its_input():
 
 def test_analyse_scene_gives_the_classification_and_the_mirror_of_one_pass():
     from lumograph.bench.synthetic_listing import exterior_photo, room_photo
-    from lumograph.models.scene import analyse_scene, classify_scene, detect_mirror
+    from lumograph.models.classifier.scene import analyse_scene, classify_scene, detect_mirror
 
     room = room_photo(800, 600, seed=4).rgb
     classification, mirror = analyse_scene(room)

@@ -1,10 +1,11 @@
 import pytest
 from pydantic import ValidationError
 
-from lumograph.models.backends import LEARNED_BACKENDS, select_backend
-from lumograph.models.errors import BackendUnavailable, InvalidOptions
-from lumograph.serve.uploads import parse_options
+from lumograph.models.common.backends import select_backend
+from lumograph.models.common.errors import BackendUnavailable, InvalidOptions
+from lumograph.models.segmenter import sam
 from lumograph.serve.schemas import LightboxOptions
+from lumograph.serve.uploads import parse_options
 
 
 def test_defaults_are_amazon_jpeg_soft_shadow():
@@ -47,10 +48,10 @@ def test_unknown_or_weightless_learned_backend_fails_loudly(tmp_path, monkeypatc
     with pytest.raises(BackendUnavailable) as info:
         select_backend("segmenter", "sam", str(tmp_path))
     assert "sam" in info.value.message
-    monkeypatch.setitem(LEARNED_BACKENDS, "segmenter", {"sam": lambda root: str(root / "sam" / "model.pth")})
+    monkeypatch.setattr(sam, "missing_weights", lambda root: str(root / "sam" / "model.pth"))
     with pytest.raises(BackendUnavailable) as info:
         select_backend("segmenter", "sam", str(tmp_path))
     assert str(tmp_path / "sam" / "model.pth") in info.value.message
     assert select_backend("segmenter", "auto", str(tmp_path)).name == "classical"
-    monkeypatch.setitem(LEARNED_BACKENDS, "segmenter", {"sam": lambda root: None})
+    monkeypatch.setattr(sam, "missing_weights", lambda root: None)
     assert select_backend("segmenter", "auto", str(tmp_path)).name == "sam"

@@ -8,12 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from lumograph.models.errors import InvalidImage, InvalidOptions, SubjectNotFound
-from lumograph.models.segmentation import (
+from lumograph.bench.metrics import mask_iou, mask_iou_band
+from lumograph.models.common.errors import InvalidImage, InvalidOptions, SubjectNotFound
+from lumograph.models.segmenter.jewelry_matte import (
     Matte,
     locate_subject,
-    mask_iou,
-    mask_iou_band,
     matte_to_full_frame,
     segment_jewelry,
 )
@@ -259,8 +258,8 @@ def test_flat_grey_ring_darker_than_paper_is_kept_by_its_sharp_outline():
 def test_segmenter_core_reuses_the_locate_step_exactly():
     """The core keeps the locate step's localisation for the cut-out of the same photo:
     used once, and the matte is identical to a cold cut-out."""
-    from lumograph.models.imageio import resize_long_side
-    from lumograph.models.segmenter_core import SegmenterCore
+    from lumograph.models.common.imageio import resize_long_side
+    from lumograph.models.segmenter.core import SegmenterCore
 
     scene = draw_ring_scene(1500, 2000)
     scene.rgb.setflags(write=False)

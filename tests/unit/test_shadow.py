@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from lumograph.models.errors import InvalidImage, InvalidOptions
-from lumograph.models.shadow import (
+from lumograph.models.common.errors import InvalidImage, InvalidOptions
+from lumograph.models.compositor.shadow import (
     JPEG_SAFE_MARGIN_PX,
     SHADOW_STYLES,
     LightDirection,
@@ -146,12 +146,12 @@ def test_safe_border_taper():
 def test_contact_blur_on_its_row_band_equals_the_full_blur():
     """The contact shadow blurs only the rows it occupies; the result must be the
     full-frame Gaussian blur exactly, at the frame edges too."""
-    from lumograph.models.shadow import _blur_row_band
+    from lumograph.models.compositor.shadow import blur_row_band
 
     rng = np.random.default_rng(7)
     for top, rows, sigma in ((400, 30, 6.0), (0, 12, 2.0), (980, 20, 1.2), (300, 1, 0.8)):
         field = np.zeros((1000, 800), np.float32)
         field[top:top + rows, 50:750] = rng.random((min(rows, 1000 - top), 700), dtype=np.float32)
         expected = cv2.GaussianBlur(field, (0, 0), sigmaX=2.5 * sigma, sigmaY=sigma)
-        assert np.array_equal(_blur_row_band(field, 2.5 * sigma, sigma), expected)
-    assert not _blur_row_band(np.zeros((50, 60), np.float32), 3.0, 1.0).any()
+        assert np.array_equal(blur_row_band(field, 2.5 * sigma, sigma), expected)
+    assert not blur_row_band(np.zeros((50, 60), np.float32), 3.0, 1.0).any()

@@ -1,26 +1,20 @@
 """Sky module: matte, condition, generated skies, replacement and day-to-dusk.
 
 Synthetic images with known answers (``bench.synthetic_listing``) plus a regression
-floor on the real ADE20K sky masks in ../shared/eval (skipped when absent).
+floor on the real ADE20K sky masks (tests/eval_data.py: skipped when absent, failed in CI).
 """
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo
-from lumograph.models.errors import InvalidImage, InvalidOptions
-from lumograph.models.sky import (
-    SKY_STYLES,
-    day_to_dusk,
-    detect_facade_windows,
-    generate_sky,
-    replace_sky,
-    segment_sky,
-)
+from lumograph.models.common.errors import InvalidImage, InvalidOptions
+from lumograph.models.compositor.dusk import day_to_dusk, detect_facade_windows
+from lumograph.models.compositor.sky_replace import SKY_STYLES, generate_sky, replace_sky
+from lumograph.models.segmenter.sky_matte import segment_sky
+from tests.eval_data import require_eval
 
-EVAL = Path(__file__).resolve().parents[2].parent / "shared" / "eval"
 PROXY = (1024, 768)
 
 
@@ -301,11 +295,10 @@ def test_day_to_dusk_rejects_bad_windows(exterior_seg):
 
 
 @pytest.mark.data
-@pytest.mark.skipif(not (EVAL / "sky_masks").is_dir(), reason=f"eval photos not found at {EVAL / 'sky_masks'}")
 def test_sky_masks_regression_floor():
     from lumograph.bench.eval_sky import eval_sky_masks
 
-    result = eval_sky_masks(EVAL / "sky_masks", None)
+    result = eval_sky_masks(require_eval("sky_masks"), None)
     assert result["n_with_sky"] >= 5 and result["n_without_sky"] >= 5
     # Measured 2026-12-01 (python -m lumograph.bench.eval_sky), the product pipeline
     # (classify_scene, then segment_sky(scene=that scene) for exteriors): mIoU 0.767 over

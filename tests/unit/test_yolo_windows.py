@@ -2,7 +2,7 @@
 
 A tiny random-weight detection model is built from ultralytics' own YOLO11 model YAML
 (scale ``n``, two classes) and saved with ``YOLO.save`` under a temp weights directory
-(``yolo_windows.save_random_weights``), and loaded by ``WindowDetectorCore`` exactly as a replica would. Random
+(``yolo.save_random_weights``), and loaded by ``WindowDetectorCore`` exactly as a replica would. Random
 weights find nothing meaningful, so properties are asserted, not boxes; a second
 checkpoint with its class biases raised gives many boxes of both classes, to exercise
 the window/mirror split and the exposure measurements. Sockets are blocked for the
@@ -17,12 +17,11 @@ import numpy as np
 import pytest
 
 from lumograph.bench.synthetic_listing import room_photo
-from lumograph.models import yolo_windows
-from lumograph.models.backends import LEARNED_BACKENDS
-from lumograph.models.errors import BackendUnavailable, LumographError
-from lumograph.models.exposure import detect_windows
-from lumograph.models.imageio import resize_long_side
-from lumograph.models.window_detector_core import WindowDetectorCore
+from lumograph.models.common.errors import BackendUnavailable, LumographError
+from lumograph.models.common.imageio import resize_long_side
+from lumograph.models.window_detector import BACKENDS, yolo
+from lumograph.models.window_detector.classical import detect_windows
+from lumograph.models.window_detector.core import WindowDetectorCore
 
 #: OpenCV's thread count before anything here imports ultralytics (which zeroes it).
 CV2_THREADS_BEFORE = cv2.getNumThreads()
@@ -58,7 +57,7 @@ def nothing_reached_for_the_network(offline):
 @pytest.fixture(scope="module")
 def plain_weights(tmp_path_factory):
     weights = tmp_path_factory.mktemp("yolo_plain") / "weights"
-    path = yolo_windows.save_random_weights(weights)
+    path = yolo.save_random_weights(weights)
     assert path == weights / "yolo" / "windows.pt" and path.is_file()
     return weights
 
@@ -69,7 +68,7 @@ def busy_weights(tmp_path_factory):
     # stride-8 output, "mirror" (0.9975) on stride 16, "window" (0.9991) on stride 32.
     # NMS keeps the windows first, then mirrors up to MAX_DETECTIONS.
     weights = tmp_path_factory.mktemp("yolo_busy") / "weights"
-    yolo_windows.save_random_weights(weights, class_bias=[[-9.0, -9.0], [-9.0, 6.0], [7.0, -9.0]])
+    yolo.save_random_weights(weights, class_bias=[[-9.0, -9.0], [-9.0, 6.0], [7.0, -9.0]])
     return weights
 
 
@@ -129,10 +128,10 @@ def test_registered_and_described(plain_weights, tmp_path):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", 9))  # the block is in place
     NETWORK_ATTEMPTS.pop()
-    assert LEARNED_BACKENDS["window_detector"]["yolo"] is yolo_windows.missing_weights
-    missing = yolo_windows.describe_weights(tmp_path)
+    assert BACKENDS["yolo"].code() is yolo
+    missing = yolo.describe_weights(tmp_path)
     assert missing["ready"] is False and str(tmp_path / "yolo" / "windows.pt") in missing["problems"][0]
-    present = yolo_windows.describe_weights(plain_weights)
+    present = yolo.describe_weights(plain_weights)
     assert present["ready"] is True and present["problems"] == []
     assert present["files"][0]["bytes"] > 100_000 and present["files"][1]["present"] is False
     assert present["classes"] == ["window", "mirror"] and present["classes_source"] == "default"
@@ -141,7 +140,7 @@ def test_registered_and_described(plain_weights, tmp_path):
 def test_yolo_backend_runs_offline_with_the_contract(plain_weights, room, no_plotting):
     photo, proxy = room
     before = proxy.copy()
-    torch = yolo_windows._import_ultralytics()[0]
+    torch = yolo._import_ultralytics()[0]
     torch_threads = torch.get_num_threads()
     core = WindowDetectorCore(backend="yolo", weights_dir=str(plain_weights))
     assert core.selection.name == "yolo" and core.model is not None
@@ -168,10 +167,10 @@ def test_many_boxes_split_into_windows_and_mirrors(busy_weights, room, no_plotti
     hw = photo.rgb.shape[:2]
     core = WindowDetectorCore(backend="yolo", weights_dir=str(busy_weights))
     raw = core.model.detect(proxy, hw)
-    assert 10 <= len(raw) <= yolo_windows.MAX_DETECTIONS
+    assert 10 <= len(raw) <= yolo.MAX_DETECTIONS
     assert {d["class"] for d in raw} == {"window", "mirror"}
     scores = [d["score"] for d in raw]
-    assert scores == sorted(scores, reverse=True) and min(scores) >= yolo_windows.DEFAULT_CONF
+    assert scores == sorted(scores, reverse=True) and min(scores) >= yolo.DEFAULT_CONF
     for d in raw:
         _check_box(d["bbox"], hw)
         x0, y0, x1, y1 = d["bbox_proxy"]
@@ -193,7 +192,7 @@ def test_box_measurements_follow_the_classical_maths(room):
     wall = (int(0.3 * hw[1]), int(0.15 * hw[0]), int(0.45 * hw[1]), int(0.35 * hw[0]))
     wall_only = [{"class": "window", "class_id": 0, "score": 0.5, "bbox": list(wall),
                   "bbox_proxy": [v * k for v in wall]}]
-    out = yolo_windows.windows_report(proxy, hw, detections)
+    out = yolo.windows_report(proxy, hw, detections)
     classical = detect_windows(proxy, hw)
     assert len(out["windows"]) == 2 and len(classical["windows"]) == 2
     for mine, ref in zip(out["windows"], classical["windows"], strict=True):
@@ -204,7 +203,7 @@ def test_box_measurements_follow_the_classical_maths(room):
         assert mine["clipped_share"] > 0.8 and mine["edge_stops"] > 1.5 and mine["confidence"] == 0.9
         assert abs(mine["area_share"] - ref["area_share"]) < 0.02
     assert abs(out["interior_mean_luminance"] - classical["interior_mean_luminance"]) < 0.01
-    on_wall = yolo_windows.windows_report(proxy, hw, wall_only)["windows"][0]
+    on_wall = yolo.windows_report(proxy, hw, wall_only)["windows"][0]
     assert on_wall["clipped_share"] == 0.0 and on_wall["stops_over_interior"] < 0.5
 
 
@@ -228,24 +227,24 @@ def test_named_yolo_without_weights_fails_naming_the_path(tmp_path):
 
 def test_bad_weights_fail_at_start_up_naming_the_file(plain_weights, tmp_path):
     corrupt = tmp_path / "corrupt"
-    yolo_windows.weights_path(corrupt).parent.mkdir(parents=True)
-    yolo_windows.weights_path(corrupt).write_bytes(b"not a checkpoint")
+    yolo.weights_path(corrupt).parent.mkdir(parents=True)
+    yolo.weights_path(corrupt).write_bytes(b"not a checkpoint")
     with pytest.raises(BackendUnavailable) as info:
         WindowDetectorCore(backend="yolo", weights_dir=str(corrupt))
-    assert info.value.code == "weights_invalid" and str(yolo_windows.weights_path(corrupt)) in info.value.message
+    assert info.value.code == "weights_invalid" and str(yolo.weights_path(corrupt)) in info.value.message
 
     three = tmp_path / "three"
     (three / "yolo").mkdir(parents=True)
-    (three / "yolo" / "windows.pt").write_bytes(yolo_windows.weights_path(plain_weights).read_bytes())
+    (three / "yolo" / "windows.pt").write_bytes(yolo.weights_path(plain_weights).read_bytes())
     (three / "yolo" / "classes.json").write_text(json.dumps(["window", "mirror", "door"]))
     with pytest.raises(BackendUnavailable) as info:
         WindowDetectorCore(backend="yolo", weights_dir=str(three))
     assert info.value.code == "weights_invalid" and "classes.json" in info.value.message
 
     (three / "yolo" / "classes.json").write_text('{"0": "window"}')
-    assert yolo_windows.describe_weights(three)["ready"] is False
+    assert yolo.describe_weights(three)["ready"] is False
     with pytest.raises(BackendUnavailable) as info:
-        yolo_windows.read_classes(three)
+        yolo.read_classes(three)
     assert "classes.json" in info.value.message
 
     (three / "yolo" / "classes.json").write_text(json.dumps(["pane", "looking_glass"]))
@@ -255,9 +254,9 @@ def test_bad_weights_fail_at_start_up_naming_the_file(plain_weights, tmp_path):
 
 def test_random_weights_with_more_classes_name_them(tmp_path):
     weights = tmp_path / "weights"
-    yolo_windows.save_random_weights(weights, classes=("window", "mirror", "door"), seed=1,
+    yolo.save_random_weights(weights, classes=("window", "mirror", "door"), seed=1,
                                      class_bias=[[-9.0, -9.0, 6.0]] * 3)
-    facts = yolo_windows.describe_weights(weights)
+    facts = yolo.describe_weights(weights)
     assert facts["ready"] and facts["classes"] == ["window", "mirror", "door"]
     assert facts["classes_source"] == "classes.json" and facts["files"][1]["present"]
     core = WindowDetectorCore(backend="auto", weights_dir=str(weights))

@@ -1,0 +1,57 @@
+"""What every QA check returns and how checks become a verdict (shared by both verticals).
+
+Every :class:`Check` is honest: ``value`` is the measured number, ``limit`` the rule it
+was held to, and a rule we cannot measure is reported as ``info`` "not measured" rather
+than passed by assumption. The verdict is the worst failed severity; the score loses
+``SEVERITY_WEIGHTS`` per failed check.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+SEVERITIES = ("fail", "review", "info")
+#: Score lost per failed check of each severity.
+SEVERITY_WEIGHTS = {"fail": 0.5, "review": 0.15, "info": 0.0}
+
+
+@dataclass
+class Check:
+    """One measured rule. severity: "fail" | "review" | "info". value: what was measured
+    (float, int, str or None when not measured). limit: the rule, as a number or text."""
+
+    name: str
+    passed: bool
+    severity: str
+    value: float | int | str | None = None
+    limit: float | int | str | None = None
+    message: str = ""
+
+
+@dataclass
+class QAReport:
+    """verdict: "pass" | "review" | "fail". score: [0, 1]. checks: every check made."""
+
+    verdict: str
+    score: float
+    checks: list[Check] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict, "score": self.score, "checks": [asdict(c) for c in self.checks]}
+
+
+def verdict(checks: list[Check]) -> QAReport:
+    """Any failed ``fail`` check -> "fail"; else any failed ``review`` -> "review"; else
+    "pass". score = 1 - sum of ``SEVERITY_WEIGHTS`` over failed checks, clipped to [0, 1]."""
+    failed = [c for c in checks if not c.passed]
+    if any(c.severity == "fail" for c in failed):
+        result = "fail"
+    elif any(c.severity == "review" for c in failed):
+        result = "review"
+    else:
+        result = "pass"
+    lost = sum(SEVERITY_WEIGHTS.get(c.severity, 0.0) for c in failed)
+    return QAReport(result, round(max(0.0, 1.0 - lost), 4), list(checks))
+
+
+def not_measured(name: str, why: str) -> Check:
+    return Check(name, True, "info", None, None, f"not measured: {why}")

@@ -1,0 +1,96 @@
+"""The QA module's core: the jewelry input floor, marketplace compliance and the verdict;
+the listing output checks."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+
+from lumograph.models.common.backends import BackendSelection, select_backend
+from lumograph.models.common.marketplaces import get_profile
+from lumograph.models.qa.checks import Check, verdict
+from lumograph.models.qa.cutout import check_cutout
+from lumograph.models.qa.lightbox import check_input, check_output
+from lumograph.models.qa.listing import check_listing
+
+
+class QACore:
+    def __init__(self, backend: str = "auto", weights_dir: str | None = None, min_short_side: int = 1024):
+        self.selection: BackendSelection = select_backend("qa", backend, weights_dir)
+        self.min_short_side = int(min_short_side)
+
+    def check_jewelry_input(
+        self,
+        proxy_rgb: np.ndarray,
+        source_wh: tuple[int, int],
+        *,
+        min_short_side: int | None = None,
+        subject_alpha_proxy: np.ndarray | None = None,
+        classification: dict | None = None,
+    ) -> dict:
+        """The input floor, run before any expensive work.
+
+        proxy_rgb: HxWx3 uint8 (~1024 px). source_wh: the upload's (w, h).
+        Returns ``{"verdict", "score", "checks": [dict], "backend"}``.
+        """
+        classification = classification or {}
+        checks = check_input(
+            proxy_rgb,
+            source_wh=tuple(source_wh),
+            min_short_side=int(min_short_side or self.min_short_side),
+            subject_alpha_proxy=subject_alpha_proxy,
+            skin_fraction=classification.get("skin_fraction"),
+            on_model=classification.get("on_model"),
+        )
+        return self._report(checks)
+
+    def check_jewelry_output(
+        self,
+        encoded: bytes,
+        fmt: str,
+        marketplace: str,
+        prior_checks: list[dict] | None = None,
+        cutout: dict | None = None,
+    ) -> dict:
+        """Re-measure the delivered bytes against the marketplace profile and give the
+        verdict over these checks, the cut-out checks and ``prior_checks`` (the input
+        floor's). ``cutout``: keyword arguments of ``check_cutout`` (pieces, category,
+        magnification, busy_background, background_complexity) plus ``transparent``
+        (the client asked for a transparent cut-out), or None."""
+        cutout = dict(cutout or {})
+        transparent = bool(cutout.pop("transparent", False))
+        checks = check_output(encoded, fmt, get_profile(marketplace))
+        if transparent:
+            checks = [_transparency_requested(c) for c in checks]
+        if cutout:
+            checks = [*check_cutout(**cutout), *checks]
+        prior = [Check(**c) for c in (prior_checks or [])]
+        rep = self._report(prior + list(checks))
+        rep["output_checks"] = [asdict(c) for c in checks]
+        return rep
+
+    def check_listing(self, before_proxy: np.ndarray, after_proxy: np.ndarray, applied: list[str],
+                      halo: float | None = None) -> dict:
+        """Compare an enhanced listing photo with its input (both HxWx3 uint8 proxies):
+        structure kept, no new clipping or crushed blacks, no halo on replaced skies.
+        Returns ``{"verdict", "score", "checks", "backend"}``."""
+        return self._report(check_listing(before_proxy, after_proxy, list(applied), halo))
+
+    def _report(self, checks: list[Check]) -> dict:
+        rep = verdict(checks)
+        return {
+            "verdict": rep.verdict,
+            "score": float(rep.score),
+            "checks": [asdict(c) for c in rep.checks],
+            "backend": self.selection.name,
+        }
+
+
+def _transparency_requested(check: Check) -> Check:
+    """A transparent cut-out was asked for: it is a layer for the client's own canvas,
+    so its transparency is information, not a breach; every other check still measures
+    the file flattened on white (what the layer looks like on a white page)."""
+    if check.name != "output_transparency":
+        return check
+    return Check(check.name, True, "info", check.value, None,
+                 f"{check.message}; transparent cut-out requested (checks below measure it flattened on white)")

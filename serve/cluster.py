@@ -1,0 +1,146 @@
+"""Start a local Ray cluster and deploy a Serve YAML config, the way `serve run` does.
+
+Used by ``lumograph serve`` (foreground, dashboard on), by the Serve tests (small object
+store, no dashboard) and by the HTTP benchmark, so all three exercise the same config
+file path that an operator deploys with ``serve deploy``.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lumograph.configs import config_path
+
+# Serve's throughput-optimised mode caps replica messages at 4 MiB (real photos fail).
+os.environ.pop("RAY_SERVE_THROUGHPUT_OPTIMIZED", None)
+
+DEFAULT_CONFIG = config_path("local.yaml")
+
+
+def resolve_config(name_or_path: str | Path | None) -> Path:
+    """A config file: an existing path as given, else a config shipped in the package
+    by name (``local.yaml``, ``configs/gpu.yaml``), else ``FileNotFoundError``. None is
+    the embedded default, ``local.yaml``."""
+    if name_or_path is None:
+        return DEFAULT_CONFIG
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    return config_path(str(name_or_path).removeprefix("configs/"))
+
+
+def load_serve_config(path: str | Path | None, *, http_port: int | None = None) -> Any:
+    """Read and validate a Serve YAML (a path or a shipped config's name, see
+    ``resolve_config``) into ``ServeDeploySchema`` (raises on errors)."""
+    from ray.serve.schema import ServeDeploySchema
+
+    raw = yaml.safe_load(resolve_config(path).read_text())
+    if http_port is not None:
+        raw.setdefault("http_options", {})["port"] = int(http_port)
+    return ServeDeploySchema.model_validate(raw)
+
+
+def start_ray(
+    *,
+    num_cpus: int | None = None,
+    num_gpus: float | None = None,
+    object_store_mb: int = 256,
+    dashboard: bool = False,
+    dashboard_port: int = 8265,
+    temp_dir: str | None = None,
+) -> None:
+    """Start a fresh local Ray instance (never attaching to a stale one).
+
+    ``num_gpus`` declares that many GPUs to Ray (None: Ray detects them). They may be
+    logical: on a CPU machine ``num_gpus=1`` lets fractional-GPU replicas schedule, each
+    seeing ``CUDA_VISIBLE_DEVICES="0"``; Ray refuses it while ``CUDA_VISIBLE_DEVICES=""``.
+    """
+    import ray
+
+    os.environ.pop("RAY_ADDRESS", None)
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = dict(
+        address="local",
+        namespace="serve",
+        object_store_memory=object_store_mb * 1024 * 1024,
+        include_dashboard=dashboard,
+        log_to_driver=True,
+    )
+    if num_cpus is not None:
+        kwargs["num_cpus"] = num_cpus
+    if num_gpus is not None:
+        kwargs["num_gpus"] = num_gpus
+    if dashboard:
+        kwargs.update(dashboard_host="127.0.0.1", dashboard_port=dashboard_port)
+    if temp_dir:
+        kwargs["_temp_dir"] = temp_dir
+    ray.init(**kwargs)
+
+
+def deploy_config(config: Any, *, timeout_s: float = 180.0, check_resources: bool = True) -> None:
+    """Start Serve with the config's HTTP options, deploy its applications and wait
+    until every application is RUNNING (raises ``TimeoutError`` or ``RuntimeError``).
+
+    With ``check_resources`` (the default) the config's worst case is first checked
+    against ``ray.cluster_resources()``: a plan that does not fit raises
+    ``plan.PlanDoesNotFit`` naming the deployment, where Ray would wait forever. Opt out
+    on an autoscaling cluster whose nodes are added on demand.
+    """
+    import ray
+    from ray.serve._private import api as serve_api
+    from ray.serve.config import gRPCOptions
+
+    if check_resources and ray.is_initialized():
+        from lumograph.serve.plan import require_plan_fits
+
+        resources = ray.cluster_resources()
+        require_plan_fits(config, num_gpus=resources.get("GPU", 0.0), num_cpus=resources.get("CPU", 0.0))
+
+    client = serve_api.serve_start(
+        http_options=config.http_options.model_dump(),
+        proxy_location=config.proxy_location,
+        grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
+    )
+    client.deploy_apps(config, _blocking=False)
+    wait_until_running([app.name for app in config.applications], timeout_s=timeout_s)
+
+
+def wait_until_running(app_names: list[str], *, timeout_s: float = 180.0) -> None:
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    last = {}
+    while time.monotonic() < deadline:
+        apps = serve.status().applications
+        last = {name: (apps[name].status if name in apps else "MISSING") for name in app_names}
+        failed = {n: apps[n].message for n in app_names if n in apps and apps[n].status in ("DEPLOY_FAILED", "UNHEALTHY")}
+        if failed:
+            raise RuntimeError(f"Serve applications failed to deploy: {failed}")
+        if all(str(s).endswith("RUNNING") for s in last.values()):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"Serve applications not RUNNING after {timeout_s:.0f} s: {last}")
+
+
+def shutdown() -> None:
+    import ray
+    from ray import serve
+
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for test and bench clusters)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+

@@ -1,0 +1,110 @@
+"""HTTP ingress of the jewelry vertical: ``/jewelry/lightbox`` and ``/jewelry/healthz``.
+
+Decodes and validates the upload, runs the jewelry graph over the shared module
+deployments (reached by name in the ``modules`` application), and turns the outcome
+into an image response or a JSON report. No image maths lives here.
+"""
+# No `from __future__ import annotations` here, and every helper the ingress calls is
+# defined above the class: @serve.ingress rebinds the methods with the globals that
+# exist at decoration time, and FastAPI must see the real `Request` annotation.
+import asyncio
+import base64
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from ray import serve
+
+from lumograph.deployments.directory import MODULES_APP, module_handle
+from lumograph.graphs.jewelry import JewelrySteps, run_lightbox
+from lumograph.models.common.errors import QualityRejected
+from lumograph.models.common.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from lumograph.serve.errors import error_response, install_error_handlers
+from lumograph.serve.schemas import LightboxOptions, LightboxReport
+from lumograph.serve.uploads import parse_options, read_uploads, refuse_oversize, request_id_for
+
+api = FastAPI(
+    title="lumograph jewelry lightbox",
+    description="Raw jewelry photo in, marketplace-ready lightbox image and QA report out.",
+)
+
+install_error_handlers(api)
+
+
+@serve.deployment(name="JewelryIngress")
+@serve.ingress(api)
+class JewelryIngress:
+    def __init__(self, max_upload_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.max_upload_bytes = int(max_upload_bytes)
+        self.max_pixels = int(max_pixels)
+        self.steps = JewelrySteps(
+            locate=module_handle("segmenter", "locate_jewelry"),
+            classify=module_handle("classifier", "classify_jewelry"),
+            check_input=module_handle("qa", "check_jewelry_input"),
+            segment=module_handle("segmenter", "segment_jewelry"),
+            grade=module_handle("grader", "grade_jewelry"),
+            compose=module_handle("compositor", "compose_lightbox"),
+            check_output=module_handle("qa", "check_jewelry_output"),
+        )
+        self.directory = serve.get_deployment_handle("ModuleDirectory", app_name=MODULES_APP, _check_exists=False)
+
+    @api.get("/healthz")
+    async def healthz(self, request: Request):
+        rid = request_id_for(request)
+        try:
+            backends = await self.directory.backends.remote()
+        except Exception as exc:  # a module that cannot answer is a health failure
+            return error_response(exc, rid)
+        return {"status": "ok", "vertical": "jewelry", "modules": backends, "request_id": rid}
+
+    @api.post("/lightbox")
+    async def lightbox(self, request: Request):
+        rid = request_id_for(request)
+        try:
+            return await self._lightbox(request, rid)
+        except Exception as exc:
+            return error_response(exc, rid)
+
+    async def _lightbox(self, request: Request, rid: str) -> Response:
+        refuse_oversize(request, self.max_upload_bytes)
+        uploads, fields = await read_uploads(request, max_files=1)
+        data, filename = uploads[0]
+        want_json = fields.pop("report", "") == "json"
+        options = parse_options(LightboxOptions, fields)
+        decoded = await asyncio.to_thread(
+            decode_image, data, filename=filename, max_pixels=self.max_pixels, max_bytes=self.max_upload_bytes
+        )
+        outcome = await run_lightbox(
+            decoded.rgb,
+            options.model_dump(),
+            self.steps,
+            request_id=rid,
+            input_info={
+                "format": decoded.source_format,
+                "mode": decoded.source_mode,
+                "bytes": len(data),
+                "filename": filename,
+                "conversions": list(decoded.notes),
+            },
+        )
+        report = LightboxReport.model_validate(outcome.report)
+        if report.verdict == "fail" or outcome.encoded is None:
+            failed = [c.name for c in report.input_checks + report.output_checks if not c.passed and c.severity == "fail"]
+            err = QualityRejected(
+                f"the QA gate failed this request: {', '.join(failed) or 'see report'}",
+                details={"report": report.model_dump(mode="json")},
+            )
+            return error_response(err, rid)
+        # Serve's proxy already answers with the X-Request-ID it put on the request.
+        headers = {
+            "X-Lumograph-Verdict": report.verdict,
+            "X-Lumograph-Score": f"{report.score:.3f}",
+            "X-Lumograph-Billable": "true" if report.billable else "false",
+        }
+        if want_json:
+            body = {
+                "report": report.model_dump(mode="json"),
+                "image_base64": base64.b64encode(outcome.encoded).decode("ascii"),
+                "media_type": outcome.media_type,
+            }
+            return JSONResponse(body, headers=headers)
+        return Response(content=outcome.encoded, media_type=outcome.media_type, headers=headers)

@@ -1,0 +1,261 @@
+"""Every request option, module knob and report of the API, as pydantic v2 models.
+
+Validators reject bad input with a message that quotes the bad value; nothing is
+silently rewritten. The same models are used by the HTTP routes, the CLI and the eval,
+so the future batch-job and tenant layers can store and replay them unchanged.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lumograph.models.common.errors import InvalidOptions
+
+Marketplace = Literal["amazon", "amazon_jewelry", "etsy", "shopify", "google", "ebay"]
+OutputFormat = Literal["jpeg", "png", "webp"]
+ShadowStyle = Literal["none", "contact", "soft", "drop", "reflection"]
+MetalHint = Literal["auto", "yellow_gold", "white_metal", "rose_gold", "none"]
+Verdict = Literal["pass", "review", "fail"]
+BackendChoice = Literal["auto", "classical"]
+
+
+class LightboxOptions(BaseModel):
+    """Options of ``POST /jewelry/lightbox``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    marketplace: Marketplace = Field("amazon", description="Marketplace profile the output must pass.")
+    size: int | None = Field(
+        None, ge=100, le=10000,
+        description="Canvas side in pixels (square canvas). Default: the profile's recommended size.",
+    )
+    format: OutputFormat = Field("jpeg", description="Encoded output format.")
+    transparent: bool = Field(
+        False, description="Deliver the cut-out on a transparent background (PNG or WebP only)."
+    )
+    shadow: ShadowStyle = Field("soft", description="Shadow style under the piece.")
+    metal: MetalHint = Field("auto", description="Metal hint; 'auto' uses the classifier's guess.")
+    fill_ratio: float | None = Field(
+        None, ge=0.3, le=0.98,
+        description="Longest side of the piece over the canvas side. Default: the profile's target.",
+    )
+    quality: int = Field(92, ge=60, le=100, description="JPEG/WebP quality.")
+    min_short_side: int | None = Field(
+        None, ge=64, le=8000,
+        description="Input floor override: minimum short side of the upload in pixels "
+        "(default from the QA module's configuration, 1024).",
+    )
+
+    @model_validator(mode="after")
+    def _transparent_needs_alpha_format(self) -> "LightboxOptions":
+        if self.transparent and self.format == "jpeg":
+            raise ValueError(
+                f"transparent=true needs format png or webp, got format={self.format!r}"
+            )
+        return self
+
+
+class CheckModel(BaseModel):
+    """One QA check: what was measured, against which limit, and whether it passed."""
+
+    name: str
+    passed: bool
+    severity: Literal["fail", "review", "info"]
+    value: float | int | str | bool | None = None
+    limit: float | int | str | None = None
+    message: str = ""
+
+
+class QAModel(BaseModel):
+    verdict: Verdict
+    score: float = Field(ge=0.0, le=1.0)
+    checks: list[CheckModel]
+
+
+class LightboxReport(BaseModel):
+    """The full report of one lightbox request (``?report=json``)."""
+
+    request_id: str
+    verdict: Verdict
+    score: float = Field(ge=0.0, le=1.0)
+    billable: bool = Field(description="Only a 'pass' is billable.")
+    marketplace: Marketplace
+    input: dict[str, Any] = Field(description="Source size, format and conversions applied.")
+    output: dict[str, Any] = Field(default_factory=dict, description="Delivered size, format, bytes.")
+    classification: dict[str, Any] = Field(default_factory=dict)
+    illuminant: dict[str, Any] = Field(default_factory=dict)
+    light: dict[str, Any] = Field(default_factory=dict)
+    segmentation: dict[str, Any] = Field(default_factory=dict)
+    grading: dict[str, Any] = Field(default_factory=dict)
+    composition: dict[str, Any] = Field(default_factory=dict)
+    input_checks: list[CheckModel] = Field(default_factory=list)
+    output_checks: list[CheckModel] = Field(default_factory=list)
+    modules_run: list[str] = Field(default_factory=list)
+    backends: dict[str, str] = Field(default_factory=dict)
+    timings_s: dict[str, float] = Field(default_factory=dict, description="Per-stage wall time.")
+
+
+ListingTier = Literal["standard", "premium", "auto"]
+ListingModule = Literal["window_pull", "window_view", "sky_replacement", "colour_grade", "glare_removal",
+                        "mirror_cleanup", "verticals", "day_to_dusk"]
+RoomLabel = Literal["kitchen", "bathroom", "bedroom", "living", "dining", "other", "exterior"]
+SkyStyle = Literal["clear_blue", "light_clouds", "high_clouds"]
+
+
+class EnhanceOptions(BaseModel):
+    """Options of ``POST /listing/enhance`` (and of each photo of a bundle)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tier: ListingTier = Field(
+        "auto", description="standard (window pull, colour grade, sky where needed), premium "
+        "(all modules) or auto (run what the photo needs; billed at the tier that covers it).")
+    modules: list[ListingModule] | None = Field(
+        None, description="Explicit module list; wins over the tier. Each still runs only "
+        "where the photo needs it.")
+    room: RoomLabel | None = Field(
+        None, description="Client-supplied room label; wins over the classifier's guess.")
+    dusk: bool = Field(False, description="Day-to-dusk conversion (exteriors).")
+    sky_style: SkyStyle = Field("clear_blue", description="Replacement sky.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for generated skies.")
+    window_threshold_stops: float = Field(
+        2.5, ge=0.5, le=8.0, description="A window this many stops over the room gets pulled.")
+    alter_primary: bool = Field(
+        False, description="Allow sky and retouching edits on a bundle's primary exterior.")
+    format: OutputFormat = Field("jpeg", description="Encoded output format.")
+    quality: int = Field(90, ge=60, le=100, description="JPEG/WebP quality.")
+    max_long_side: int | None = Field(
+        None, ge=256, le=10000, description="Downscale the output to this long side.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_module_list(cls, data: Any) -> Any:
+        # A form field arrives as "window_pull,colour_grade"; a JSON body as a list.
+        if isinstance(data, dict) and isinstance(data.get("modules"), str):
+            text = data["modules"].strip()
+            data = {**data, "modules": [m.strip() for m in text.split(",") if m.strip()]
+                    if text else None}
+        return data
+
+    @model_validator(mode="after")
+    def _modules_not_empty(self) -> "EnhanceOptions":
+        if self.modules is not None and not self.modules:
+            raise ValueError(f"modules must name at least one module, got {self.modules!r}")
+        return self
+
+
+class BundleFields(BaseModel):
+    """Bundle-level fields of ``POST /listing/bundle`` (the rest are ``EnhanceOptions``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rooms: str | None = Field(
+        None, description="Comma-separated room label per photo, in upload order; empty "
+        "entries leave the guess, e.g. 'exterior,,kitchen'.")
+    primary: int | None = Field(
+        None, ge=0, description="Index of the primary (hero) exterior; default: the first "
+        "photo classified exterior.")
+    dusk_primary: bool = Field(False, description="Day-to-dusk on the primary exterior.")
+
+    def room_list(self, n_photos: int) -> list[str | None]:
+        """One room label (or None) per photo; a wrong count or label is an error."""
+        if self.rooms is None:
+            return [None] * n_photos
+        labels = [r.strip() or None for r in self.rooms.split(",")]
+        if len(labels) != n_photos:
+            raise InvalidOptions(f"rooms names {len(labels)} photos but {n_photos} were "
+                             f"uploaded, got rooms={self.rooms!r}")
+        allowed = set(RoomLabel.__args__)
+        bad = [r for r in labels if r is not None and r not in allowed]
+        if bad:
+            raise InvalidOptions(f"rooms: unknown label(s) {bad!r}; allowed: {sorted(allowed)}")
+        return labels
+
+
+class ModuleRun(BaseModel):
+    """One module of the listing graph: whether it ran, and the signal that decided it."""
+
+    ran: bool
+    applied: bool
+    reason: str
+    signal: Any = None
+    backend: str | None = None
+    report: dict[str, Any] = Field(default_factory=dict)
+
+
+class ListingReport(BaseModel):
+    """The full report of one enhanced listing photo."""
+
+    request_id: str
+    verdict: Verdict
+    score: float = Field(ge=0.0, le=1.0)
+    primary: bool = False
+    input: dict[str, Any]
+    output: dict[str, Any] = Field(default_factory=dict)
+    classification: dict[str, Any] = Field(default_factory=dict)
+    signals: dict[str, Any] = Field(default_factory=dict)
+    windows: list[dict[str, Any]] = Field(default_factory=list)
+    glass_masks: dict[str, Any] = Field(
+        default_factory=dict, description="Pixel glass masks of the windows (learned segmenter "
+        "only): backend and per-window coverage.")
+    sky: dict[str, Any] = Field(default_factory=dict)
+    brackets: dict[str, Any] = Field(default_factory=dict)
+    modules: dict[str, ModuleRun]
+    modules_run: list[str]
+    modules_applied: list[str]
+    checks: list[CheckModel]
+    disclosures: list[str] = Field(description="MLS disclosures this photo must carry.")
+    billing: dict[str, Any]
+    backends: dict[str, str] = Field(default_factory=dict)
+    timings_s: dict[str, float] = Field(default_factory=dict)
+
+
+StagingRoom = Literal["living", "bedroom", "dining", "office", "kitchen", "other"]
+StagingStyle = Literal["modern", "scandinavian", "mid_century", "farmhouse", "industrial", "coastal",
+                       "traditional"]
+
+
+class StageOptions(BaseModel):
+    """Options of ``POST /listing/stage`` (virtual staging of an empty room)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    room_type: StagingRoom = Field("living", description="Room to furnish.")
+    style: StagingStyle = Field("modern", description="Furniture style.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed: the same seed gives the same staging.")
+    format: OutputFormat = Field("jpeg", description="Encoded output format.")
+    quality: int = Field(90, ge=60, le=100, description="JPEG/WebP quality.")
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns."""
+
+    code: str = Field(description="Stable machine-readable error code.")
+    message: str
+    request_id: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SegmenterConfig(BaseModel):
+    """``user_config`` of the segmenter deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+    backend: BackendChoice = "auto"
+    weights_dir: str | None = None
+    target_long_side: int = Field(2048, ge=256, le=8192, description="Working resolution of the matte.")
+
+
+class QAConfig(BaseModel):
+    """``user_config`` of the QA deployment: thresholds that change without a restart."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_short_side: int = Field(1024, ge=64, le=8000)
+
+
+class ModuleConfig(BaseModel):
+    """``user_config`` of a module with only a backend choice."""
+
+    model_config = ConfigDict(extra="forbid")
+    backend: BackendChoice = "auto"
+    weights_dir: str | None = None

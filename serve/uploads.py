@@ -1,0 +1,75 @@
+"""What every ingress does with a request before the graph: request id, upload, options.
+
+Imported by the ingress modules at the top (names bound before ``@serve.ingress``
+snapshots the module globals).
+"""
+import re
+import uuid
+from typing import TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from lumograph.models.common.errors import InvalidOptions, UnsupportedInput
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+Options = TypeVar("Options", bound=BaseModel)
+
+
+def request_id_for(request: Request) -> str:
+    """Use the caller's ``X-Request-ID`` when it is sane, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def parse_options(model: type[Options], fields: dict[str, str]) -> Options:
+    """Validate form/query fields into ``model``; errors quote the bad value."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        ]
+        raise InvalidOptions("; ".join(problems), details={"errors": problems}) from None
+
+
+def refuse_oversize(request: Request, max_bytes: int) -> None:
+    """Refuse a declared body over ``max_bytes`` before reading it."""
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > max_bytes + 64 * 1024:
+        raise UnsupportedInput(
+            f"the request body is {declared} bytes; the limit is {max_bytes} bytes",
+            code="upload_too_large",
+        )
+
+
+async def read_uploads(request: Request, max_files: int = 1
+                       ) -> tuple[list[tuple[bytes, str | None]], dict[str, str]]:
+    """The multipart ``image`` parts (or one raw image body) and the option fields.
+
+    Returns ([(bytes, filename), ...], fields). Query parameters are merged into the
+    fields (the form wins). More than ``max_files`` images is an ``invalid_options`` error.
+    """
+    ctype = request.headers.get("content-type", "")
+    fields: dict[str, str] = {}
+    if ctype.startswith("multipart/form-data"):
+        try:
+            form = await request.form(max_files=max_files + 1, max_fields=200)
+        except Exception as exc:
+            raise InvalidOptions(f"the multipart body could not be parsed: {exc}",
+                                 code="invalid_request") from None
+        files = [u for u in form.getlist("image") if not isinstance(u, str)]
+        if not files:
+            raise InvalidOptions("multipart field 'image' (a file) is required", code="missing_image")
+        if len(files) > max_files:
+            raise InvalidOptions(f"at most {max_files} 'image' parts are accepted, got {len(files)}",
+                                 code="too_many_images")
+        uploads = [(await f.read(), f.filename) for f in files]
+        fields = {k: v for k, v in form.multi_items() if k != "image" and isinstance(v, str)}
+    else:
+        # A raw body (Content-Type: image/*) is accepted too, options in the query string.
+        uploads = [(await request.body(), None)]
+    for key, value in request.query_params.items():
+        fields.setdefault(key, value)
+    return uploads, fields
