@@ -23,6 +23,8 @@ Image.MAX_IMAGE_PIXELS = None
 #: Formats we accept. MPO is the multi-picture JPEG some cameras write.
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"}
 DEFAULT_MAX_PIXELS = 64_000_000
+#: The EXIF tag holding the camera's orientation (1 = as stored).
+_EXIF_ORIENTATION = 0x0112
 DEFAULT_MAX_BYTES = 40 * 1024 * 1024
 
 #: Output formats and the filename extensions that match them.
@@ -92,17 +94,23 @@ def decode_image(
         )
     notes: list[str] = []
     mode = img.mode
+    # The raw layout says whether the file held 16 bits a channel (Pillow hands 48-bit
+    # RGB over as 8-bit "RGB"); the EXIF tag, read once decoded (inside the guard: a
+    # truncated file fails there), whether a turn was due.
+    if any(";16" in str(getattr(tile, "args", "") or "") for tile in getattr(img, "tile", None) or ()):
+        notes.append("16-bit reduced to 8-bit")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img.load()
+            orientation = img.getexif().get(_EXIF_ORIENTATION)
             oriented = ImageOps.exif_transpose(img)
     except OSError as exc:
         code = "truncated_image" if "truncated" in str(exc).lower() else "invalid_image"
         raise InvalidImage(f"the image data could not be decoded: {exc}", code=code) from None
     except Exception as exc:
         raise InvalidImage(f"the image data could not be decoded: {exc}", code="invalid_image") from None
-    if oriented is not img:
+    if orientation not in (None, 1):
         notes.append("EXIF orientation applied")
     rgb = _to_rgb8(oriented, notes)
     return DecodedImage(rgb=rgb, source_format=fmt, source_mode=mode, notes=tuple(notes))

@@ -354,8 +354,7 @@ def _prepare(
     build the weight map (caller's mask x not clipped x not near-black)."""
     if not isinstance(linear_rgb, np.ndarray) or linear_rgb.ndim != 3 or linear_rgb.shape[2] != 3:
         raise InvalidImage(
-            f"linear_rgb must be an HxWx3 array, got {getattr(linear_rgb, 'shape', type(linear_rgb))}",
-            code="invalid_array",
+            f"linear_rgb must be an HxWx3 array, got {getattr(linear_rgb, 'shape', type(linear_rgb))}"
         )
     h, w = linear_rgb.shape[:2]
     if h < 8 or w < 8:

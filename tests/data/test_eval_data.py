@@ -40,9 +40,14 @@ def test_illuminant_estimate_beats_grey_world(modules, EVAL):
 
 
 def test_every_pass_output_passes_its_profile_when_remeasured(modules, EVAL):
-    result = eval_jewelry_photos(EVAL / "jewelry_photos", modules, None, 12)
-    assert result["n"] >= 10
+    result = eval_jewelry_photos(EVAL / "jewelry_photos", modules, None, None)
+    assert result["n"] >= 40
     assert sum(result["verdicts"].values()) == result["n"]
+    # Most shop photos are 800 px: at the product's 1024 px floor none gets through, so
+    # the re-measurement is exercised where the floor is lowered (640 px, 1000 px canvas).
+    lowered = result["lowered_floor"]
+    assert lowered["verdicts"]["pass"] >= 1, lowered["verdicts"]
+    assert lowered["compliance_pass_rate"] == 1.0, lowered["per_image"]
     if result["verdicts"]["pass"]:
         assert result["compliance_pass_rate"] == 1.0, result["per_image"]
 

@@ -182,6 +182,9 @@ def test_blown_windows_are_pulled_even_under_the_threshold(room, room_windows):
     assert pull and "lower bound" in reason
     assert not window_needs_pull({**blown, "clipped_share": 0.2}, 2.5)[0]
     assert not window_needs_pull({**blown, "stops_over_interior": 0.6}, 2.5)[0]  # a white wall
+    # Strictly over the threshold: a window exactly at it is left alone.
+    assert not window_needs_pull({"stops_over_interior": 2.5, "clipped_share": 0.0}, 2.5)[0]
+    assert window_needs_pull({"stops_over_interior": 2.51, "clipped_share": 0.0}, 2.5)[0]
     result = pull_windows(room.rgb, [{**w, "stops_over_interior": 2.0, "clipped_share": 0.9}
                                      for w in room_windows["windows"]], 2.5)
     assert result["applied"] and all(e["pulled"] for e in result["report"]["windows"])

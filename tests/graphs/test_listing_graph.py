@@ -106,6 +106,13 @@ def test_blown_window_under_threshold_is_pulled():
     assert "1 blown" in out.report["modules"]["window_pull"]["reason"]
 
 
+def test_default_threshold_is_two_and_a_half_stops_strictly_over():
+    assert "window_pull" in enhance(Fakes(window_stops=2.7), tier="auto").report["modules_applied"]
+    at = enhance(Fakes(window_stops=2.5), tier="auto").report
+    assert "window_pull" not in at["modules_applied"], at["modules"]["window_pull"]
+    assert "threshold 2.5" in at["modules"]["window_pull"]["reason"]
+
+
 def test_window_below_threshold_is_left_alone():
     out = enhance(Fakes(window_stops=1.8), tier="auto")
     assert "window_pull" not in out.report["modules_applied"]
@@ -214,6 +221,15 @@ def test_bundle_finds_primary_exterior_and_bills_every_photo():
     assert reports[2]["classification"]["room_type"] == "bedroom"
     assert sum(out.summary["billing"]["by_tier"].values()) == 3
     assert out.summary["delivered"] == 3
+
+
+def test_bundle_primary_is_the_first_exterior():
+    photos = [np.full((60, 80, 3), v, np.uint8) for v in (90, 100, 110, 120)]
+    opts = EnhanceOptions(tier="auto").model_dump()
+    out = asyncio.run(run_bundle(photos, opts, Fakes().steps(), request_id="b",
+                                 rooms=["kitchen", "exterior", "bedroom", "exterior"]))
+    assert out.summary["primary_index"] == 1
+    assert [p.report["primary"] for p in out.photos] == [False, True, False, False]
 
 
 def test_bundle_dusk_on_primary_is_the_opt_in():

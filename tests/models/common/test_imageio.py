@@ -43,7 +43,8 @@ def test_awkward_modes_decode_to_rgb8(maker):
 def test_16bit_png_keeps_its_values():
     decoded = decode_image(bad.png16_bytes())
     assert np.abs(decoded.rgb.astype(int) - bad.rgb_image().astype(int)).max() <= 1
-    assert any("16-bit" in n or "8-bit" in n for n in decoded.notes) or decoded.source_mode.startswith("RGB")
+    assert "16-bit reduced to 8-bit" in decoded.notes, decoded.notes
+    assert not any("orientation" in n for n in decoded.notes)
 
 
 def test_cmyk_colours_survive():
@@ -56,6 +57,20 @@ def test_rgba_is_flattened_on_white():
     decoded = decode_image(bad.rgba_png())
     assert (decoded.rgb[:, :20] == 255).all()
     assert "transparency flattened onto white" in decoded.notes
+
+
+def test_the_pixel_cap_is_64_megapixels():
+    with pytest.raises(UnsupportedInput) as info:
+        decode_image(bad.png_bomb_header(8001, 8000))  # 64,008,000 px
+    assert info.value.code == "image_too_large" and "64000000" in info.value.message
+    with pytest.raises(InvalidImage):  # exactly 64 MP passes the cap (then fails to decode)
+        decode_image(bad.png_bomb_header(8000, 8000))
+
+
+def test_orientation_is_reported_only_when_the_photo_had_one():
+    decoded = decode_image(bad.jpeg_bytes(bad.rgb_image()))
+    assert decoded.rgb.shape == (48, 64, 3)
+    assert not any("orientation" in n for n in decoded.notes), decoded.notes
 
 
 def test_exif_orientation_is_applied():

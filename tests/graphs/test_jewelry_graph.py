@@ -77,7 +77,28 @@ def test_min_short_side_override_lets_a_smaller_photo_through(modules):
 
 
 def test_same_input_same_output(modules):
-    rgb = ring_photo(1200, 1200, seed=3).rgb
+    rgb = ring_photo(1600, 1200, with_chain=False, seed=3).rgb
     a = _run(modules, rgb)
     b = _run(modules, rgb)
+    # Compare delivered images: two refusals (None == None) would prove nothing.
+    assert a.report["verdict"] != "fail" and a.encoded is not None, a.report
     assert a.encoded == b.encoded
+
+
+def test_an_output_that_fails_qa_is_never_returned(modules):
+    steps = modules.jewelry_steps()
+    seen = {}
+
+    async def failing_output_qa(encoded, fmt, marketplace, prior_checks, cutout):
+        seen["encoded"] = encoded
+        check = {"name": "output_border_white", "passed": False, "severity": "fail",
+                 "value": 12, "limit": 0, "message": "12 border pixels are not pure white"}
+        return {"verdict": "fail", "score": 0.5, "output_checks": [check], "backend": "classical"}
+
+    rgb = ring_photo(1600, 1200, with_chain=False).rgb
+    outcome = asyncio.run(run_lightbox(rgb, dict(OPTIONS), replace(steps, check_output=failing_output_qa),
+                                       request_id="t"))
+    assert seen["encoded"]  # the graph did compose an image...
+    assert outcome.encoded is None and outcome.media_type is None  # ...and withheld it
+    assert outcome.report["verdict"] == "fail" and outcome.report["billable"] is False
+    assert outcome.report["output_checks"][0]["name"] == "output_border_white"

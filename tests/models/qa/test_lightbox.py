@@ -82,6 +82,20 @@ def test_grey_border_fails():
     assert not frame.passed and frame.severity == "fail" and frame.value == 4
 
 
+@pytest.mark.parametrize("row", [0, 1, 2])
+def test_one_off_white_pixel_anywhere_in_the_three_px_border_ring_fails(row):
+    rgb = _composite().rgb.copy()
+    assert (rgb[:3] == 255).all()
+    rgb[row, 1000] = (254, 254, 254)  # one level off, invisible, still not #FFFFFF
+    png = encode_image(rgb, "png")  # lossless: the 254 survives as is
+    border = _by_name(check_output(png, "png", get_profile("amazon")))["output_border_white"]
+    assert not border.passed and border.severity == "fail" and border.value == 1
+    rgb[row, 1000] = 255
+    rgb[3, 1000] = (254, 254, 254)  # just inside the ring: not the border
+    inside = _by_name(check_output(encode_image(rgb, "png"), "png", get_profile("amazon")))
+    assert inside["output_border_white"].passed
+
+
 def test_inset_keyline_frame_is_detected():
     comp = _composite(fill=0.8)
     framed = comp.rgb.copy()
