@@ -1,14 +1,22 @@
 """What every module deployment shares: building its core from ``user_config``.
 
 A deployment file holds no image maths: it names its core class, builds it from the
-``user_config`` knobs (re-built on ``reconfigure`` without a replica restart), exposes
-named async methods and answers ``check_health``.
+``user_config`` knobs (validated by ``user_config.py``; re-built on ``reconfigure``
+without a replica restart), exposes named methods and answers ``check_health``.
+
+Methods are plain ``def``: the work is synchronous numpy/OpenCV/torch, and Serve runs
+sync methods in the replica's thread pool (``RAY_SERVE_RUN_SYNC_IN_THREADPOOL``, on by
+default in Ray 2.60), so up to ``max_ongoing_requests`` calls run side by side and
+``check_health`` / ``backend`` never wait behind a long call. ``async def`` methods
+without an ``await`` would run on the replica's event loop, one call at a time.
 """
 from __future__ import annotations
 
 import logging
 import math
 from typing import Any, ClassVar
+
+from lumograph.deployments.user_config import validate_user_config
 
 logger = logging.getLogger("ray.serve")
 
@@ -18,6 +26,7 @@ class ModuleReplica:
 
     core_class: ClassVar[type]
     module: ClassVar[str]
+    deployment: ClassVar[str]
 
     def __init__(self, **config: Any) -> None:
         self.core = None
@@ -25,7 +34,7 @@ class ModuleReplica:
 
     def reconfigure(self, config: dict[str, Any] | None) -> None:
         """Build the core from ``config`` (the deployment's ``user_config``)."""
-        config = dict(config or {})
+        config = validate_user_config(self.deployment, config).model_dump()
         core = self.core_class(**config)
         self.core = core
         if core.selection.name != "classical":
@@ -35,7 +44,7 @@ class ModuleReplica:
             self.module, core.selection.name, core.selection.reason, config,
         )
 
-    async def backend(self) -> dict[str, str]:
+    def backend(self) -> dict[str, str]:
         """The backend this replica runs and why, for ``/healthz``."""
         return self.core.selection.to_dict()
 

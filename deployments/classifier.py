@@ -12,9 +12,10 @@ from lumograph.models.classifier.core import ClassifierCore
 class Classifier(ModuleReplica):
     core_class = ClassifierCore
     module = "classifier"
+    deployment = "Classifier"
 
-    async def classify_jewelry(self, proxy_rgb):
+    def classify_jewelry(self, proxy_rgb):
         return self.core.classify_jewelry(proxy_rgb)
 
-    async def classify_scene(self, proxy_rgb, room_hint=None):
+    def classify_scene(self, proxy_rgb, room_hint=None):
         return self.core.classify_scene(proxy_rgb, room_hint)

@@ -12,18 +12,19 @@ from lumograph.models.compositor.core import CompositorCore
 class Compositor(ModuleReplica):
     core_class = CompositorCore
     module = "compositor"
+    deployment = "Compositor"
 
-    async def compose_lightbox(self, foreground, alpha, proxy_rgb, proxy_alpha, options):
+    def compose_lightbox(self, foreground, alpha, proxy_rgb, proxy_alpha, options):
         return self.core.compose_lightbox(foreground, alpha, proxy_rgb, proxy_alpha, options)
 
-    async def replace_sky(self, rgb, proxy_matte, style, seed, sky_plate=None):
+    def replace_sky(self, rgb, proxy_matte, style, seed, sky_plate=None):
         return self.core.replace_sky(rgb, proxy_matte, style, seed, sky_plate)
 
-    async def day_to_dusk(self, rgb, proxy_matte, windows):
+    def day_to_dusk(self, rgb, proxy_matte, windows):
         return self.core.day_to_dusk(rgb, proxy_matte, windows)
 
-    async def correct_verticals(self, rgb, estimate):
+    def correct_verticals(self, rgb, estimate):
         return self.core.correct_verticals(rgb, estimate)
 
-    async def encode_photo(self, rgb, fmt, quality, max_long_side=None):
+    def encode_photo(self, rgb, fmt, quality, max_long_side=None):
         return self.core.encode_photo(rgb, fmt, quality, max_long_side)

@@ -12,15 +12,16 @@ from lumograph.models.grader.core import GraderCore
 class ColourGrader(ModuleReplica):
     core_class = GraderCore
     module = "grader"
+    deployment = "ColourGrader"
 
-    async def grade_jewelry(self, foreground, alpha, proxy_rgb, proxy_alpha, metal):
+    def grade_jewelry(self, foreground, alpha, proxy_rgb, proxy_alpha, metal):
         return self.core.grade_jewelry(foreground, alpha, proxy_rgb, proxy_alpha, metal)
 
-    async def merge_brackets(self, frames):
+    def merge_brackets(self, frames):
         return self.core.merge_brackets(frames)
 
-    async def pull_windows(self, rgb, windows, threshold_stops, glass_masks=None):
+    def pull_windows(self, rgb, windows, threshold_stops, glass_masks=None):
         return self.core.pull_windows(rgb, windows, threshold_stops, glass_masks)
 
-    async def grade_room(self, rgb, room_type):
+    def grade_room(self, rgb, room_type):
         return self.core.grade_room(rgb, room_type)

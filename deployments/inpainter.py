@@ -12,18 +12,19 @@ from lumograph.models.inpainter.core import InpainterCore
 class Inpainter(ModuleReplica):
     core_class = InpainterCore
     module = "inpainter"
+    deployment = "Inpainter"
 
-    async def remove_glare(self, rgb):
+    def remove_glare(self, rgb):
         return self.core.remove_glare(rgb)
 
-    async def mirror_cleanup(self, rgb, mirror):
+    def mirror_cleanup(self, rgb, mirror):
         return self.core.mirror_cleanup(rgb, mirror)
 
-    async def stage_room(self, rgb, room_type, style, seed=0):
+    def stage_room(self, rgb, room_type, style, seed=0):
         return self.core.stage_room(rgb, room_type, style, seed)
 
-    async def synthesize_window_views(self, rgb, windows, glass_masks=None, seed=0):
+    def synthesize_window_views(self, rgb, windows, glass_masks=None, seed=0):
         return self.core.synthesize_window_views(rgb, windows, glass_masks, seed)
 
-    async def sky_plate(self, proxy_rgb, proxy_matte, style, seed=0):
+    def sky_plate(self, proxy_rgb, proxy_matte, style, seed=0):
         return self.core.sky_plate(proxy_rgb, proxy_matte, style, seed)

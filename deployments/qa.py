@@ -12,12 +12,13 @@ from lumograph.models.qa.core import QACore
 class QualityGate(ModuleReplica):
     core_class = QACore
     module = "qa"
+    deployment = "QualityGate"
 
-    async def check_jewelry_input(self, proxy_rgb, source_wh, **kwargs):
+    def check_jewelry_input(self, proxy_rgb, source_wh, **kwargs):
         return self.core.check_jewelry_input(proxy_rgb, source_wh, **kwargs)
 
-    async def check_jewelry_output(self, encoded, fmt, marketplace, prior_checks=None, cutout=None):
+    def check_jewelry_output(self, encoded, fmt, marketplace, prior_checks=None, cutout=None):
         return self.core.check_jewelry_output(encoded, fmt, marketplace, prior_checks, cutout)
 
-    async def check_listing(self, before_proxy, after_proxy, applied, halo=None):
+    def check_listing(self, before_proxy, after_proxy, applied, halo=None):
         return self.core.check_listing(before_proxy, after_proxy, applied, halo)

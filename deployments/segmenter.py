@@ -12,15 +12,16 @@ from lumograph.models.segmenter.core import SegmenterCore
 class Segmenter(ModuleReplica):
     core_class = SegmenterCore
     module = "segmenter"
+    deployment = "Segmenter"
 
-    async def locate_jewelry(self, proxy_rgb):
+    def locate_jewelry(self, proxy_rgb):
         return self.core.locate_jewelry(proxy_rgb)
 
-    async def segment_jewelry(self, rgb, proxy_hw, target_long_side=None):
+    def segment_jewelry(self, rgb, proxy_hw, target_long_side=None):
         return self.core.segment_jewelry(rgb, proxy_hw, target_long_side)
 
-    async def sky_matte(self, proxy_rgb, scene=None):
+    def sky_matte(self, proxy_rgb, scene=None):
         return self.core.sky_matte(proxy_rgb, scene)
 
-    async def window_glass_masks(self, proxy_rgb, windows, source_hw):
+    def window_glass_masks(self, proxy_rgb, windows, source_hw):
         return self.core.window_glass_masks(proxy_rgb, windows, source_hw)

@@ -11,6 +11,7 @@ from lumograph.models.window_detector.core import WindowDetectorCore
 class WindowDetector(ModuleReplica):
     core_class = WindowDetectorCore
     module = "window_detector"
+    deployment = "WindowDetector"
 
-    async def detect_windows(self, proxy_rgb, source_hw):
+    def detect_windows(self, proxy_rgb, source_hw):
         return self.core.detect_windows(proxy_rgb, source_hw)

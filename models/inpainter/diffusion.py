@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,6 +304,9 @@ class DiffusionInpainter:
         sample = max(sample) if isinstance(sample, (list, tuple)) else sample
         self.native_size = int(sample) * scale
         self.pipeline_class = type(pipe).__name__
+        # A replica runs calls in a thread pool; a pipeline call mutates its scheduler's
+        # state (timesteps), so one generation runs at a time.
+        self._lock = threading.Lock()
 
     def describe(self) -> dict:
         """JSON-able summary: pipeline class, device, dtype, native size, load time."""
@@ -593,7 +597,7 @@ class DiffusionInpainter:
         grow = int(getattr(self.pipe, "vae_scale_factor", 8))
         work_hole = cv2.dilate(work_hole.astype(np.uint8), np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        with torch.inference_mode():
+        with self._lock, torch.inference_mode():
             result = self.pipe(prompt=prompt, negative_prompt=negative_prompt or None,
                                image=Image.fromarray(image), mask_image=Image.fromarray(work_hole * 255),
                                height=wh, width=ww, strength=1.0, num_inference_steps=int(steps),

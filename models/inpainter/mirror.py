@@ -12,6 +12,7 @@ is reported as not found.
 from __future__ import annotations
 
 import math
+import threading
 
 import cv2
 import numpy as np
@@ -29,17 +30,19 @@ PERSON_CONFIDENCE_MIN = 0.8
 # ------------------------------------------------------------------------ mirror
 
 
-_FACE_CASCADE = None
+#: One face cascade per thread: replicas run calls in a thread pool and the cascade
+#: object keeps per-detection state.
+_local = threading.local()
 
 
 def _face_cascade():
-    global _FACE_CASCADE
-    if _FACE_CASCADE is None:
+    cascade = getattr(_local, "face_cascade", None)
+    if cascade is None:
         from skimage.data import lbp_frontal_face_cascade_filename
         from skimage.feature import Cascade
 
-        _FACE_CASCADE = Cascade(lbp_frontal_face_cascade_filename())
-    return _FACE_CASCADE
+        cascade = _local.face_cascade = Cascade(lbp_frontal_face_cascade_filename())
+    return cascade
 
 
 def mirror_box_pixels(mirror: dict, hw: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -15,6 +15,7 @@ SAM for pixel masks of the glass, which confine the window pull (``window_glass_
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 
 import cv2
@@ -44,6 +45,7 @@ class SegmenterCore:
         # a miss (another replica, an evicted entry) simply recomputes the same thing,
         # so no result ever depends on it.
         self._recent: OrderedDict[bytes, Localisation] = OrderedDict()
+        self._recent_lock = threading.Lock()  # calls run on a replica's thread pool
 
     def segment_jewelry(self, rgb: np.ndarray, proxy_hw: tuple[int, int], target_long_side: int | None = None) -> dict:
         """Cut the subject out of ``rgb``.
@@ -141,15 +143,17 @@ class SegmenterCore:
         """Localise the proxy and keep the result for the cut-out that follows."""
         found = localise_subject(proxy_rgb)
         found.mask.setflags(write=False)
-        self._recent[_proxy_key(proxy_rgb)] = found
-        while len(self._recent) > _RECENT_LOCALISATIONS:
-            self._recent.popitem(last=False)
+        with self._recent_lock:
+            self._recent[_proxy_key(proxy_rgb)] = found
+            while len(self._recent) > _RECENT_LOCALISATIONS:
+                self._recent.popitem(last=False)
         return found
 
     def _recall(self, proxy_rgb: np.ndarray) -> Localisation:
         """The localisation ``locate_jewelry`` made of this exact proxy, used up once (so a
         request never reads another's), else a fresh one."""
-        found = self._recent.pop(_proxy_key(proxy_rgb), None)
+        with self._recent_lock:
+            found = self._recent.pop(_proxy_key(proxy_rgb), None)
         return found if found is not None else localise_subject(proxy_rgb)
 
 
