@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lumograph.bench.eval_scene import EVAL_LABELS
 from lumograph.bench.sheets import tile, write_sheet
 from lumograph.graphs.listing import MODULE_ORDER, run_enhance
 from lumograph.graphs.local import LocalModules
-from lumograph.bench.eval_scene import EVAL_LABELS
 from lumograph.models.common.errors import LumographError
 from lumograph.models.common.imageio import decode_image
 from lumograph.serve.schemas import EnhanceOptions

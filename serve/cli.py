@@ -1,5 +1,10 @@
-"""The ``lumograph`` console script: serve, process (jewelry), enhance (listing), eval, bench,
-plan check (will a Serve config fit the GPUs/CPUs) and weights check (is a weights folder complete)."""
+"""The ``lumograph`` console script: serve, process (jewelry), enhance (listing), plan check
+(will a Serve config fit the GPUs/CPUs) and weights check (is a weights folder complete).
+
+``eval``, ``bench`` and ``sample`` come from ``lumograph.bench`` through the
+``lumograph.commands`` entry point group: this module never imports ``bench``. Options of
+``process`` and ``enhance`` are generated from the request schemas (their choices, limits
+and descriptions), so the CLI and the HTTP API cannot drift apart."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +15,7 @@ import sys
 import threading
 import uuid
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -19,7 +25,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = cluster.load_serve_config(args.config, http_port=args.port)
     cluster.start_ray(
         num_cpus=args.num_cpus, num_gpus=args.num_gpus, object_store_mb=args.object_store_mb,
-        dashboard=True, dashboard_port=args.dashboard_port,
+        dashboard=True, dashboard_port=args.dashboard_port, metrics_port=args.metrics_port,
     )
     try:
         cluster.deploy_config(config)
@@ -29,9 +35,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         cluster.shutdown()
         return 2
     port = config.http_options.port
-    print(f"lumograph: serving on http://127.0.0.1:{port} (jewelry: /jewelry/lightbox; listing: /listing/enhance, "
-          f"/listing/bundle; /jewelry/healthz, /listing/healthz); "
-          f"Ray dashboard on http://127.0.0.1:{args.dashboard_port}. Ctrl-C stops.", flush=True)
+    print(f"lumograph: serving on http://127.0.0.1:{port} (API docs: http://127.0.0.1:{port}/docs; jewelry: "
+          f"/jewelry/lightbox; listing: /listing/enhance, /listing/bundle; /healthz). Metrics (Prometheus): "
+          f"http://127.0.0.1:{args.metrics_port}/metrics. Ray dashboard: http://127.0.0.1:{args.dashboard_port} "
+          f"(its 'Authentication Token Required' dialog takes the token `ray get-auth-token` prints; the Serve "
+          f"tab shows each deployment's replicas and queue). Ctrl-C stops.", flush=True)
     stop = threading.Event()
     # Ray installs its own handlers; make Ctrl-C and SIGTERM end the foreground loop.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -42,121 +50,129 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Files ``process`` / ``enhance`` pick up from a folder.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif")
+
+
+def _inputs_of(path: str) -> list[Path]:
+    """The photos to process: the file itself, or the image files of a folder (sorted)."""
+    p = Path(path)
+    if p.is_dir():
+        return sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    return [p]
+
+
+def _progress(items: list, what: str):
+    """A progress bar on stderr for folders (tqdm), the plain list for one file."""
+    if len(items) < 2:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=what, unit="photo", file=sys.stderr)
+
+
+def _option_fields(args: argparse.Namespace, model) -> dict:
+    """The options given on the command line, by schema field name."""
+    return {name: getattr(args, name) for name in model.model_fields
+            if getattr(args, name, None) is not None}
+
+
 def _cmd_process(args: argparse.Namespace) -> int:
     from lumograph.graphs.jewelry import run_lightbox
     from lumograph.graphs.local import LocalModules
     from lumograph.models.common.errors import LumographError
-    from lumograph.models.common.imageio import decode_image
+    from lumograph.models.common.imageio import FORMAT_EXTENSIONS, decode_image
     from lumograph.serve.schemas import LightboxOptions, LightboxReport
     from lumograph.serve.uploads import parse_options
 
-    fields = {k: v for k, v in {
-        "marketplace": args.marketplace, "format": args.format, "shadow": args.shadow,
-        "size": args.size, "fill_ratio": args.fill_ratio, "metal": args.metal,
-        "transparent": args.transparent or None,
-    }.items() if v is not None}
     try:
-        options = parse_options(LightboxOptions, fields)
-        data = Path(args.input).read_bytes()
-        decoded = decode_image(data, filename=args.input)
-        modules = LocalModules.build(backend=args.backend, weights_dir=args.weights_dir)
-        outcome = asyncio.run(run_lightbox(
-            decoded.rgb, options.model_dump(), modules.jewelry_steps(), request_id=uuid.uuid4().hex,
-            input_info={"format": decoded.source_format, "mode": decoded.source_mode,
-                        "bytes": len(data), "filename": args.input, "conversions": list(decoded.notes)},
-        ))
+        options = parse_options(LightboxOptions, _option_fields(args, LightboxOptions))
     except LumographError as err:
         print(json.dumps({"code": err.code, "message": err.message}), file=sys.stderr)
         return 2
-    report = LightboxReport.model_validate(outcome.report).model_dump(mode="json")
-    _write_outputs(args, outcome.encoded, report)
-    print(json.dumps({"verdict": report["verdict"], "score": report["score"],
-                      "output": args.output if outcome.encoded else None, "timings_s": report["timings_s"]}))
-    return 0 if report["verdict"] != "fail" else 3
+    inputs = _inputs_of(args.input)
+    folder = Path(args.input).is_dir()
+    if folder:
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+    modules = LocalModules.build(backend=args.backend, weights_dir=args.weights_dir)
+    worst = 0
+    for path in _progress(inputs, "lightbox"):
+        out = Path(args.output) / (path.stem + FORMAT_EXTENSIONS[options.format][0]) if folder else Path(args.output)
+        report_path = (Path(args.report) / f"{path.stem}.json" if folder else Path(args.report)) if args.report else None
+        try:
+            data = path.read_bytes()
+            decoded = decode_image(data, filename=path.name)
+            outcome = asyncio.run(run_lightbox(
+                decoded.rgb, options.model_dump(), modules.jewelry_steps(), request_id=uuid.uuid4().hex,
+                input_info={"format": decoded.source_format, "mode": decoded.source_mode,
+                            "bytes": len(data), "filename": path.name, "conversions": list(decoded.notes)},
+            ))
+        except (LumographError, OSError) as err:
+            code, message = getattr(err, "code", "unreadable_file"), getattr(err, "message", str(err))
+            print(json.dumps({"input": str(path), "code": code, "message": message}), file=sys.stderr)
+            worst = max(worst, 2)
+            continue
+        report = LightboxReport.model_validate(outcome.report).model_dump(mode="json")
+        _write_outputs(out, report_path, outcome.encoded, report)
+        print(json.dumps({"input": str(path), "verdict": report["verdict"], "score": report["score"],
+                          "output": str(out) if outcome.encoded else None, "timings_s": report["timings_s"]}))
+        worst = max(worst, 3 if report["verdict"] == "fail" else 0)
+    return worst
 
 
-def _write_outputs(args: argparse.Namespace, encoded: bytes | None, report: dict) -> None:
-    """The delivered image to ``args.output`` (none on ``fail``), the report to ``args.report``."""
+def _write_outputs(output: Path, report_path: Path | None, encoded: bytes | None, report: dict) -> None:
+    """The delivered image to ``output`` (none on ``fail``), the report to ``report_path``."""
     if encoded is not None:
-        Path(args.output).write_bytes(encoded)
-    if args.report:
-        Path(args.report).write_text(json.dumps(report, indent=2))
+        output.write_bytes(encoded)
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(report, indent=2))
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
     from lumograph.graphs.listing import run_enhance
     from lumograph.graphs.local import LocalModules
     from lumograph.models.common.errors import LumographError
-    from lumograph.models.common.imageio import decode_image
+    from lumograph.models.common.imageio import FORMAT_EXTENSIONS, decode_image
     from lumograph.serve.schemas import EnhanceOptions, ListingReport
     from lumograph.serve.uploads import parse_options
 
-    fields = {k: v for k, v in {
-        "tier": args.tier, "modules": args.modules, "room": args.room, "dusk": args.dusk or None,
-        "sky_style": args.sky_style, "format": args.format,
-    }.items() if v is not None}
+    fields = _option_fields(args, EnhanceOptions)
+    if args.modules:
+        fields["modules"] = [m.strip() for m in args.modules.split(",") if m.strip()]
     try:
         options = parse_options(EnhanceOptions, fields)
-        frames = [decode_image(Path(f).read_bytes(), filename=f).rgb for f in args.inputs]
-        modules = LocalModules.build(backend=args.backend, weights_dir=args.weights_dir)
-        outcome = asyncio.run(run_enhance(frames, options.model_dump(), modules.listing_steps(),
-                                          request_id=uuid.uuid4().hex,
-                                          input_info={"filename": args.inputs[0]}))
     except LumographError as err:
         print(json.dumps({"code": err.code, "message": err.message}), file=sys.stderr)
         return 2
-    report = ListingReport.model_validate(outcome.report).model_dump(mode="json")
-    _write_outputs(args, outcome.encoded, report)
-    print(json.dumps({"verdict": report["verdict"], "modules_applied": report["modules_applied"],
-                      "billing": report["billing"], "disclosures": report["disclosures"],
-                      "output": args.output if outcome.encoded else None,
-                      "timings_s": report["timings_s"]}))
-    return 0 if report["verdict"] != "fail" else 3
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from lumograph.bench.evaluate import run_eval
-
-    result = run_eval(Path(args.data), json_out=Path(args.json), sheets_dir=Path(args.sheets) if args.sheets else None,
-                      limit=args.limit, tasks=args.task or None)
-    print(json.dumps(_without_per_image(result), indent=2))
-    return 0
-
-
-def _without_per_image(value):
-    if isinstance(value, dict):
-        return {k: _without_per_image(v) for k, v in value.items() if k not in ("per_image", "backends")}
-    return value
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    chart = Path(args.chart) if args.chart else None
-    photo = Path(args.photo) if args.photo else None
-    if args.what == "models":
-        from lumograph.bench.perf_models import run_bench_models
-
-        only = [b.strip() for b in args.only.split(",") if b.strip()] if args.only else None
+    folder = len(args.inputs) == 1 and Path(args.inputs[0]).is_dir()
+    # A folder: each photo on its own. Several files: the exposures of one bracket set.
+    jobs = [[p] for p in _inputs_of(args.inputs[0])] if folder else [[Path(f) for f in args.inputs]]
+    if folder:
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+    modules = LocalModules.build(backend=args.backend, weights_dir=args.weights_dir)
+    worst = 0
+    for frames_paths in _progress(jobs, "enhance"):
+        first = frames_paths[0]
+        out = Path(args.output) / (first.stem + FORMAT_EXTENSIONS[options.format][0]) if folder else Path(args.output)
+        report_path = (Path(args.report) / f"{first.stem}.json" if folder else Path(args.report)) if args.report else None
         try:
-            result = run_bench_models(json_out=Path(args.json), size=args.size, only=only,
-                                      repeats=args.repeats, chart=chart)
-        except ValueError as err:
-            print(json.dumps({"code": "invalid_options", "message": str(err)}), file=sys.stderr)
-            return 2
-        print(json.dumps(result, indent=2, default=str))
-        return 0
-    if args.what == "jewelry":
-        from lumograph.bench.perf_jewelry import run_bench_jewelry
-
-        result = run_bench_jewelry(json_out=Path(args.json), repeats=args.repeats or 5,
-                                   chart=chart, photo=photo)
-    else:
-        from lumograph.bench.perf_listing import run_bench_listing
-
-        result = run_bench_listing(json_out=Path(args.json), repeats=args.repeats or 3, chart=chart,
-                                   photo=photo, bundle_dir=Path(args.bundle_dir) if args.bundle_dir else None,
-                                   bundle_size=args.bundle_size)
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
-    return 0
+            frames = [decode_image(p.read_bytes(), filename=p.name).rgb for p in frames_paths]
+            outcome = asyncio.run(run_enhance(frames, options.model_dump(), modules.listing_steps(),
+                                              request_id=uuid.uuid4().hex, input_info={"filename": first.name}))
+        except (LumographError, OSError) as err:
+            code, message = getattr(err, "code", "unreadable_file"), getattr(err, "message", str(err))
+            print(json.dumps({"input": str(first), "code": code, "message": message}), file=sys.stderr)
+            worst = max(worst, 2)
+            continue
+        report = ListingReport.model_validate(outcome.report).model_dump(mode="json")
+        _write_outputs(out, report_path, outcome.encoded, report)
+        print(json.dumps({"input": str(first), "verdict": report["verdict"],
+                          "modules_applied": report["modules_applied"], "billing": report["billing"],
+                          "disclosures": report["disclosures"], "output": str(out) if outcome.encoded else None,
+                          "timings_s": report["timings_s"]}))
+        worst = max(worst, 3 if report["verdict"] == "fail" else 0)
+    return worst
 
 
 def _cmd_plan_check(args: argparse.Namespace) -> int:
@@ -227,8 +243,68 @@ def _cmd_weights_check(args: argparse.Namespace) -> int:
     return 1 if partial else 0
 
 
+def _add_schema_options(parser: argparse.ArgumentParser, model, skip: tuple[str, ...] = ()) -> None:
+    """One ``--option`` per field of a request schema: its choices (a ``Literal``), its type,
+    its description and default as help. Values are validated by the schema itself."""
+    for name, field in model.model_fields.items():
+        if name in skip:
+            continue
+        flag = "--" + name.replace("_", "-")
+        annotation = field.annotation
+        choices = _literal_choices(annotation)
+        default = field.get_default()
+        text = f"{field.description or ''} (default: {default if default is not None else 'see description'})"
+        if annotation is bool:
+            parser.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=text)
+            continue
+        kind = next((t for t in (int, float) if t in (annotation, *get_args(annotation))), str)
+        if choices:
+            kind = type(choices[0])
+        limits = [f"{key} {getattr(m, key)}" for m in field.metadata for key in ("ge", "le")
+                  if getattr(m, key, None) is not None]
+        if limits:
+            text += "; " + ", ".join(limits)
+        parser.add_argument(flag, dest=name, type=kind, choices=choices, default=None, help=text)
+
+
+def _literal_choices(annotation) -> list | None:
+    """The values of a ``Literal`` (also inside ``X | None``), else None."""
+    if get_origin(annotation) is Literal:
+        return list(get_args(annotation))
+    for arg in get_args(annotation):
+        if get_origin(arg) is Literal:
+            return list(get_args(arg))
+    return None
+
+
+def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", default="auto",
+                        help="auto (learned where weights are complete), classical, or a learned backend's name")
+    parser.add_argument("--weights-dir", default=None, help="the weights folder (see README: Backends and weights)")
+
+
+def _plugin_commands():
+    """``register(subparsers)`` functions of the installed ``lumograph.commands`` entry points."""
+    from importlib.metadata import entry_points
+
+    return [(ep.name, ep.load) for ep in sorted(entry_points(group="lumograph.commands"), key=lambda e: e.name)]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lumograph")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lumograph", description=__doc__)
+    from lumograph.serve.schemas import EnhanceOptions, LightboxOptions, ListingModule
+
+    parser = argparse.ArgumentParser(prog="lumograph", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"lumograph {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="start a local Ray cluster and deploy a Serve config (foreground)")
@@ -236,65 +312,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a Serve YAML path, or a shipped config: local.yaml (default), gpu.yaml")
     s.add_argument("--port", type=int, default=None, help="HTTP port (default: the config's, 8000)")
     s.add_argument("--dashboard-port", type=int, default=8265)
+    s.add_argument("--metrics-port", type=int, default=8080,
+                   help="Prometheus metrics port of the local node (Serve's and lumograph's series)")
     s.add_argument("--num-cpus", type=int, default=None)
     s.add_argument("--num-gpus", type=float, default=None,
                    help="GPUs Ray may schedule (default: detected; logical GPUs work for trying gpu.yaml)")
     s.add_argument("--object-store-mb", type=int, default=512)
     s.set_defaults(func=_cmd_serve)
 
-    p = sub.add_parser("process", help="turn one photo into a lightbox image in-process (no cluster)")
-    p.add_argument("input")
-    p.add_argument("output")
-    p.add_argument("--marketplace", default=None)
-    p.add_argument("--format", default=None)
-    p.add_argument("--shadow", default=None)
-    p.add_argument("--size", type=int, default=None)
-    p.add_argument("--fill-ratio", type=float, default=None)
-    p.add_argument("--metal", default=None)
-    p.add_argument("--transparent", action="store_true")
-    p.add_argument("--report", default=None, help="write the full JSON report here")
-    p.add_argument("--backend", default="auto")
-    p.add_argument("--weights-dir", default=None)
+    p = sub.add_parser("process", help="turn a photo (or every photo of a folder) into a lightbox image "
+                                       "in-process (no cluster); exit 0 delivered, 2 an input error, 3 QA failed")
+    p.add_argument("input", help="a photo, or a folder of photos")
+    p.add_argument("output", help="the output file (a folder when the input is a folder)")
+    _add_schema_options(p, LightboxOptions)
+    p.add_argument("--report", default=None, help="write the JSON report here (a folder for a folder input)")
+    _add_backend_options(p)
     p.set_defaults(func=_cmd_process)
 
-    n = sub.add_parser("enhance", help="enhance one listing photo (or one bracket set) in-process")
-    n.add_argument("inputs", nargs="+", help="one photo, or several exposures of one shot")
-    n.add_argument("--output", "-o", required=True)
-    n.add_argument("--tier", default=None, help="standard | premium | auto (default auto)")
-    n.add_argument("--modules", default=None, help="explicit comma-separated module list")
-    n.add_argument("--room", default=None, help="client room label (wins over the guess)")
-    n.add_argument("--dusk", action="store_true", help="day-to-dusk (exteriors)")
-    n.add_argument("--sky-style", default=None, help="clear_blue | light_clouds | high_clouds")
-    n.add_argument("--format", default=None)
-    n.add_argument("--report", default=None, help="write the full JSON report here")
-    n.add_argument("--backend", default="auto")
-    n.add_argument("--weights-dir", default=None)
+    n = sub.add_parser("enhance", help="enhance a listing photo, a bracket set (several files of one shot) "
+                                       "or every photo of a folder, in-process")
+    n.add_argument("inputs", nargs="+", help="one photo, several exposures of one shot, or one folder")
+    n.add_argument("--output", "-o", required=True, help="the output file (a folder for a folder input)")
+    _add_schema_options(n, EnhanceOptions, skip=("modules",))
+    n.add_argument("--modules", default=None,
+                   help="explicit comma-separated module list among: " + ", ".join(get_args(ListingModule)))
+    n.add_argument("--report", default=None, help="write the JSON report here (a folder for a folder input)")
+    _add_backend_options(n)
     n.set_defaults(func=_cmd_enhance)
-
-    e = sub.add_parser("eval", help="quality evaluation over an eval folder (layout of shared/eval)")
-    e.add_argument("--data", required=True)
-    e.add_argument("--json", required=True)
-    e.add_argument("--sheets", default=None, help="folder for PNG contact sheets")
-    e.add_argument("--limit", type=int, default=None, help="at most this many photos per task")
-    e.add_argument("--task", action="append", default=[],
-                   help="run only this task (repeatable); default: every task found in --data")
-    e.set_defaults(func=_cmd_eval)
-
-    b = sub.add_parser("bench", help="performance benchmark")
-    b.add_argument("what", choices=["jewelry", "listing", "models"])
-    b.add_argument("--json", required=True)
-    b.add_argument("--chart", default=None, help="PNG chart path (default: next to the JSON)")
-    b.add_argument("--repeats", type=int, default=None, help="default: 5 (jewelry), 3 (listing)")
-    b.add_argument("--photo", default=None,
-                   help="a real photo to upscale to 12 MP (default: a synthetic ring / room)")
-    b.add_argument("--bundle-dir", default=None,
-                   help="listing: folder of photos for the bundle (default: synthetic photos)")
-    b.add_argument("--bundle-size", type=int, default=25)
-    b.add_argument("--size", choices=["tiny", "real"], default="real",
-                   help="models: random-weight model size (default real: production shapes)")
-    b.add_argument("--only", default=None,
-                   help="models: comma-separated backends among clip,sam,yolo,inpaint (default all)")
-    b.set_defaults(func=_cmd_bench)
 
     pl = sub.add_parser("plan", help="check a Serve config's resources before deploying it")
     pl_sub = pl.add_subparsers(dest="plan_command", required=True)
@@ -311,6 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
                                         "them (JSON; exit 0 ok, 1 a backend is partially present, 2 no DIR)")
     wc.add_argument("dir")
     wc.set_defaults(func=_cmd_weights_check)
+
+    for name, load in _plugin_commands():
+        try:
+            load()(sub)
+        except Exception as err:  # noqa: BLE001 - a broken plugin must not take the CLI down
+            print(f"lumograph: commands from {name!r} are unavailable: {type(err).__name__}: {err}",
+                  file=sys.stderr)
     return parser
 
 

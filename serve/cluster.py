@@ -52,6 +52,7 @@ def start_ray(
     object_store_mb: int = 256,
     dashboard: bool = False,
     dashboard_port: int = 8265,
+    metrics_port: int | None = None,
     temp_dir: str | None = None,
 ) -> None:
     """Start a fresh local Ray instance (never attaching to a stale one).
@@ -78,6 +79,9 @@ def start_ray(
         kwargs["num_gpus"] = num_gpus
     if dashboard:
         kwargs.update(dashboard_host="127.0.0.1", dashboard_port=dashboard_port)
+    if metrics_port:
+        # Prometheus text on http://127.0.0.1:<metrics_port>/metrics (Serve's and ours).
+        kwargs["_metrics_export_port"] = int(metrics_port)
     if temp_dir:
         kwargs["_temp_dir"] = temp_dir
     ray.init(**kwargs)
@@ -87,27 +91,42 @@ def deploy_config(config: Any, *, timeout_s: float = 180.0, check_resources: boo
     """Start Serve with the config's HTTP options, deploy its applications and wait
     until every application is RUNNING (raises ``TimeoutError`` or ``RuntimeError``).
 
-    With ``check_resources`` (the default) the config's worst case is first checked
-    against ``ray.cluster_resources()``: a plan that does not fit raises
-    ``plan.PlanDoesNotFit`` naming the deployment, where Ray would wait forever. Opt out
-    on an autoscaling cluster whose nodes are added on demand.
+    Public Serve APIs only: ``serve.start`` and ``serve.run_many`` over applications built
+    by ``apps.build_application`` (which applies each YAML ``deployments:`` entry with
+    ``Deployment.options``), the same result ``serve deploy`` gives from the YAML.
+
+    Before anything is deployed, every module's ``user_config`` is validated (a typo
+    fails here, quoting the key) and, with ``check_resources`` (the default), the
+    config's worst case is checked against ``ray.cluster_resources()``: a plan that does
+    not fit raises ``plan.PlanDoesNotFit`` naming the deployment, where Ray would wait
+    forever. Opt out of the resource check on an autoscaling cluster whose nodes are
+    added on demand.
     """
     import ray
-    from ray.serve._private import api as serve_api
-    from ray.serve.config import gRPCOptions
+    from ray import serve
 
+    from lumograph.deployments.user_config import USER_CONFIGS, validate_user_config
+    from lumograph.serve.apps import build_application
+
+    for app in config.applications:
+        for dep in app.deployments:
+            if dep.name in USER_CONFIGS and "user_config" in dep.model_fields_set:
+                validate_user_config(dep.name, dep.user_config)
     if check_resources and ray.is_initialized():
         from lumograph.serve.plan import require_plan_fits
 
         resources = ray.cluster_resources()
         require_plan_fits(config, num_gpus=resources.get("GPU", 0.0), num_cpus=resources.get("CPU", 0.0))
 
-    client = serve_api.serve_start(
-        http_options=config.http_options.model_dump(),
+    serve.start(
+        http_options=config.http_options.model_dump(exclude_unset=True),
         proxy_location=config.proxy_location,
-        grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
+        logging_config=config.logging_config,
     )
-    client.deploy_apps(config, _blocking=False)
+    targets = [serve.RunTarget(target=build_application(app), name=app.name, route_prefix=app.route_prefix,
+                               logging_config=app.logging_config or config.logging_config)
+               for app in config.applications]
+    serve.run_many(targets, wait_for_ingress_deployment_creation=False, wait_for_applications_running=False)
     wait_until_running([app.name for app in config.applications], timeout_s=timeout_s)
 
 

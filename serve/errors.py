@@ -17,12 +17,36 @@ from lumograph.models.common.errors import (
 
 logger = logging.getLogger("ray.serve")
 
-#: Error code -> HTTP status where the code needs a status other than its class's.
-_STATUS_BY_CODE = {
-    "upload_too_large": 413,
-    "image_too_large": 413,
-    "unsupported_format": 415,
-    "animated_image": 415,
+#: Every error code the HTTP API answers with: its status and when it happens. The README's
+#: error table is checked against this (tests/serve/test_contract.py), and so is every
+#: ``code=`` the package can raise.
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "empty_upload": (400, "the upload is 0 bytes"),
+    "invalid_image": (400, "the bytes are not a decodable image (or an internal array was malformed)"),
+    "truncated_image": (400, "the image data ends early"),
+    "bracket_size_mismatch": (400, "the exposures of a bracket set differ in size"),
+    "black_image": (400, "an image with no light in it to measure"),
+    "upload_too_large": (413, "the body or an upload is over max_upload_bytes"),
+    "image_too_large": (413, "the image has more pixels than max_pixels (64 MP by default)"),
+    "unsupported_format": (415, "not JPEG, PNG, WebP, TIFF, BMP or GIF"),
+    "animated_image": (415, "an animated GIF/WebP/PNG"),
+    "invalid_options": (422, "an option or form field is missing, unknown or out of range; the message quotes it"),
+    "invalid_request": (422, "the multipart body cannot be parsed"),
+    "missing_image": (422, "no 'image' file part"),
+    "too_many_images": (422, "more 'image' parts than the route accepts"),
+    "unknown_marketplace": (422, "marketplace profile not known"),
+    "unsupported_input": (422, "an input the pipeline cannot take"),
+    "subject_not_found": (422, "no piece separable from the backdrop"),
+    "quality_rejected": (422, "the QA gate failed the output; the report is in details"),
+    "not_found": (404, "no such route"),
+    "method_not_allowed": (405, "the route does not take this method"),
+    "http_error": (400, "another HTTP-level error (status as answered)"),
+    "backend_unavailable": (503, "a module's backend cannot run"),
+    "weights_missing": (503, "the route needs a learned backend whose weights are not installed"),
+    "weights_invalid": (503, "a learned backend's weights are present but unusable"),
+    "unknown_backend": (503, "a module was configured with a backend it does not have"),
+    "internal_error": (500, "a bug: the server log has the trace (never sent to the client)"),
+    "encode_failed": (400, "the output could not be encoded in the requested format"),
 }
 _STATUS_BY_CLASS: list[tuple[type[LumographError], int]] = [
     (InvalidImage, 400),
@@ -41,8 +65,8 @@ def unwrap(exc: BaseException) -> BaseException:
 
 
 def status_for(err: LumographError) -> int:
-    if err.code in _STATUS_BY_CODE:
-        return _STATUS_BY_CODE[err.code]
+    if err.code in ERROR_CODES:
+        return ERROR_CODES[err.code][0]
     for cls, status in _STATUS_BY_CLASS:
         if isinstance(err, cls):
             return status
@@ -89,7 +113,10 @@ def install_error_handlers(app) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request, exc: RequestValidationError):
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        # Quote the bad value, as every other options error does (file parts are not echoed).
+        problems = [f"{'.'.join(str(p) for p in e['loc'][1:] or e['loc'])}: {e['msg']}"
+                    + (f" (got {e['input']!r})" if isinstance(e.get("input"), (str, int, float)) else "")
+                    for e in exc.errors()]
         return JSONResponse(
             status_code=422,
             content={"code": "invalid_options", "message": "; ".join(problems), "request_id": _rid(request),

@@ -9,25 +9,51 @@ into an image response or a JSON report. No image maths lives here.
 # exist at decoration time, and FastAPI must see the real `Request` annotation.
 import asyncio
 import base64
+import time
+from typing import Annotated, Optional
 
-from fastapi import FastAPI, Request
+from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from ray import serve
 
 from lumograph.deployments.directory import MODULES_APP, module_handle
 from lumograph.graphs.jewelry import JewelrySteps, run_lightbox
 from lumograph.models.common.errors import QualityRejected
 from lumograph.models.common.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from lumograph.serve.contract import (
+    IMAGE_DOC,
+    REPORT_DOC,
+    LightboxForm,
+    LightboxJSON,
+    ReportFormat,
+    error_responses,
+    image_response,
+)
 from lumograph.serve.errors import error_response, install_error_handlers
+from lumograph.serve.metrics import IngressMetrics
 from lumograph.serve.schemas import LightboxOptions, LightboxReport
-from lumograph.serve.uploads import parse_options, read_uploads, refuse_oversize, request_id_for
+from lumograph.serve.uploads import (
+    install_size_guard,
+    parse_options,
+    read_uploads,
+    refuse_oversize,
+    report_wanted,
+    request_id_for,
+)
 
-api = FastAPI(
+# FastAPIOffline serves Swagger UI and ReDoc from files inside its wheel: /jewelry/docs
+# works without internet (FastAPI's default page loads them from a CDN).
+api = FastAPIOffline(
     title="lumograph jewelry lightbox",
-    description="Raw jewelry photo in, marketplace-ready lightbox image and QA report out.",
+    description="Raw jewelry photo in, marketplace-ready lightbox image and QA report out. Options are "
+    "multipart form fields (or query parameters); errors are JSON with a stable code.",
 )
 
 install_error_handlers(api)
+#: Route -> largest declared body, refused before the form is parsed (set in __init__).
+UPLOAD_LIMITS: dict = {}
+install_size_guard(api, UPLOAD_LIMITS)
 
 
 @serve.deployment(name="JewelryIngress")
@@ -36,6 +62,8 @@ class JewelryIngress:
     def __init__(self, max_upload_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.max_upload_bytes = int(max_upload_bytes)
         self.max_pixels = int(max_pixels)
+        UPLOAD_LIMITS["/lightbox"] = self.max_upload_bytes
+        self.metrics = IngressMetrics("jewelry")
         self.steps = JewelrySteps(
             locate=module_handle("segmenter", "locate_jewelry"),
             classify=module_handle("classifier", "classify_jewelry"),
@@ -56,19 +84,33 @@ class JewelryIngress:
             return error_response(exc, rid)
         return {"status": "ok", "vertical": "jewelry", "modules": backends, "request_id": rid}
 
-    @api.post("/lightbox")
-    async def lightbox(self, request: Request):
+    @api.post(
+        "/lightbox", response_class=Response, summary="Photo in, lightbox image out",
+        responses={**image_response(LightboxJSON, "The lightbox image (verdict pass or review), or with "
+                                                  "report=json its JSON report and image."),
+                   **error_responses(400, 413, 415, 422, 503)},
+    )
+    async def lightbox(
+        self,
+        request: Request,
+        image: Annotated[Optional[list[UploadFile]], File(description=IMAGE_DOC)] = None,
+        options: Annotated[LightboxForm, Form()] = None,
+        report: Annotated[ReportFormat, Query(description=REPORT_DOC)] = None,
+    ):
         rid = request_id_for(request)
+        t0 = time.perf_counter()
         try:
-            return await self._lightbox(request, rid)
+            response = await self._lightbox(request, rid)
         except Exception as exc:
-            return error_response(exc, rid)
+            response = error_response(exc, rid)
+        self.metrics.record_latency("/jewelry/lightbox", response.status_code, time.perf_counter() - t0)
+        return response
 
     async def _lightbox(self, request: Request, rid: str) -> Response:
         refuse_oversize(request, self.max_upload_bytes)
         uploads, fields = await read_uploads(request, max_files=1)
         data, filename = uploads[0]
-        want_json = fields.pop("report", "") == "json"
+        want_json = report_wanted(fields, request)
         options = parse_options(LightboxOptions, fields)
         decoded = await asyncio.to_thread(
             decode_image, data, filename=filename, max_pixels=self.max_pixels, max_bytes=self.max_upload_bytes
@@ -87,6 +129,7 @@ class JewelryIngress:
             },
         )
         report = LightboxReport.model_validate(outcome.report)
+        self.metrics.record_report(outcome.report)
         if report.verdict == "fail" or outcome.encoded is None:
             failed = [c.name for c in report.input_checks + report.output_checks if not c.passed and c.severity == "fail"]
             err = QualityRejected(

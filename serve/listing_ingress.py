@@ -12,25 +12,52 @@ import base64
 import logging
 import math
 import time
+from typing import Annotated, Optional
 
-from fastapi import FastAPI, Request
+from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from ray import serve
 
 from lumograph.deployments.directory import MODULES_APP, module_handle
 from lumograph.graphs.listing import ListingSteps, run_bundle, run_enhance
 from lumograph.models.common.errors import InvalidOptions, QualityRejected
 from lumograph.models.common.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from lumograph.serve.contract import (
+    IMAGE_DOC,
+    REPORT_DOC,
+    BundleForm,
+    BundleJSON,
+    EnhanceForm,
+    EnhanceJSON,
+    ReportFormat,
+    StageForm,
+    error_responses,
+    image_response,
+)
 from lumograph.serve.errors import error_body, error_response, install_error_handlers
+from lumograph.serve.metrics import IngressMetrics
 from lumograph.serve.schemas import BundleFields, EnhanceOptions, ListingReport, StageOptions
-from lumograph.serve.uploads import parse_options, read_uploads, refuse_oversize, request_id_for
+from lumograph.serve.uploads import (
+    install_size_guard,
+    parse_options,
+    read_uploads,
+    refuse_oversize,
+    report_wanted,
+    request_id_for,
+)
 
-api = FastAPI(
+# Swagger UI and ReDoc served from the fastapi-offline wheel: /listing/docs works offline.
+api = FastAPIOffline(
     title="lumograph listing enhancement",
-    description="Listing photos in; only the fixes each needs, with MLS disclosures, out.",
+    description="Listing photos in; only the fixes each needs, with MLS disclosures, out. Options are "
+    "multipart form fields (or query parameters); errors are JSON with a stable code.",
 )
 
 install_error_handlers(api)
+#: Route -> largest declared body, refused before the form is parsed (set in __init__).
+UPLOAD_LIMITS: dict = {}
+install_size_guard(api, UPLOAD_LIMITS)
 logger = logging.getLogger("ray.serve")
 
 
@@ -120,6 +147,9 @@ class ListingIngress:
         self.max_bundle_bytes = int(max_bundle_bytes)
         self.max_brackets = int(max_brackets)
         self.bundle_concurrency = int(bundle_concurrency)
+        self.metrics = IngressMetrics("listing")
+        UPLOAD_LIMITS.update({"/enhance": self.max_upload_bytes * self.max_brackets,
+                              "/bundle": self.max_bundle_bytes, "/stage": self.max_upload_bytes})
         self.inpainter = serve.get_deployment_handle("Inpainter", app_name=MODULES_APP,
                                                      _check_exists=False)
         self.directory = serve.get_deployment_handle("ModuleDirectory", app_name=MODULES_APP,
@@ -135,29 +165,68 @@ class ListingIngress:
             return error_response(exc, rid)
         return {"status": "ok", "vertical": "listing", "modules": backends, "request_id": rid}
 
-    @api.post("/enhance")
-    async def enhance(self, request: Request):
+    @api.post(
+        "/enhance", response_class=Response, summary="One listing photo (or one bracket set) in, enhanced out",
+        responses={**image_response(EnhanceJSON, "The enhanced photo (verdict pass or review), or with "
+                                                 "report=json its JSON report and image."),
+                   **error_responses(400, 413, 415, 422, 503)},
+    )
+    async def enhance(
+        self,
+        request: Request,
+        image: Annotated[Optional[list[UploadFile]], File(
+            description=IMAGE_DOC + " Several 'image' parts are the exposures of one bracket set.")] = None,
+        options: Annotated[EnhanceForm, Form()] = None,
+        report: Annotated[ReportFormat, Query(description=REPORT_DOC)] = None,
+    ):
         rid = request_id_for(request)
+        t0 = time.perf_counter()
         try:
-            return await self._enhance(request, rid)
+            response = await self._enhance(request, rid)
         except Exception as exc:
-            return error_response(exc, rid)
+            response = error_response(exc, rid)
+        self.metrics.record_latency("/listing/enhance", response.status_code, time.perf_counter() - t0)
+        return response
 
-    @api.post("/bundle")
-    async def bundle(self, request: Request):
+    @api.post(
+        "/bundle", summary="A whole listing: every photo, its report, disclosures and the bill",
+        response_model=BundleJSON, response_model_exclude_none=True,
+        responses=error_responses(400, 413, 415, 422, 503),
+    )
+    async def bundle(
+        self,
+        request: Request,
+        image: Annotated[Optional[list[UploadFile]], File(description="One part per photo, in listing order.")] = None,
+        options: Annotated[BundleForm, Form()] = None,
+    ):
         rid = request_id_for(request)
+        t0 = time.perf_counter()
         try:
-            return await self._bundle(request, rid)
+            response = await self._bundle(request, rid)
         except Exception as exc:
-            return error_response(exc, rid)
+            response = error_response(exc, rid)
+        self.metrics.record_latency("/listing/bundle", response.status_code, time.perf_counter() - t0)
+        return response
 
-    @api.post("/stage")
-    async def stage(self, request: Request):
+    @api.post(
+        "/stage", response_class=Response, summary="Virtual staging of an empty room (learned inpainter only)",
+        responses={**image_response(None, "The staged photo; X-Lumograph-Disclosure carries the MLS disclosure."),
+                   **error_responses(400, 413, 415, 422, 503)},
+    )
+    async def stage(
+        self,
+        request: Request,
+        image: Annotated[Optional[list[UploadFile]], File(description=IMAGE_DOC)] = None,
+        options: Annotated[StageForm, Form()] = None,
+    ):
         rid = request_id_for(request)
+        t0 = time.perf_counter()
         try:
-            return await self._stage(request, rid)
+            response = await self._stage(request, rid)
         except Exception as exc:
-            return error_response(exc, rid)
+            response = error_response(exc, rid)
+        self.metrics.record_latency("/listing/stage", response.status_code, time.perf_counter() - t0)
+        return response
 
     async def _stage(self, request: Request, rid: str) -> Response:
         """Furnish an empty room. Without inpainting weights the inpainter raises
@@ -180,7 +249,7 @@ class ListingIngress:
     async def _enhance(self, request: Request, rid: str) -> Response:
         refuse_oversize(request, self.max_upload_bytes * self.max_brackets)
         uploads, fields = await read_uploads(request, max_files=self.max_brackets)
-        want_json = fields.pop("report", "") == "json"
+        want_json = report_wanted(fields, request)
         options = parse_options(EnhanceOptions, fields)
         decoded = [await self._decode(data, name) for data, name in uploads]
         info = input_info(uploads[0][0], uploads[0][1], decoded[0])
@@ -189,6 +258,7 @@ class ListingIngress:
         outcome = await run_enhance([d.rgb for d in decoded], options.model_dump(), self.steps,
                                     request_id=rid, input_info=info)
         report = ListingReport.model_validate(outcome.report)
+        self.metrics.record_report(outcome.report)
         if outcome.encoded is None:
             return error_response(rejected(report), rid)
         headers = image_headers(report)
@@ -230,6 +300,7 @@ class ListingIngress:
                 entry.update(status="error", error=error_body(result, f"{rid}-{i}"))
             else:
                 report = ListingReport.model_validate(result.report)
+                self.metrics.record_report(result.report)
                 if result.encoded is None:
                     entry.update(status="error", error=error_body(rejected(report), f"{rid}-{i}"))
                 else:

@@ -22,7 +22,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: Ray accounts resources in units of 1/10000 (``ray._private.ray_constants``).
+#: Ray accounts resources in units of 1/10000 (its resource-unit constant).
 _UNITS = 10_000
 #: Serve's per-replica CPU when ``ray_actor_options.num_cpus`` is not set.
 _SERVE_DEFAULT_NUM_CPUS = 1.0

@@ -237,25 +237,18 @@ class ErrorBody(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class SegmenterConfig(BaseModel):
-    """``user_config`` of the segmenter deployment."""
+class JewelryAppArgs(BaseModel):
+    """``args`` of the ``jewelry`` application (``lumograph.serve.apps:jewelry_app``)."""
 
     model_config = ConfigDict(extra="forbid")
-    backend: BackendChoice = "auto"
-    weights_dir: str | None = None
-    target_long_side: int = Field(2048, ge=256, le=8192, description="Working resolution of the matte.")
+    max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1024, le=2**31, description="Largest upload accepted.")
+    max_pixels: int = Field(64_000_000, ge=10_000, le=400_000_000, description="Largest image accepted, in pixels.")
 
 
-class QAConfig(BaseModel):
-    """``user_config`` of the QA deployment: thresholds that change without a restart."""
+class ListingAppArgs(JewelryAppArgs):
+    """``args`` of the ``listing`` application (``lumograph.serve.apps:listing_app``)."""
 
-    model_config = ConfigDict(extra="forbid")
-    min_short_side: int = Field(1024, ge=64, le=8000)
-
-
-class ModuleConfig(BaseModel):
-    """``user_config`` of a module with only a backend choice."""
-
-    model_config = ConfigDict(extra="forbid")
-    backend: BackendChoice = "auto"
-    weights_dir: str | None = None
+    max_bundle_photos: int = Field(60, ge=1, le=500, description="Most photos in one bundle.")
+    max_bundle_bytes: int = Field(400 * 1024 * 1024, ge=1024, le=2**33, description="Largest bundle upload.")
+    max_brackets: int = Field(9, ge=2, le=16, description="Most exposures in one bracket set.")
+    bundle_concurrency: int = Field(4, ge=1, le=64, description="Photos of a bundle processed at once.")

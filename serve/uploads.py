@@ -34,6 +34,41 @@ def parse_options(model: type[Options], fields: dict[str, str]) -> Options:
         raise InvalidOptions("; ".join(problems), details={"errors": problems}) from None
 
 
+def report_wanted(fields: dict[str, str], request: Request) -> bool:
+    """Whether to answer the JSON report: ``report=json`` (query or form; taken out of
+    ``fields``) or an ``Accept`` header that asks for JSON and no image. Any other
+    ``report`` value is an ``invalid_options`` error, never silently ignored."""
+    value = fields.pop("report", None)
+    if value not in (None, "json"):
+        raise InvalidOptions(f"report: must be 'json' (or absent), got {value!r}")
+    accept = request.headers.get("accept", "")
+    return value == "json" or ("application/json" in accept and "image/" not in accept)
+
+
+def install_size_guard(app, limits: dict[str, int]) -> None:
+    """Refuse a declared body over its route's limit before FastAPI parses the form.
+
+    limits: route path suffix (``"/lightbox"``) -> bytes; the ingress fills it at start-up
+    from its deployment args. Chunked bodies without a length are caught after reading
+    (``decode_image`` checks every upload's size)."""
+    import uuid
+
+    from fastapi.responses import JSONResponse
+
+    @app.middleware("http")
+    async def _size_guard(request: Request, call_next):
+        if request.method == "POST":
+            limit = next((v for k, v in limits.items() if request.url.path.endswith(k)), None)
+            try:
+                refuse_oversize(request, limit) if limit is not None else None
+            except UnsupportedInput as err:
+                given = request.headers.get("x-request-id", "")
+                rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+                return JSONResponse(status_code=413, content={"code": err.code, "message": err.message,
+                                                              "request_id": rid, "details": {}})
+        return await call_next(request)
+
+
 def refuse_oversize(request: Request, max_bytes: int) -> None:
     """Refuse a declared body over ``max_bytes`` before reading it."""
     declared = int(request.headers.get("content-length") or 0)

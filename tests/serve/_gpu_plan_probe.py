@@ -35,7 +35,7 @@ async def _placement(self) -> dict:
     }
 
 
-def modules_app(args=None):
+def modules_app(args=None, deployment_options=None):
     """``lumograph.serve.apps.modules_app`` with ``placement()`` added to each module."""
     from ray import serve
 
@@ -47,20 +47,26 @@ def modules_app(args=None):
     from lumograph.deployments.qa import QualityGate
     from lumograph.deployments.segmenter import Segmenter
     from lumograph.deployments.window_detector import WindowDetector
+    from lumograph.serve.apps import with_yaml_options
+    from lumograph.serve.root_ingress import RootIngress
 
     def probed(deployment):
         cls = deployment.func_or_class
         return serve.deployment(name=deployment.name)(type(cls.__name__, (cls,), {"placement": _placement}))
 
-    return ModuleDirectory.bind(
-        classifier=probed(Classifier).bind(),
-        segmenter=probed(Segmenter).bind(),
-        grader=probed(ColourGrader).bind(),
-        compositor=probed(Compositor).bind(),
-        qa=probed(QualityGate).bind(),
-        window_detector=probed(WindowDetector).bind(),
-        inpainter=probed(Inpainter).bind(),
+    def bound(deployment):
+        return with_yaml_options(probed(deployment), deployment_options).bind()
+
+    directory = with_yaml_options(ModuleDirectory, deployment_options).bind(
+        classifier=bound(Classifier),
+        segmenter=bound(Segmenter),
+        grader=bound(ColourGrader),
+        compositor=bound(Compositor),
+        qa=bound(QualityGate),
+        window_detector=bound(WindowDetector),
+        inpainter=bound(Inpainter),
     )
+    return with_yaml_options(RootIngress, deployment_options).bind(directory=directory)
 
 
 def _probe_config() -> dict:

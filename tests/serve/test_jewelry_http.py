@@ -83,9 +83,11 @@ def test_transparent_png_carries_alpha(serve_url, ring_jpeg):
         (lambda: b"not an image", "x.jpg", 400, "invalid_image"),
         (bad.truncated_jpeg, "t.jpg", 400, "truncated_image"),
         (bad.png_bomb_header, "bomb.png", 413, "image_too_large"),
+        # One row over the deployed 64 MP cap (configs/local.yaml max_pixels).
+        (lambda: bad.png_bomb_header(8001, 8000), "64mp.png", 413, "image_too_large"),
         (bad.animated_gif, "anim.gif", 415, "animated_image"),
     ],
-    ids=["zero-bytes", "garbage", "truncated", "bomb", "animated"],
+    ids=["zero-bytes", "garbage", "truncated", "bomb", "just-over-64mp", "animated"],
 )
 def test_bad_uploads_get_json_errors(serve_url, maker, filename, status, code):
     r = post(serve_url, maker(), filename=filename)
@@ -129,3 +131,29 @@ def test_replicas_survive_the_bad_inputs(serve_url, ring_jpeg):
         post(serve_url, maker())
     assert requests.get(f"{serve_url}/jewelry/healthz", timeout=60).status_code == 200
     assert post(serve_url, ring_jpeg).status_code == 200
+
+
+def test_the_root_links_both_verticals_docs_which_load_offline(serve_url):
+    index = requests.get(f"{serve_url}/docs", timeout=60)
+    assert index.status_code == 200 and "/jewelry/docs" in index.text and "/listing/docs" in index.text
+    for vertical in ("jewelry", "listing"):
+        page = requests.get(f"{serve_url}/{vertical}/docs", timeout=60)
+        assert page.status_code == 200 and "cdn." not in page.text
+        asset = f"/{vertical}/static-offline-docs/swagger-ui-bundle.js"
+        assert asset in page.text
+        assert requests.get(f"{serve_url}{asset}", timeout=60).status_code == 200
+        spec = requests.get(f"{serve_url}/{vertical}/openapi.json", timeout=60).json()
+        assert spec["paths"]
+    health = requests.get(f"{serve_url}/healthz", timeout=60).json()
+    assert set(health["modules"]) >= {"segmenter", "qa"}
+    missing = requests.get(f"{serve_url}/no/such/route", timeout=60)
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+def test_report_is_a_declared_choice_and_accept_json_gets_the_report(serve_url, ring_jpeg):
+    bad_report = post(serve_url, ring_jpeg, params={"report": "xml"})
+    assert bad_report.status_code == 422, bad_report.text[:300]
+    assert bad_report.json()["code"] == "invalid_options" and "'xml'" in bad_report.json()["message"]
+    as_json = post(serve_url, ring_jpeg, headers={"Accept": "application/json"})
+    assert as_json.status_code == 200 and as_json.headers["content-type"].startswith("application/json")
+    assert as_json.json()["report"]["verdict"] in {"pass", "review"}

@@ -61,7 +61,7 @@ def test_gpu_yaml_gives_each_module_its_fraction_and_cpu_modules_none():
     for app in config["applications"]:
         for d in app["deployments"]:
             assert d["ray_actor_options"]["num_gpus"] == EXPECTED_GPU.get(d["name"], 0), d["name"]
-            assert d["name"] == "ModuleDirectory" or "autoscaling_config" in d, d["name"]
+            assert d["name"] in ("ModuleDirectory", "RootIngress") or "autoscaling_config" in d, d["name"]
     inpainter = _deployment(config, "Inpainter")
     assert inpainter["autoscaling_config"]["min_replicas"] == 0  # scales to zero
     for name in EXPECTED_GPU:

@@ -1,0 +1,28 @@
+# The RayService image (configs/kuberay/rayservice.yaml): Ray 2.60 on a CUDA base with
+# lumograph and every learned backend's library installed. No weights inside: they come
+# from the read-only volume mounted at /srv/lumograph/weights.
+#   docker build -t registry.example.com/lumograph:0.1.0 .
+FROM rayproject/ray:2.60.0-py311-gpu
+
+# Nothing downloads at run time: every ML library is told so before it imports.
+ENV HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    HF_DATASETS_OFFLINE=1 \
+    HF_HUB_DISABLE_TELEMETRY=1 \
+    DISABLE_TELEMETRY=1 \
+    YOLO_OFFLINE=1 \
+    YOLO_AUTOINSTALL=false \
+    YOLO_CONFIG_DIR=/tmp/ultralytics \
+    RAY_USAGE_STATS_ENABLED=0
+
+WORKDIR /opt/lumograph
+COPY pyproject.toml README.md ./
+COPY serve/ serve/
+COPY graphs/ graphs/
+COPY deployments/ deployments/
+COPY models/ models/
+COPY bench/ bench/
+COPY configs/ configs/
+# A regular (not editable) install: the configs ship inside the package, so
+# `lumograph serve --config gpu.yaml` and `lumograph plan check gpu.yaml` work anywhere.
+RUN pip install --no-cache-dir . && lumograph --version && lumograph plan check gpu.yaml --gpus 1 --cpus 8
