@@ -15,7 +15,7 @@ deploy with a message that quotes it.
 # No `from __future__ import annotations`: Serve reads the builders' `args` annotation
 # to validate YAML args into the pydantic model.
 import importlib
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ray.serve import Application
 from ray.serve.deployment import Deployment
@@ -42,9 +42,12 @@ def with_yaml_options(deployment: Deployment, options: DeploymentOptions) -> Dep
     return deployment.options(**own) if own else deployment
 
 
-def modules_app(args: Optional[dict] = None, deployment_options: DeploymentOptions = None) -> Application:
+def modules_app(args: Optional[dict] = None, deployment_options: DeploymentOptions = None,
+                wrap: Optional[Callable[[Deployment], Deployment]] = None) -> Application:
+    """Every module behind the ``ModuleDirectory``, behind the root ingress. wrap: applied
+    to each module deployment before binding (a test probe adds a method with it)."""
     def bound(deployment: Deployment):
-        return with_yaml_options(deployment, deployment_options).bind()
+        return with_yaml_options(wrap(deployment) if wrap else deployment, deployment_options).bind()
 
     directory = with_yaml_options(ModuleDirectory, deployment_options).bind(
         classifier=bound(Classifier),

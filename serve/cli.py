@@ -90,32 +90,47 @@ def _cmd_process(args: argparse.Namespace) -> int:
     except LumographError as err:
         print(json.dumps({"code": err.code, "message": err.message}), file=sys.stderr)
         return 2
-    inputs = _inputs_of(args.input)
+    modules = LocalModules.build(backend=args.backend, weights_dir=args.weights_dir)
+
+    def run_one(paths: list[Path]) -> tuple[bytes | None, dict]:
+        data = paths[0].read_bytes()
+        decoded = decode_image(data, filename=paths[0].name)
+        outcome = asyncio.run(run_lightbox(
+            decoded.rgb, options.model_dump(), modules.jewelry_steps(), request_id=uuid.uuid4().hex,
+            input_info={"format": decoded.source_format, "mode": decoded.source_mode,
+                        "bytes": len(data), "filename": paths[0].name, "conversions": list(decoded.notes)},
+        ))
+        return outcome.encoded, LightboxReport.model_validate(outcome.report).model_dump(mode="json")
+
     folder = Path(args.input).is_dir()
+    return _run_each(args, [[p] for p in _inputs_of(args.input)], folder, FORMAT_EXTENSIONS[options.format][0],
+                     "lightbox", run_one, lambda r: {"verdict": r["verdict"], "score": r["score"]})
+
+
+def _run_each(args: argparse.Namespace, jobs: list[list[Path]], folder: bool, suffix: str, what: str,
+              run_one, summary) -> int:
+    """``run_one(paths) -> (encoded or None, report)`` for each job (a photo, or the frames of
+    one bracket set); writes each output and report, prints a JSON line per job and returns
+    the worst exit code: 0 delivered, 2 an input error, 3 QA failed."""
+    from lumograph.models.common.errors import LumographError
+
     if folder:
         Path(args.output).mkdir(parents=True, exist_ok=True)
-    modules = LocalModules.build(backend=args.backend, weights_dir=args.weights_dir)
     worst = 0
-    for path in _progress(inputs, "lightbox"):
-        out = Path(args.output) / (path.stem + FORMAT_EXTENSIONS[options.format][0]) if folder else Path(args.output)
-        report_path = (Path(args.report) / f"{path.stem}.json" if folder else Path(args.report)) if args.report else None
+    for paths in _progress(jobs, what):
+        first = paths[0]
+        out = Path(args.output) / (first.stem + suffix) if folder else Path(args.output)
+        report_path = (Path(args.report) / f"{first.stem}.json" if folder else Path(args.report)) if args.report else None
         try:
-            data = path.read_bytes()
-            decoded = decode_image(data, filename=path.name)
-            outcome = asyncio.run(run_lightbox(
-                decoded.rgb, options.model_dump(), modules.jewelry_steps(), request_id=uuid.uuid4().hex,
-                input_info={"format": decoded.source_format, "mode": decoded.source_mode,
-                            "bytes": len(data), "filename": path.name, "conversions": list(decoded.notes)},
-            ))
+            encoded, report = run_one(paths)
         except (LumographError, OSError) as err:
             code, message = getattr(err, "code", "unreadable_file"), getattr(err, "message", str(err))
-            print(json.dumps({"input": str(path), "code": code, "message": message}), file=sys.stderr)
+            print(json.dumps({"input": str(first), "code": code, "message": message}), file=sys.stderr)
             worst = max(worst, 2)
             continue
-        report = LightboxReport.model_validate(outcome.report).model_dump(mode="json")
-        _write_outputs(out, report_path, outcome.encoded, report)
-        print(json.dumps({"input": str(path), "verdict": report["verdict"], "score": report["score"],
-                          "output": str(out) if outcome.encoded else None, "timings_s": report["timings_s"]}))
+        _write_outputs(out, report_path, encoded, report)
+        print(json.dumps({"input": str(first), **summary(report), "output": str(out) if encoded else None,
+                          "timings_s": report["timings_s"]}))
         worst = max(worst, 3 if report["verdict"] == "fail" else 0)
     return worst
 
@@ -145,34 +160,20 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
     except LumographError as err:
         print(json.dumps({"code": err.code, "message": err.message}), file=sys.stderr)
         return 2
-    folder = len(args.inputs) == 1 and Path(args.inputs[0]).is_dir()
-    # A folder: each photo on its own. Several files: the exposures of one bracket set.
-    jobs = [[p] for p in _inputs_of(args.inputs[0])] if folder else [[Path(f) for f in args.inputs]]
-    if folder:
-        Path(args.output).mkdir(parents=True, exist_ok=True)
     modules = LocalModules.build(backend=args.backend, weights_dir=args.weights_dir)
-    worst = 0
-    for frames_paths in _progress(jobs, "enhance"):
-        first = frames_paths[0]
-        out = Path(args.output) / (first.stem + FORMAT_EXTENSIONS[options.format][0]) if folder else Path(args.output)
-        report_path = (Path(args.report) / f"{first.stem}.json" if folder else Path(args.report)) if args.report else None
-        try:
-            frames = [decode_image(p.read_bytes(), filename=p.name).rgb for p in frames_paths]
-            outcome = asyncio.run(run_enhance(frames, options.model_dump(), modules.listing_steps(),
-                                              request_id=uuid.uuid4().hex, input_info={"filename": first.name}))
-        except (LumographError, OSError) as err:
-            code, message = getattr(err, "code", "unreadable_file"), getattr(err, "message", str(err))
-            print(json.dumps({"input": str(first), "code": code, "message": message}), file=sys.stderr)
-            worst = max(worst, 2)
-            continue
-        report = ListingReport.model_validate(outcome.report).model_dump(mode="json")
-        _write_outputs(out, report_path, outcome.encoded, report)
-        print(json.dumps({"input": str(first), "verdict": report["verdict"],
-                          "modules_applied": report["modules_applied"], "billing": report["billing"],
-                          "disclosures": report["disclosures"], "output": str(out) if outcome.encoded else None,
-                          "timings_s": report["timings_s"]}))
-        worst = max(worst, 3 if report["verdict"] == "fail" else 0)
-    return worst
+
+    def run_one(paths: list[Path]) -> tuple[bytes | None, dict]:
+        frames = [decode_image(p.read_bytes(), filename=p.name).rgb for p in paths]
+        outcome = asyncio.run(run_enhance(frames, options.model_dump(), modules.listing_steps(),
+                                          request_id=uuid.uuid4().hex, input_info={"filename": paths[0].name}))
+        return outcome.encoded, ListingReport.model_validate(outcome.report).model_dump(mode="json")
+
+    # A folder: each photo on its own. Several files: the exposures of one bracket set.
+    folder = len(args.inputs) == 1 and Path(args.inputs[0]).is_dir()
+    jobs = [[p] for p in _inputs_of(args.inputs[0])] if folder else [[Path(f) for f in args.inputs]]
+    return _run_each(args, jobs, folder, FORMAT_EXTENSIONS[options.format][0], "enhance", run_one,
+                     lambda r: {"verdict": r["verdict"], "modules_applied": r["modules_applied"],
+                                "billing": r["billing"], "disclosures": r["disclosures"]})
 
 
 def _cmd_plan_check(args: argparse.Namespace) -> int:

@@ -9,12 +9,10 @@ into an image response or a JSON report. No image maths lives here.
 # exist at decoration time, and FastAPI must see the real `Request` annotation.
 import asyncio
 import base64
-import time
 from typing import Annotated, Optional
 
 from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from fastapi_offline import FastAPIOffline
 from ray import serve
 
 from lumograph.deployments.directory import MODULES_APP, module_handle
@@ -30,30 +28,21 @@ from lumograph.serve.contract import (
     error_responses,
     image_response,
 )
-from lumograph.serve.errors import error_response, install_error_handlers
+from lumograph.serve.errors import error_response
 from lumograph.serve.metrics import IngressMetrics
+from lumograph.serve.responses import answer, health, ingress_api
 from lumograph.serve.schemas import LightboxOptions, LightboxReport
 from lumograph.serve.uploads import (
-    install_size_guard,
     parse_options,
     read_uploads,
     refuse_oversize,
     report_wanted,
-    request_id_for,
 )
 
-# FastAPIOffline serves Swagger UI and ReDoc from files inside its wheel: /jewelry/docs
-# works without internet (FastAPI's default page loads them from a CDN).
-api = FastAPIOffline(
-    title="lumograph jewelry lightbox",
-    description="Raw jewelry photo in, marketplace-ready lightbox image and QA report out. Options are "
-    "multipart form fields (or query parameters); errors are JSON with a stable code.",
+api, UPLOAD_LIMITS = ingress_api(
+    "lumograph jewelry lightbox",
+    "Raw jewelry photo in, marketplace-ready lightbox image and QA report out.",
 )
-
-install_error_handlers(api)
-#: Route -> largest declared body, refused before the form is parsed (set in __init__).
-UPLOAD_LIMITS: dict = {}
-install_size_guard(api, UPLOAD_LIMITS)
 
 
 @serve.deployment(name="JewelryIngress")
@@ -77,12 +66,7 @@ class JewelryIngress:
 
     @api.get("/healthz")
     async def healthz(self, request: Request):
-        rid = request_id_for(request)
-        try:
-            backends = await self.directory.backends.remote()
-        except Exception as exc:  # a module that cannot answer is a health failure
-            return error_response(exc, rid)
-        return {"status": "ok", "vertical": "jewelry", "modules": backends, "request_id": rid}
+        return await health(self.directory, request, vertical="jewelry")
 
     @api.post(
         "/lightbox", response_class=Response, summary="Photo in, lightbox image out",
@@ -97,14 +81,7 @@ class JewelryIngress:
         options: Annotated[LightboxForm, Form()] = None,
         report: Annotated[ReportFormat, Query(description=REPORT_DOC)] = None,
     ):
-        rid = request_id_for(request)
-        t0 = time.perf_counter()
-        try:
-            response = await self._lightbox(request, rid)
-        except Exception as exc:
-            response = error_response(exc, rid)
-        self.metrics.record_latency("/jewelry/lightbox", response.status_code, time.perf_counter() - t0)
-        return response
+        return await answer("/jewelry/lightbox", self._lightbox, request, self.metrics)
 
     async def _lightbox(self, request: Request, rid: str) -> Response:
         refuse_oversize(request, self.max_upload_bytes)

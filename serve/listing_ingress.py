@@ -16,7 +16,6 @@ from typing import Annotated, Optional
 
 from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from fastapi_offline import FastAPIOffline
 from ray import serve
 
 from lumograph.deployments.directory import MODULES_APP, module_handle
@@ -35,29 +34,21 @@ from lumograph.serve.contract import (
     error_responses,
     image_response,
 )
-from lumograph.serve.errors import error_body, error_response, install_error_handlers
+from lumograph.serve.errors import error_body, error_response
 from lumograph.serve.metrics import IngressMetrics
+from lumograph.serve.responses import answer, health, ingress_api
 from lumograph.serve.schemas import BundleFields, EnhanceOptions, ListingReport, StageOptions
 from lumograph.serve.uploads import (
-    install_size_guard,
     parse_options,
     read_uploads,
     refuse_oversize,
     report_wanted,
-    request_id_for,
 )
 
-# Swagger UI and ReDoc served from the fastapi-offline wheel: /listing/docs works offline.
-api = FastAPIOffline(
-    title="lumograph listing enhancement",
-    description="Listing photos in; only the fixes each needs, with MLS disclosures, out. Options are "
-    "multipart form fields (or query parameters); errors are JSON with a stable code.",
+api, UPLOAD_LIMITS = ingress_api(
+    "lumograph listing enhancement",
+    "Listing photos in; only the fixes each needs, with MLS disclosures, out.",
 )
-
-install_error_handlers(api)
-#: Route -> largest declared body, refused before the form is parsed (set in __init__).
-UPLOAD_LIMITS: dict = {}
-install_size_guard(api, UPLOAD_LIMITS)
 logger = logging.getLogger("ray.serve")
 
 
@@ -158,12 +149,7 @@ class ListingIngress:
 
     @api.get("/healthz")
     async def healthz(self, request: Request):
-        rid = request_id_for(request)
-        try:
-            backends = await self.directory.backends.remote()
-        except Exception as exc:
-            return error_response(exc, rid)
-        return {"status": "ok", "vertical": "listing", "modules": backends, "request_id": rid}
+        return await health(self.directory, request, vertical="listing")
 
     @api.post(
         "/enhance", response_class=Response, summary="One listing photo (or one bracket set) in, enhanced out",
@@ -179,14 +165,7 @@ class ListingIngress:
         options: Annotated[EnhanceForm, Form()] = None,
         report: Annotated[ReportFormat, Query(description=REPORT_DOC)] = None,
     ):
-        rid = request_id_for(request)
-        t0 = time.perf_counter()
-        try:
-            response = await self._enhance(request, rid)
-        except Exception as exc:
-            response = error_response(exc, rid)
-        self.metrics.record_latency("/listing/enhance", response.status_code, time.perf_counter() - t0)
-        return response
+        return await answer("/listing/enhance", self._enhance, request, self.metrics)
 
     @api.post(
         "/bundle", summary="A whole listing: every photo, its report, disclosures and the bill",
@@ -199,14 +178,7 @@ class ListingIngress:
         image: Annotated[Optional[list[UploadFile]], File(description="One part per photo, in listing order.")] = None,
         options: Annotated[BundleForm, Form()] = None,
     ):
-        rid = request_id_for(request)
-        t0 = time.perf_counter()
-        try:
-            response = await self._bundle(request, rid)
-        except Exception as exc:
-            response = error_response(exc, rid)
-        self.metrics.record_latency("/listing/bundle", response.status_code, time.perf_counter() - t0)
-        return response
+        return await answer("/listing/bundle", self._bundle, request, self.metrics)
 
     @api.post(
         "/stage", response_class=Response, summary="Virtual staging of an empty room (learned inpainter only)",
@@ -219,14 +191,7 @@ class ListingIngress:
         image: Annotated[Optional[list[UploadFile]], File(description=IMAGE_DOC)] = None,
         options: Annotated[StageForm, Form()] = None,
     ):
-        rid = request_id_for(request)
-        t0 = time.perf_counter()
-        try:
-            response = await self._stage(request, rid)
-        except Exception as exc:
-            response = error_response(exc, rid)
-        self.metrics.record_latency("/listing/stage", response.status_code, time.perf_counter() - t0)
-        return response
+        return await answer("/listing/stage", self._stage, request, self.metrics)
 
     async def _stage(self, request: Request, rid: str) -> Response:
         """Furnish an empty room. Without inpainting weights the inpainter raises

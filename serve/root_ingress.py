@@ -10,8 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from ray import serve
 
-from lumograph.serve.errors import error_response, install_error_handlers
-from lumograph.serve.uploads import request_id_for
+from lumograph.serve.errors import install_error_handlers
+from lumograph.serve.responses import health
 
 api = FastAPI(title="lumograph", docs_url=None, redoc_url=None, openapi_url=None)
 install_error_handlers(api)
@@ -50,9 +50,4 @@ class RootIngress:
 
     @api.get("/healthz")
     async def healthz(self, request: Request):
-        rid = request_id_for(request)
-        try:
-            backends = await self.directory.backends.remote()
-        except Exception as exc:
-            return error_response(exc, rid)
-        return {"status": "ok", "modules": backends, "request_id": rid}
+        return await health(self.directory, request)

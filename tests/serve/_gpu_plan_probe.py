@@ -39,34 +39,13 @@ def modules_app(args=None, deployment_options=None):
     """``lumograph.serve.apps.modules_app`` with ``placement()`` added to each module."""
     from ray import serve
 
-    from lumograph.deployments.classifier import Classifier
-    from lumograph.deployments.compositor import Compositor
-    from lumograph.deployments.directory import ModuleDirectory
-    from lumograph.deployments.grader import ColourGrader
-    from lumograph.deployments.inpainter import Inpainter
-    from lumograph.deployments.qa import QualityGate
-    from lumograph.deployments.segmenter import Segmenter
-    from lumograph.deployments.window_detector import WindowDetector
-    from lumograph.serve.apps import with_yaml_options
-    from lumograph.serve.root_ingress import RootIngress
+    from lumograph.serve import apps
 
     def probed(deployment):
         cls = deployment.func_or_class
         return serve.deployment(name=deployment.name)(type(cls.__name__, (cls,), {"placement": _placement}))
 
-    def bound(deployment):
-        return with_yaml_options(probed(deployment), deployment_options).bind()
-
-    directory = with_yaml_options(ModuleDirectory, deployment_options).bind(
-        classifier=bound(Classifier),
-        segmenter=bound(Segmenter),
-        grader=bound(ColourGrader),
-        compositor=bound(Compositor),
-        qa=bound(QualityGate),
-        window_detector=bound(WindowDetector),
-        inpainter=bound(Inpainter),
-    )
-    return with_yaml_options(RootIngress, deployment_options).bind(directory=directory)
+    return apps.modules_app(args, deployment_options, wrap=probed)
 
 
 def _probe_config() -> dict:
