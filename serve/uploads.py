@@ -60,7 +60,8 @@ def install_size_guard(app, limits: dict[str, int]) -> None:
         if request.method == "POST":
             limit = next((v for k, v in limits.items() if request.url.path.endswith(k)), None)
             try:
-                refuse_oversize(request, limit) if limit is not None else None
+                if limit is not None:
+                    refuse_oversize(request, limit)
             except UnsupportedInput as err:
                 given = request.headers.get("x-request-id", "")
                 rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex

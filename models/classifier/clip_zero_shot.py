@@ -158,8 +158,6 @@ def describe_weights(weights_dir: Path | str) -> dict:
     }
 
 
-
-
 # -------------------------------------------------------------------- model
 
 

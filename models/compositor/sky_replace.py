@@ -35,8 +35,6 @@ def _check_style(style: str) -> None:
         raise InvalidOptions(f"unknown sky style {style!r}; expected one of {list(SKY_STYLES)}")
 
 
-
-
 # ------------------------------------------------------------ replacement skies
 
 # Sky colours, sRGB 0-255, chosen from photographed daylight skies: the zenith is a

@@ -25,11 +25,6 @@ from lumograph.models.common.errors import InvalidImage, InvalidOptions
 from lumograph.models.common.imageio import require_rgb_u8
 from lumograph.models.common.masks import check_mask
 
-# ----------------------------------------------------------------------------- sRGB
-
-
-
-
 # ---------------------------------------------------------------- illuminant basics
 
 

@@ -222,8 +222,6 @@ def _variant(folder: Path, index: dict) -> str | None:
     return None
 
 
-
-
 # ------------------------------------------------------------------------ loading
 
 

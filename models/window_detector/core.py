@@ -43,7 +43,7 @@ class WindowDetectorCore:
 
         proxy_rgb: HxWx3 uint8 RGB proxy (~1024 px long side, never mutated).
         source_hw: (H, W) of the full-resolution photo the boxes are reported in.
-        Returns ``models.exposure.detect_windows(...)`` (``windows`` with ``bbox`` in
+        Returns ``models.window_detector.classical.detect_windows(...)`` (``windows`` with ``bbox`` in
         source pixels, ``stops_over_interior``, ``clipped_share``, ...; ``max_stops``;
         ``interior_mean_luminance``) plus ``"backend"``: the backend that ran. The
         ``yolo`` backend returns the same keys (see ``yolo.windows_report``:

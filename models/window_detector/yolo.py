@@ -79,8 +79,6 @@ def missing_weights(weights_dir: Path) -> str | None:
     return None if path.is_file() else str(path)
 
 
-
-
 def read_classes(weights_dir: str | Path) -> tuple[list[str], str]:
     """Class names in index order and where they came from (``"classes.json"`` | ``"default"``).
 
