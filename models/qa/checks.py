@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-SEVERITIES = ("fail", "review", "info")
 #: Score lost per failed check of each severity.
 SEVERITY_WEIGHTS = {"fail": 0.5, "review": 0.15, "info": 0.0}
 

@@ -1,8 +1,10 @@
 import cv2
 import numpy as np
+import pytest
 
 from lumograph.models.common.imageio import encode_image
 from lumograph.models.compositor.lightbox import compose_lightbox
+from lumograph.models.qa.checks import Check, verdict
 from lumograph.models.qa.core import QACore
 from lumograph.models.qa.cutout import check_cutout, count_pieces
 
@@ -54,3 +56,19 @@ def test_transparent_request_turns_transparency_into_information():
     by_name = {c["name"]: c for c in asked["checks"]}
     assert by_name["output_transparency"]["severity"] == "info"
     assert asked["verdict"] == "pass", [c for c in asked["checks"] if not c["passed"]]
+
+
+@pytest.mark.parametrize("magnification, passed", [(1.99, True), (2.0, True), (2.01, False), (2.6, False)])
+def test_magnification_is_flagged_above_twice_the_source_pixels(magnification, passed):
+    checks = {c.name: c for c in check_cutout(pieces=1, category="ring", magnification=magnification,
+                                              busy_background=False)}
+    assert checks["cutout_magnification"].passed is passed
+    assert checks["cutout_magnification"].limit == "<= 2.0x source pixels per canvas pixel"
+
+
+def test_the_verdict_weighs_each_failed_severity():
+    failed = [Check("a", False, "review"), Check("b", False, "review"), Check("c", False, "info")]
+    report = verdict(failed)
+    assert report.verdict == "review" and report.score == pytest.approx(0.7)
+    assert report.to_dict()["score"] == report.score and len(report.to_dict()["checks"]) == 3
+    assert verdict([*failed, Check("d", False, "fail")]).score == pytest.approx(0.2)
