@@ -13,7 +13,10 @@ ENV HF_HUB_OFFLINE=1 \
     YOLO_OFFLINE=1 \
     YOLO_AUTOINSTALL=false \
     YOLO_CONFIG_DIR=/tmp/ultralytics \
-    RAY_USAGE_STATS_ENABLED=0
+    RAY_USAGE_STATS_ENABLED=0 \
+    MALLOC_ARENA_MAX=2
+# MALLOC_ARENA_MAX: replicas run calls on a thread pool, and one malloc arena per thread keeps
+# every thread's freed 12 MP buffers (+0.9 GB peak on a laptop cluster without it).
 
 WORKDIR /opt/lumograph
 COPY pyproject.toml README.md ./

@@ -53,6 +53,8 @@ IN_FLIGHT = (1, 4, 8)
 #: four fill both slots and queue, so the probe also waits for a slot in Serve's router.
 BUSY_LEVELS = (1, 4)
 PROBES = 8
+#: Single requests whose per-stage timings are kept (the graph's own clock, inside the ingress).
+STAGE_REPEATS = 5
 VARIANTS = {"event_loop": {"RAY_SERVE_RUN_SYNC_IN_THREADPOOL": "0"}, "thread_pool": {}}
 
 
@@ -144,6 +146,14 @@ def _measure_variant(name: str, scale: int) -> dict:
         result: dict = {"env_vars": env_vars}
         result["segmenter"] = [_load(segment, n, _requests_for(n, scale)) for n in IN_FLIGHT]
         result["lightbox_http"] = [_load(lightbox, n, _requests_for(n, scale)) for n in IN_FLIGHT]
+        # Where a single request's time goes, per graph stage, one request at a time.
+        stages: dict[str, list[float]] = {}
+        for _ in range(STAGE_REPEATS):
+            r = requests.post(f"{base}/lightbox", files={"image": ("ring.jpg", jpeg, "image/jpeg")},
+                              params={"report": "json"}, timeout=300)
+            for stage, seconds in r.json()["report"]["timings_s"].items():
+                stages.setdefault(stage, []).append(seconds)
+        result["lightbox_stages_median_s"] = {k: round(statistics.median(v), 4) for k, v in stages.items()}
         result["health"] = {"idle": {"segmenter_backend": _probe(backend_probe), "healthz_http": _probe(healthz)}}
         for busy_calls in BUSY_LEVELS:
             with ThreadPoolExecutor(max_workers=busy_calls) as pool:
@@ -188,6 +198,7 @@ def run_bench_concurrency(*, json_out: Path, chart: Path | None = None, scale: i
         "in_flight": list(IN_FLIGHT),
         "variants": variants,
         "throughput_ratio_thread_pool_over_event_loop": gains,
+        "lightbox_stages_median_s": {v: variants[v]["lightbox_stages_median_s"] for v in variants},
         "probe_median_ms": {v: {level: {probe: r["median_ms"] for probe, r in probes.items()}
                                     for level, probes in variants[v]["health"].items()} for v in variants},
     }
