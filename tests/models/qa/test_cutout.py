@@ -72,3 +72,12 @@ def test_the_verdict_weighs_each_failed_severity():
     assert report.verdict == "review" and report.score == pytest.approx(0.7)
     assert report.to_dict()["score"] == report.score and len(report.to_dict()["checks"]) == 3
     assert verdict([*failed, Check("d", False, "fail")]).score == pytest.approx(0.2)
+
+
+def test_only_an_earring_may_come_as_two_pieces():
+    def single(category, pieces):
+        checks = check_cutout(pieces=pieces, category=category, magnification=1.0, busy_background=False)
+        return next(c for c in checks if c.name == "cutout_single_product")
+    assert single("earring", 2).passed and not single("earring", 3).passed
+    assert single("ring", 1).passed and not single("ring", 2).passed
+    assert not single("necklace", 2).passed

@@ -151,3 +151,21 @@ def test_bad_input_raises(room, bad):
         check_listing(room, bad, [], None)
     with pytest.raises(InvalidImage):
         check_listing(bad, room, [], None)
+
+
+def test_the_published_limits_are_the_rules():
+    """Absolute limits, not ones relative to the constants: a moved threshold fails here."""
+    ext = resize_long_side(exterior_photo(1600, 1200, seed=1).rgb, 1024)
+    halo = {v: _by_name(check_listing(ext, ext, ["sky_replacement"], v))["listing_sky_halo"]
+            for v in (0.2, 0.4, 0.6)}
+    assert halo[0.2].passed and (halo[0.4].passed, halo[0.4].severity) == (False, "review")
+    assert (halo[0.6].passed, halo[0.6].severity) == (False, "fail")
+    structure = _by_name(check_listing(ext, ext, [], None))["listing_structure"]
+    assert structure.limit == "edge SSIM >= 0.7 (fail < 0.5)"
+
+
+def test_day_to_dusk_is_judged_like_a_sky_replacement():
+    syn = exterior_photo(1600, 1200, seed=2)
+    before = resize_long_side(syn.rgb, 1024)
+    dusk = _by_name(check_listing(before, before, ["day_to_dusk"], 0.05))["listing_structure"]
+    assert "bottom 60%" in dusk.message
