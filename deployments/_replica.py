@@ -16,6 +16,7 @@ import logging
 import math
 from typing import Any, ClassVar
 
+from lumograph.deployments.directory import MODULE_DEPLOYMENTS
 from lumograph.deployments.user_config import validate_user_config
 
 logger = logging.getLogger("ray.serve")
@@ -26,7 +27,6 @@ class ModuleReplica:
 
     core_class: ClassVar[type]
     module: ClassVar[str]
-    deployment: ClassVar[str]
 
     def __init__(self, **config: Any) -> None:
         self.core = None
@@ -34,7 +34,7 @@ class ModuleReplica:
 
     def reconfigure(self, config: dict[str, Any] | None) -> None:
         """Build the core from ``config`` (the deployment's ``user_config``)."""
-        config = validate_user_config(self.deployment, config).model_dump()
+        config = validate_user_config(MODULE_DEPLOYMENTS[self.module], config).model_dump()
         core = self.core_class(**config)
         self.core = core
         if core.selection.name != "classical":

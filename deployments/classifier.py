@@ -12,7 +12,6 @@ from lumograph.models.classifier.core import ClassifierCore
 class Classifier(ModuleReplica):
     core_class = ClassifierCore
     module = "classifier"
-    deployment = "Classifier"
 
     def classify_jewelry(self, proxy_rgb):
         return self.core.classify_jewelry(proxy_rgb)

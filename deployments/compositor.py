@@ -12,7 +12,6 @@ from lumograph.models.compositor.core import CompositorCore
 class Compositor(ModuleReplica):
     core_class = CompositorCore
     module = "compositor"
-    deployment = "Compositor"
 
     def compose_lightbox(self, foreground, alpha, proxy_rgb, proxy_alpha, options):
         return self.core.compose_lightbox(foreground, alpha, proxy_rgb, proxy_alpha, options)

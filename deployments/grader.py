@@ -12,7 +12,6 @@ from lumograph.models.grader.core import GraderCore
 class ColourGrader(ModuleReplica):
     core_class = GraderCore
     module = "grader"
-    deployment = "ColourGrader"
 
     def grade_jewelry(self, foreground, alpha, proxy_rgb, proxy_alpha, metal):
         return self.core.grade_jewelry(foreground, alpha, proxy_rgb, proxy_alpha, metal)

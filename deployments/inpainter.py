@@ -12,7 +12,6 @@ from lumograph.models.inpainter.core import InpainterCore
 class Inpainter(ModuleReplica):
     core_class = InpainterCore
     module = "inpainter"
-    deployment = "Inpainter"
 
     def remove_glare(self, rgb):
         return self.core.remove_glare(rgb)

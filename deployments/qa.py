@@ -12,7 +12,6 @@ from lumograph.models.qa.core import QACore
 class QualityGate(ModuleReplica):
     core_class = QACore
     module = "qa"
-    deployment = "QualityGate"
 
     def check_jewelry_input(self, proxy_rgb, source_wh, **kwargs):
         return self.core.check_jewelry_input(proxy_rgb, source_wh, **kwargs)

@@ -12,7 +12,6 @@ from lumograph.models.segmenter.core import SegmenterCore
 class Segmenter(ModuleReplica):
     core_class = SegmenterCore
     module = "segmenter"
-    deployment = "Segmenter"
 
     def locate_jewelry(self, proxy_rgb):
         return self.core.locate_jewelry(proxy_rgb)

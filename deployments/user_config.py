@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lumograph.deployments.directory import MODULE_DEPLOYMENTS
 from lumograph.models.common.backends import module_backends
 from lumograph.models.inpainter.diffusion import DEFAULT_STEPS, MAX_STEPS
 from lumograph.models.window_detector.yolo import DEFAULT_CONF
@@ -68,15 +69,11 @@ class QAConfig(ModuleConfig):
     min_short_side: int = Field(1024, ge=64, le=8000, description="Input floor: shortest side in pixels.")
 
 
-#: Deployment name -> its user_config model.
+#: Deployment name (``directory.MODULE_DEPLOYMENTS``) -> its user_config model.
 USER_CONFIGS: dict[str, type[ModuleConfig]] = {
-    "Classifier": ClassifierConfig,
-    "Segmenter": SegmenterConfig,
-    "WindowDetector": WindowDetectorConfig,
-    "ColourGrader": GraderConfig,
-    "Compositor": CompositorConfig,
-    "Inpainter": InpainterConfig,
-    "QualityGate": QAConfig,
+    MODULE_DEPLOYMENTS[model.module]: model
+    for model in (ClassifierConfig, SegmenterConfig, WindowDetectorConfig, GraderConfig, CompositorConfig,
+                  InpainterConfig, QAConfig)
 }
 
 

@@ -11,7 +11,6 @@ from lumograph.models.window_detector.core import WindowDetectorCore
 class WindowDetector(ModuleReplica):
     core_class = WindowDetectorCore
     module = "window_detector"
-    deployment = "WindowDetector"
 
     def detect_windows(self, proxy_rgb, source_hw):
         return self.core.detect_windows(proxy_rgb, source_hw)

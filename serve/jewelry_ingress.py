@@ -35,7 +35,6 @@ from lumograph.serve.schemas import LightboxOptions, LightboxReport
 from lumograph.serve.uploads import (
     parse_options,
     read_uploads,
-    refuse_oversize,
     report_wanted,
 )
 
@@ -84,7 +83,6 @@ class JewelryIngress:
         return await answer("/jewelry/lightbox", self._lightbox, request, self.metrics)
 
     async def _lightbox(self, request: Request, rid: str) -> Response:
-        refuse_oversize(request, self.max_upload_bytes)
         uploads, fields = await read_uploads(request, max_files=1)
         data, filename = uploads[0]
         want_json = report_wanted(fields, request)

@@ -41,7 +41,6 @@ from lumograph.serve.schemas import BundleFields, EnhanceOptions, ListingReport,
 from lumograph.serve.uploads import (
     parse_options,
     read_uploads,
-    refuse_oversize,
     report_wanted,
 )
 
@@ -196,7 +195,6 @@ class ListingIngress:
     async def _stage(self, request: Request, rid: str) -> Response:
         """Furnish an empty room. Without inpainting weights the inpainter raises
         ``BackendUnavailable`` (``weights_missing``, naming the path): a 503."""
-        refuse_oversize(request, self.max_upload_bytes)
         uploads, fields = await read_uploads(request, max_files=1)
         options = parse_options(StageOptions, fields)
         decoded = await self._decode(*uploads[0])
@@ -212,7 +210,6 @@ class ListingIngress:
                                        max_pixels=self.max_pixels, max_bytes=self.max_upload_bytes)
 
     async def _enhance(self, request: Request, rid: str) -> Response:
-        refuse_oversize(request, self.max_upload_bytes * self.max_brackets)
         uploads, fields = await read_uploads(request, max_files=self.max_brackets)
         want_json = report_wanted(fields, request)
         options = parse_options(EnhanceOptions, fields)
@@ -234,7 +231,6 @@ class ListingIngress:
         return Response(content=outcome.encoded, media_type=outcome.media_type, headers=headers)
 
     async def _bundle(self, request: Request, rid: str) -> Response:
-        refuse_oversize(request, self.max_bundle_bytes)
         uploads, fields = await read_uploads(request, max_files=self.max_bundle_photos)
         bundle = parse_options(BundleFields, {k: fields.pop(k) for k in list(fields)
                                               if k in BundleFields.model_fields})

@@ -38,9 +38,12 @@ class IngressMetrics:
         try:
             verdict = str(report.get("verdict", "unknown"))
             self.verdicts.inc(tags={"vertical": self.vertical, "verdict": verdict})
-            tier = report.get("billing", {}).get("tier") if "billing" in report else (
-                "lightbox" if report.get("billable") else None)
-            if tier and tier != "none" and (report.get("billing", {}).get("billable", True)):
+            if "billing" in report:  # listing: the tier that covers what ran
+                bill = report["billing"]
+                tier = bill.get("tier") if bill.get("billable") else None
+            else:  # jewelry: a pass is billed
+                tier = "lightbox" if report.get("billable") else None
+            if tier and tier != "none":
                 self.billed.inc(tags={"vertical": self.vertical, "tier": str(tier)})
             checks = report.get("checks") or [*report.get("input_checks", []), *report.get("output_checks", [])]
             for check in checks:

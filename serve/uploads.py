@@ -51,9 +51,7 @@ def install_size_guard(app, limits: dict[str, int]) -> None:
     limits: route path suffix (``"/lightbox"``) -> bytes; the ingress fills it at start-up
     from its deployment args. Chunked bodies without a length are caught after reading
     (``decode_image`` checks every upload's size)."""
-    import uuid
-
-    from fastapi.responses import JSONResponse
+    from lumograph.serve.errors import error_response
 
     @app.middleware("http")
     async def _size_guard(request: Request, call_next):
@@ -63,10 +61,7 @@ def install_size_guard(app, limits: dict[str, int]) -> None:
                 if limit is not None:
                     refuse_oversize(request, limit)
             except UnsupportedInput as err:
-                given = request.headers.get("x-request-id", "")
-                rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-                return JSONResponse(status_code=413, content={"code": err.code, "message": err.message,
-                                                              "request_id": rid, "details": {}})
+                return error_response(err, request_id_for(request))
         return await call_next(request)
 
 

@@ -151,6 +151,14 @@ class _Measures:
     straight: np.ndarray  # bool: within 1 px of a long segment
 
 
+def _measure_photo(rgb: np.ndarray) -> _Measures:
+    """Validate ``rgb`` and measure its analysis proxy (``_Measures`` keeps the proxy, so a
+    photo already small enough is copied rather than shared)."""
+    require_rgb_u8(rgb, min_side=MIN_SIDE, purpose="to read a scene")
+    proxy = fast_downscale(rgb, WORK_LONG_SIDE)
+    return _measure(proxy.copy() if proxy is rgb else proxy)
+
+
 def _measure(proxy: np.ndarray) -> _Measures:
     h, w = proxy.shape[:2]
     f32 = proxy.astype(np.float32) * np.float32(1 / 255)
@@ -521,8 +529,7 @@ def analyse_scene(rgb: np.ndarray) -> tuple[SceneClassification, MirrorReport | 
     rgb: as ``classify_scene``. Returns (classification, mirror report in ``rgb``'s pixels,
     or None when the photo is classified exterior).
     """
-    require_rgb_u8(rgb, min_side=MIN_SIDE, purpose="to read a scene")
-    m = _measure(np.array(fast_downscale(rgb, WORK_LONG_SIDE)))  # a fresh proxy: _Measures keeps it
+    m = _measure_photo(rgb)
     evidence, ext = _exterior_evidence(m)
     p_exterior = _sigmoid(evidence)
     features = {"exterior_log_odds": evidence, **ext["measures"], "exterior_terms": ext["log_odds"]}
@@ -551,7 +558,6 @@ def detect_mirror(rgb: np.ndarray) -> MirrorReport:
     are often missed; framed pictures and glass shower doors can be mistaken for one.
     Raises ``InvalidImage`` for a wrong type, dtype, shape or a too-small image.
     """
-    require_rgb_u8(rgb, min_side=MIN_SIDE, purpose="to read a scene")
-    m = _measure(np.array(fast_downscale(rgb, WORK_LONG_SIDE)))  # a fresh proxy: _Measures keeps it
+    m = _measure_photo(rgb)
     report, _ = _mirror_report(m, rgb.shape[:2])
     return report

@@ -37,7 +37,7 @@ def test_module_methods_are_plain_def_so_serve_runs_them_in_its_thread_pool(depl
     assert "backend" in methods and len(methods) > 2
     blocking_the_loop = [n for n, m in methods.items() if inspect.iscoroutinefunction(m)]
     assert not blocking_the_loop, f"{deployment.name}: async def without an await blocks the replica's loop"
-    assert USER_CONFIGS[cls.deployment] is not None
+    assert USER_CONFIGS[deployment.name].module == cls.module
 
 
 def test_every_shipped_user_config_validates():
