@@ -24,7 +24,8 @@ from lumograph.serve.schemas import (
     StageOptions,
 )
 
-IMAGE_DOC = ("The photo: JPEG, PNG, WebP, TIFF, BMP or GIF (still), at most the deployment's "
+IMAGE_DOC = ("The photo: JPEG, PNG, WebP, HEIC/HEIF, AVIF, TIFF, BMP or GIF (still; an embedded "
+             "colour profile is converted to sRGB), at most the deployment's "
              "max_upload_bytes and max_pixels. The same bytes may instead be sent as the raw "
              "request body with Content-Type image/*, options then in the query string.")
 REPORT_DOC = ("json: answer {report, image_base64, media_type} instead of the image. A request "

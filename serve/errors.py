@@ -28,7 +28,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "black_image": (400, "an image with no light in it to measure"),
     "upload_too_large": (413, "the body or an upload is over max_upload_bytes"),
     "image_too_large": (413, "the image has more pixels than max_pixels (64 MP by default)"),
-    "unsupported_format": (415, "not JPEG, PNG, WebP, TIFF, BMP or GIF"),
+    "unsupported_format": (415, "not JPEG, PNG, WebP, HEIC/HEIF, AVIF, TIFF, BMP or GIF"),
     "animated_image": (415, "an animated GIF/WebP/PNG"),
     "invalid_options": (422, "an option or form field is missing, unknown or out of range; the message quotes it"),
     "invalid_request": (422, "the multipart body cannot be parsed"),

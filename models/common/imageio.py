@@ -1,18 +1,25 @@
 """Decoding uploads safely and encoding deliverables.
 
-Decoded images are always HxWx3 ``uint8`` RGB with EXIF orientation applied. Every
-way an upload can be bad maps to a typed error with a stable code, so the ingress can
-answer a 4xx JSON error instead of crashing a replica.
+Decoded images are always HxWx3 ``uint8`` **sRGB** with EXIF orientation applied: an
+embedded colour profile (Display P3 from phones, Adobe RGB from DSLRs, a grey or CMYK
+profile) is converted to sRGB before any colour work, and pixels without one are taken as
+sRGB. Every way an upload can be bad maps to a typed error with a stable code, so the
+ingress can answer a 4xx JSON error instead of crashing a replica. Encoded deliverables
+carry an sRGB ICC profile.
 """
 from __future__ import annotations
 
+import functools
 import io
+import struct
+import threading
 import warnings
+import zlib
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from lumograph.models.common.errors import InvalidImage, InvalidOptions, UnsupportedInput
 
@@ -20,8 +27,11 @@ from lumograph.models.common.errors import InvalidImage, InvalidOptions, Unsuppo
 # different exception type at a different threshold.
 Image.MAX_IMAGE_PIXELS = None
 
-#: Formats we accept. MPO is the multi-picture JPEG some cameras write.
-ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"}
+#: Formats we accept (Pillow's names). MPO is the multi-picture JPEG some cameras write;
+#: HEIF (HEIC from phones) is read by pillow-heif, AVIF by Pillow itself (>= 11.3).
+ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF"}
+#: Containers that hold several images of which we decode the primary one.
+_MULTI_PICTURE_FORMATS = {"MPO", "HEIF"}
 DEFAULT_MAX_PIXELS = 64_000_000
 #: The EXIF tag holding the camera's orientation (1 = as stored).
 _EXIF_ORIENTATION = 0x0112
@@ -30,6 +40,37 @@ DEFAULT_MAX_BYTES = 40 * 1024 * 1024
 #: Output formats and the filename extensions that match them.
 FORMAT_EXTENSIONS = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
 FORMAT_MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+#: ISO-BMFF ``ftyp`` brands of the HEIF family (ISO/IEC 23008-12, AV1-ISOBMFF): the
+#: specific brands name the codec; ``mif1``/``msf1`` alone say only "some HEIF".
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
+_HEIF_BRANDS = {b"mif1", b"msf1", b"mif2", b"miaf"}
+
+# Colour management (LittleCMS through Pillow's ImageCms).
+# Intent: relative colorimetric (+ black point compensation). Phone, camera and editor
+# profiles (Display P3, Adobe RGB, ProPhoto) are matrix/TRC profiles with no perceptual
+# table, so "perceptual" would silently fall back to colorimetric for them anyway; for
+# the LUT profiles that do carry one, perceptual rendering compresses the whole gamut and
+# moves in-gamut colours (gold, gemstones, wall paint) that the graders measure. Relative
+# colorimetric keeps every in-gamut colour exact, clips only what sRGB cannot show, and
+# maps the source white onto sRGB white, so a white sweep stays 255. BPC is a no-op for
+# matrix profiles (black is 0 both sides) and keeps CMYK/LUT shadows from crushing.
+_INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
+# NOCACHE: a cached transform is shared by the replica's pool threads, and LittleCMS's
+# one-pixel cache inside a transform is the only part of it that is not thread-safe.
+_CMS_FLAGS = ImageCms.Flags.NOCACHE | ImageCms.Flags.BLACKPOINTCOMPENSATION
+_SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+#: The ICC profile every encoded deliverable carries (LittleCMS's built-in sRGB, 588 bytes).
+SRGB_ICC: bytes = _SRGB_PROFILE.tobytes()
+_CMS_LOCK = threading.Lock()  # building transforms reads shared profile objects
+#: Profile colour space -> the PIL modes its pixels may come in, each with the mode the
+#: transform writes (alpha is carried through by Pillow).
+_PROFILE_MODES = {
+    "RGB": {"RGB": "RGB", "RGBA": "RGBA", "P": "RGBA", "PA": "RGBA"},
+    "GRAY": {"L": "RGB", "LA": "RGBA"},
+    "CMYK": {"CMYK": "RGB"},
+}
 
 
 @dataclass(frozen=True)
@@ -56,8 +97,10 @@ def decode_image(
 ) -> DecodedImage:
     """Decode upload bytes into an RGB array, refusing anything unsafe or ambiguous.
 
-    Handles EXIF orientation, 16-bit, CMYK, greyscale, palette and alpha inputs (alpha
-    is flattened onto white, the lightbox background). Raises ``InvalidImage`` for
+    Handles EXIF orientation, embedded ICC profiles (converted to sRGB; a profile that
+    cannot be read is noted and the pixels are taken as sRGB), 16-bit, CMYK, greyscale,
+    palette and alpha inputs (alpha is flattened onto white, the lightbox background),
+    HEIC/HEIF and AVIF. Raises ``InvalidImage`` for
     empty, corrupt or truncated data and ``UnsupportedInput`` for decompression bombs,
     oversized uploads, animations and formats outside ``ACCEPTED_FORMATS``.
     """
@@ -68,9 +111,16 @@ def decode_image(
             f"the upload is {len(data)} bytes; the limit is {max_bytes} bytes",
             code="upload_too_large",
         )
+    _register_heif_opener()
     try:
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
+        family = sniff_format(data)
+        if family in ("heic", "heif", "avif"):  # a real photo whose decoder is missing here
+            raise UnsupportedInput(
+                f"{family.upper()} decoding is not installed on this server; send JPEG or PNG",
+                code="unsupported_format",
+            ) from None
         raise InvalidImage("the upload is not a recognisable image", code="invalid_image") from None
     except Exception as exc:  # PIL raises many types for garbage headers
         raise InvalidImage(f"the image header could not be read: {exc}", code="invalid_image") from None
@@ -78,7 +128,7 @@ def decode_image(
     fmt = (img.format or "").upper()
     if fmt not in ACCEPTED_FORMATS:
         raise UnsupportedInput(
-            f"image format {img.format!r} is not accepted; send JPEG, PNG, WebP, TIFF, BMP or GIF",
+            f"image format {img.format!r} is not accepted; send JPEG, PNG, WebP, HEIC, AVIF, TIFF, BMP or GIF",
             code="unsupported_format",
         )
     width, height = img.size
@@ -87,7 +137,7 @@ def decode_image(
             f"the image is {width}x{height} = {width * height} pixels; the limit is {max_pixels}",
             code="image_too_large",
         )
-    if getattr(img, "n_frames", 1) > 1 and fmt != "MPO":
+    if getattr(img, "n_frames", 1) > 1 and fmt not in _MULTI_PICTURE_FORMATS:
         raise UnsupportedInput(
             f"animated {fmt} with {img.n_frames} frames is not accepted; send a still image",
             code="animated_image",
@@ -99,6 +149,9 @@ def decode_image(
     # truncated file fails there), whether a turn was due.
     if any(";16" in str(getattr(tile, "args", "") or "") for tile in getattr(img, "tile", None) or ()):
         notes.append("16-bit reduced to 8-bit")
+    if fmt == "HEIF" and int(img.info.get("bit_depth") or 8) > 8:  # pillow-heif hands over 8 bits
+        notes.append(f"{img.info['bit_depth']}-bit reduced to 8-bit")
+    icc = img.info.get("icc_profile")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -112,8 +165,113 @@ def decode_image(
         raise InvalidImage(f"the image data could not be decoded: {exc}", code="invalid_image") from None
     if orientation not in (None, 1):
         notes.append("EXIF orientation applied")
-    rgb = _to_rgb8(oriented, notes)
+    rgb = _to_rgb8(_to_srgb(oriented, icc, notes), notes)
     return DecodedImage(rgb=rgb, source_format=fmt, source_mode=mode, notes=tuple(notes))
+
+
+@functools.cache
+def _register_heif_opener() -> bool:
+    """Let ``Image.open`` read HEIC/HEIF (pillow-heif ships libheif in its wheel). Done on
+    first decode rather than at import so encoding-only callers never load libheif."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # decode_image then answers unsupported_format for HEIF
+        return False
+    register_heif_opener()
+    return True
+
+
+@dataclass(frozen=True)
+class _SourceProfile:
+    """A parsed embedded profile: its description, colour space ("RGB", "GRAY", "CMYK",
+    ...) and whether its pixels are already sRGB (a transform would move none by > 1)."""
+
+    description: str
+    space: str
+    profile: ImageCms.ImageCmsProfile
+    is_srgb: bool
+
+
+@functools.lru_cache(maxsize=32)
+def _source_profile(icc: bytes) -> _SourceProfile:
+    """Parse ``icc`` once per distinct profile; raises on a profile LittleCMS rejects."""
+    with _CMS_LOCK:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        desc = (profile.profile.profile_description or "").strip() or "unnamed"
+        desc = "".join(ch for ch in desc if ch.isprintable())[:64]
+        space = profile.profile.xcolor_space.strip()
+        is_srgb = False
+        # Every variant of "sRGB" (HP's v2, the ICC's v4, Apple's, camera makers', ours)
+        # moves no pixel by more than one level: skip those rather than pay a 12 MP pass
+        # and rounding noise (a white backdrop must stay 255). The probe is a 16-level RGB
+        # grid (a grey ramp for grey profiles); the answer is cached with the profile.
+        if space == "RGB":
+            levels = np.arange(0, 256, 17, dtype=np.uint8)
+            probe = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(1, -1, 3)
+            to_srgb = ImageCms.buildTransform(profile, _SRGB_PROFILE, "RGB", "RGB", _INTENT, _CMS_FLAGS)
+            got = np.asarray(ImageCms.applyTransform(Image.fromarray(probe), to_srgb))
+            is_srgb = int(np.abs(got.astype(np.int16) - probe).max()) <= 1
+        elif space == "GRAY":
+            ramp = np.arange(256, dtype=np.uint8).reshape(1, -1)
+            to_srgb = ImageCms.buildTransform(profile, _SRGB_PROFILE, "L", "RGB", _INTENT, _CMS_FLAGS)
+            got = np.asarray(ImageCms.applyTransform(Image.fromarray(ramp), to_srgb))
+            is_srgb = int(np.abs(got.astype(np.int16) - ramp[:, :, None]).max()) <= 1
+    return _SourceProfile(desc, space, profile, is_srgb)
+
+
+@functools.lru_cache(maxsize=64)
+def _transform_to_srgb(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform:
+    source = _source_profile(icc)
+    with _CMS_LOCK:
+        return ImageCms.buildTransform(source.profile, _SRGB_PROFILE, in_mode, out_mode, _INTENT, _CMS_FLAGS)
+
+
+def _to_srgb(img: Image.Image, icc: bytes | None, notes: list[str]) -> Image.Image:
+    """Convert ``img`` from its embedded ICC profile ``icc`` to sRGB (returns RGB or RGBA),
+    or return it untouched when it has no profile or an sRGB one. A profile that cannot
+    be read or does not fit the pixels is noted and the pixels are taken as sRGB: a
+    broken profile is the camera's or editor's bug, not a reason to refuse the photo.
+    ~0.14 s for a 12 MP Display P3 photo (LittleCMS, in place, the GIL released meanwhile)."""
+    if not icc:
+        return img
+    icc = bytes(icc)
+    try:
+        source = _source_profile(icc)
+    except Exception as exc:  # PyCMSError, OSError, ValueError: any unparseable profile
+        reason = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else type(exc).__name__
+        notes.append(f"embedded colour profile unreadable ({reason}); pixels taken as sRGB")
+        return img
+    if source.is_srgb:
+        return img
+    modes = _PROFILE_MODES.get(source.space, {})
+    if img.mode not in modes:
+        notes.append(f"colour profile {source.description!r} ({source.space}) does not fit "
+                     f"{img.mode} pixels; pixels taken as sRGB")
+        return img
+    out_mode = modes[img.mode]
+    src = img
+    if img.mode in ("P", "PA"):
+        src = img.convert("RGBA")
+        notes.append("palette expanded")
+    try:
+        if src.mode == "LA":  # LittleCMS has no grey+alpha to RGB+alpha: carry alpha aside
+            rgb = ImageCms.applyTransform(src.getchannel("L"), _transform_to_srgb(icc, "L", "RGB"))
+            rgb.putalpha(src.getchannel("A"))
+            converted = rgb
+        elif src.mode == out_mode:  # src is this decode's own image: convert in place, no copy
+            converted = src
+            ImageCms.applyTransform(src, _transform_to_srgb(icc, src.mode, out_mode), inPlace=True)
+        else:
+            converted = ImageCms.applyTransform(src, _transform_to_srgb(icc, src.mode, out_mode))
+    except Exception as exc:
+        notes.append(f"colour profile {source.description!r} could not be applied ({exc}); pixels taken as sRGB")
+        return img
+    if img.mode == "CMYK":
+        notes.append("CMYK converted to RGB")
+    elif img.mode in ("L", "LA"):
+        notes.append("greyscale expanded to RGB")
+    notes.append(f"colour profile {source.description!r} converted to sRGB (relative colorimetric)")
+    return converted
 
 
 def _to_rgb8(img: Image.Image, notes: list[str]) -> np.ndarray:
@@ -206,7 +364,10 @@ def encode_image(
 
     rgb: HxWx3 uint8 RGB. alpha: HxW float32 in [0, 1] or None; only PNG and WebP carry
     it. quality: 1-100 for JPEG/WebP. JPEG uses 4:4:4 chroma so a pure-white
-    background next to a coloured subject stays exactly 255 after decoding.
+    background next to a coloured subject stays exactly 255 after decoding. Every file
+    carries the sRGB ICC profile ``SRGB_ICC`` (a browser or print shop then knows the
+    pixels are sRGB); it is spliced into OpenCV's bytes, so the pixels are exactly what
+    OpenCV encoded and ``decode_image`` reads them back without a conversion.
     """
     if fmt not in FORMAT_EXTENSIONS:
         raise InvalidOptions(f"output format {fmt!r} is not one of {sorted(FORMAT_EXTENSIONS)}")
@@ -229,17 +390,71 @@ def encode_image(
         ok, buf = cv2.imencode(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, int(quality)])
     if not ok:
         raise InvalidImage(f"encoding to {fmt} failed", code="encode_failed")
-    return buf.tobytes()
+    return _embed_icc(buf.tobytes(), fmt, SRGB_ICC, width=rgb.shape[1], height=rgb.shape[0])
+
+
+def _embed_icc(data: bytes, fmt: str, icc: bytes, *, width: int, height: int) -> bytes:
+    """Insert ``icc`` into encoded bytes without touching the compressed image data.
+
+    JPEG: an APP2 ``ICC_PROFILE`` segment after the JFIF APP0 (one segment holds up to
+    65,519 bytes, plenty for sRGB). PNG: an ``iCCP`` chunk right after ``IHDR``. WebP:
+    an ``ICCP`` chunk, which needs the extended (``VP8X``) layout; a simple file gets a
+    VP8X header with the canvas size and the ICC flag (and the alpha flag a lossless
+    bitstream declares).
+    """
+    if fmt == "jpeg":
+        if len(icc) > 65519:
+            raise ValueError("an ICC profile over 65,519 bytes needs several APP2 segments")
+        payload = b"ICC_PROFILE\0" + bytes([1, 1]) + icc
+        segment = b"\xff\xe2" + struct.pack(">H", len(payload) + 2) + payload
+        pos = 2
+        if data[2:4] == b"\xff\xe0":  # keep JFIF APP0 first, as JFIF requires
+            pos = 4 + struct.unpack(">H", data[4:6])[0]
+        return data[:pos] + segment + data[pos:]
+    if fmt == "png":
+        body = b"iCCP" + b"sRGB\0\0" + zlib.compress(icc)
+        chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+        pos = 8 + 8 + 13 + 4  # signature, then IHDR (length, type, 13 bytes, CRC)
+        return data[:pos] + chunk + data[pos:]
+    # WebP: RIFF <size> WEBP, then chunks (FourCC, little-endian size, payload padded to even).
+    iccp = b"ICCP" + struct.pack("<I", len(icc)) + icc + b"\0" * (len(icc) % 2)
+    first = data[12:16]
+    if first == b"VP8X":
+        flags = data[20] | 0x20
+        head = data[12:20] + bytes([flags]) + data[21:30]
+        rest = data[30:]
+    else:
+        alpha = first == b"VP8L" and bool(data[24] & 0x10)  # VP8L header: alpha_is_used bit
+        flags = 0x20 | (0x10 if alpha else 0)
+        canvas = struct.pack("<I", width - 1)[:3] + struct.pack("<I", height - 1)[:3]
+        head = b"VP8X" + struct.pack("<I", 10) + bytes([flags, 0, 0, 0]) + canvas
+        rest = data[12:]
+    chunks = head + iccp + rest
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
 
 
 def sniff_format(data: bytes) -> str | None:
-    """Return ``"jpeg"``, ``"png"`` or ``"webp"`` from magic bytes, else None."""
+    """Return ``"jpeg"``, ``"png"`` or ``"webp"`` (the output formats) or ``"heic"``,
+    ``"avif"`` or ``"heif"`` (input only) from magic bytes, else None.
+
+    The HEIF family is told apart by the ISO-BMFF ``ftyp`` box: major brand, then the
+    compatible brands; a codec brand (AVIF, HEVC) wins over the generic ``mif1``."""
     if data[:3] == b"\xff\xd8\xff":
         return "jpeg"
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         return "png"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
+    if data[4:8] == b"ftyp":
+        box_size = int.from_bytes(data[:4], "big")
+        end = min(max(box_size, 16), len(data), 256)
+        brands = {data[8:12]} | {data[i:i + 4] for i in range(16, end - 3, 4)}
+        if brands & _AVIF_BRANDS:
+            return "avif"
+        if brands & _HEIC_BRANDS:
+            return "heic"
+        if brands & _HEIF_BRANDS:
+            return "heif"
     return None
 
 
