@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from lumograph.bench.eval_constancy import evaluate_color_constancy
-from lumograph.bench.metrics import mask_iou, mask_iou_band
+from lumograph.bench.metrics import band_scores, mask_iou
 from lumograph.bench.sheets import tile, write_sheet
 from lumograph.graphs.jewelry import run_lightbox
 from lumograph.graphs.local import LocalModules
@@ -52,8 +52,22 @@ class _CapturingRun:
         return asyncio.run(run_lightbox(rgb, options, steps, request_id=uuid.uuid4().hex, input_info=info))
 
 
+#: A cut-out whose band IoU is under this is bad: QA must not pass it (issue 10).
+GOOD_CUTOUT_IOU_BAND = 0.85
+
+
 def eval_jewelry_masks(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
-    """Mask IoU of the segmenter against hand-drawn masks (``NAME.jpg`` + ``NAME.mask.jpg``)."""
+    """Each packshot (``NAME.jpg`` + hand-drawn ``NAME.mask.jpg``) through the whole lightbox
+    graph at the product's defaults, as ``POST /jewelry/lightbox`` runs it.
+
+    The graph's own matte is scored against the mask outside the boundary band (IoU,
+    recall: share of the piece kept, precision), and its QA verdict is held against that
+    score: ``bad_cutouts_passed`` counts cut-outs under ``GOOD_CUTOUT_IOU_BAND`` that QA
+    passed (the gate failed the customer), ``good_cutouts_failed`` good ones it failed.
+    The sheet shows input | alpha | errors | cut-out on white | cut-out on black (a band
+    that went missing shows on black).
+    """
+    run = _CapturingRun(modules)
     per_image: dict[str, dict] = {}
     rows = []
     images = sorted(p for p in folder.glob("*.jpg") if not p.name.endswith(".mask.jpg"))[:limit]
@@ -61,40 +75,91 @@ def eval_jewelry_masks(folder: Path, modules: LocalModules, sheets: Path | None,
         gt_path = path.with_name(path.stem + ".mask.jpg")
         if not gt_path.exists():
             continue
-        rgb = decode_image(path.read_bytes()).rgb
+        data = path.read_bytes()
+        decoded = decode_image(data, filename=path.name)
+        rgb = decoded.rgb
         gt = cv2.imread(str(gt_path), cv2.IMREAD_GRAYSCALE) >= 128
-        t0 = time.perf_counter()
-        seg = modules.segmenter.segment_jewelry(rgb, (rgb.shape[0], rgb.shape[1]))
-        elapsed = time.perf_counter() - t0
-        alpha = matte_to_full_frame(seg["matte"], rgb.shape[:2])
+        outcome = run(rgb, dict(LIGHTBOX_DEFAULTS), {"format": decoded.source_format, "bytes": len(data)})
+        rep = outcome.report
+        matte = run.matte
+        if matte is None:
+            # Refused before segmentation (e.g. too small for the canvas): the mask is still
+            # scored, from the segmenter alone, so every image has its figure.
+            try:
+                matte = modules.segmenter.segment_jewelry(rgb, (rgb.shape[0], rgb.shape[1]))["matte"]
+            except LumographError:
+                matte = None
+        alpha = (matte_to_full_frame(matte, rgb.shape[:2]) if matte is not None
+                 else np.zeros(rgb.shape[:2], np.float32))
         if alpha.shape != gt.shape:
             alpha = cv2.resize(alpha, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
         pred = alpha >= 0.5
         band = max(3, round(0.01 * max(gt.shape)))
-        per_image[path.name] = {
+        scores = band_scores(pred, gt, band)
+        failed = [c["name"] for c in rep.get("input_checks", []) + rep.get("output_checks", []) if not c["passed"]]
+        entry = {
             "iou": float(mask_iou(pred, gt)),
-            "iou_band": float(mask_iou_band(pred, gt, band)),
+            "iou_band": scores["iou"],
+            "recall_band": scores["recall"],
+            "precision_band": scores["precision"],
             "band_px": band,
-            "segment_s": round(elapsed, 3),
+            "verdict": rep["verdict"],
+            "score": rep["score"],
+            "failed_checks": failed,
+            "category": rep["classification"].get("category"),
+            "segment_s": rep["timings_s"].get("segment"),
+            "scored_outside_graph": run.matte is None,
+            "total_s": rep["timings_s"]["total"],
         }
+        complete = next((c for c in rep.get("output_checks", []) if c["name"] == "cutout_complete"), None)
+        if complete is not None:
+            entry["cutout_complete"] = {"value": complete["value"], "passed": complete["passed"]}
+        per_image[path.name] = entry
         if sheets:
-            err = np.zeros(gt.shape + (3,), np.uint8)
-            err[pred & gt] = (255, 255, 255)
-            err[pred & ~gt] = (255, 60, 60)
-            err[~pred & gt] = (60, 120, 255)
-            m = per_image[path.name]
-            rows.append([tile(rgb, path.name), tile(alpha, "alpha"),
-                         tile(err, f"IoU {m['iou']:.3f} band {m['iou_band']:.3f}\nred=extra blue=missed")])
+            rows.append(_mask_sheet_row(path.name, rgb, alpha, pred, gt, matte, entry))
     if sheets and rows:
         write_sheet(rows, sheets / "jewelry_masks.png")
-    ious = [m["iou"] for m in per_image.values()]
-    bands = [m["iou_band"] for m in per_image.values()]
+    values = list(per_image.values())
+
+    def mean(key: str) -> float | None:
+        return float(np.mean([m[key] for m in values])) if values else None
+
+    def lowest(key: str) -> float | None:
+        return float(min(m[key] for m in values)) if values else None
+
+    good = [m["iou_band"] >= GOOD_CUTOUT_IOU_BAND for m in values]
     return {
-        "n": len(per_image),
-        "miou": float(np.mean(ious)) if ious else None,
-        "miou_band": float(np.mean(bands)) if bands else None,
+        "n": len(values),
+        "miou": mean("iou"),
+        "miou_band": mean("iou_band"),
+        "min_iou_band": lowest("iou_band"),
+        "recall_band": mean("recall_band"),
+        "min_recall_band": lowest("recall_band"),
+        "precision_band": mean("precision_band"),
+        "min_precision_band": lowest("precision_band"),
+        "good_cutout_iou_band": GOOD_CUTOUT_IOU_BAND,
+        "bad_cutouts_passed": sum(1 for m, ok in zip(values, good) if not ok and m["verdict"] == "pass"),
+        "good_cutouts_failed": sum(1 for m, ok in zip(values, good) if ok and m["verdict"] == "fail"),
+        "verdicts": {v: sum(1 for m in values if m["verdict"] == v) for v in ("pass", "review", "fail")},
         "per_image": per_image,
     }
+
+
+def _mask_sheet_row(name: str, rgb: np.ndarray, alpha: np.ndarray, pred: np.ndarray, gt: np.ndarray,
+                    matte, entry: dict) -> list[np.ndarray]:
+    err = np.zeros(gt.shape + (3,), np.uint8)
+    err[pred & gt] = (255, 255, 255)
+    err[pred & ~gt] = (255, 60, 60)
+    err[~pred & gt] = (60, 120, 255)
+    row = [tile(rgb, name), tile(alpha, "alpha"),
+           tile(err, f"band IoU {entry['iou_band']:.3f} recall {entry['recall_band']:.3f}\n"
+                     f"red=extra blue=missed\n{entry['verdict']} {','.join(entry['failed_checks'])[:40]}")]
+    if matte is not None:
+        fg = matte.foreground.astype(np.float32)
+        a = matte.alpha[:, :, None]
+        for level, label in ((255.0, "cut-out on white"), (0.0, "cut-out on black")):
+            row.append(tile(np.clip(fg * a + level * (1.0 - a) + 0.5, 0, 255).astype(np.uint8), label))
+    return row
 
 
 def eval_color_constancy(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:

@@ -27,6 +27,16 @@ def mask_iou_band(pred: np.ndarray, truth: np.ndarray, band_px: float | None = N
     Hand-drawn ground truth sits a few pixels off the real edge; this scores the shape rather
     than the brush. ``band_px`` defaults to max(3, 1% of the longest side).
     """
+    return band_scores(pred, truth, band_px)["iou"]
+
+
+def band_scores(pred: np.ndarray, truth: np.ndarray, band_px: float | None = None) -> dict[str, float]:
+    """IoU, recall and precision of ``pred`` against ``truth`` outside the boundary band.
+
+    recall: share of the truth's (piece) pixels that ``pred`` keeps: a cut-out that loses
+    metal scores low here whatever it adds. precision: share of ``pred`` that is piece.
+    Each is 1.0 when its denominator is empty. ``band_px`` as in :func:`mask_iou_band`.
+    """
     pred = np.asarray(pred, bool)
     truth = np.asarray(truth, bool)
     if pred.shape != truth.shape:
@@ -36,4 +46,10 @@ def mask_iou_band(pred: np.ndarray, truth: np.ndarray, band_px: float | None = N
     inside = cv2.distanceTransform(truth.astype(np.uint8), cv2.DIST_L2, 5)
     outside = cv2.distanceTransform((~truth).astype(np.uint8), cv2.DIST_L2, 5)
     scored = np.where(truth, inside, outside) > band_px
-    return mask_iou(pred[scored], truth[scored])
+    pred, truth = pred[scored], truth[scored]
+    kept = float(np.logical_and(pred, truth).sum())
+    return {
+        "iou": mask_iou(pred, truth),
+        "recall": 1.0 if not truth.any() else kept / float(truth.sum()),
+        "precision": 1.0 if not pred.any() else kept / float(pred.sum()),
+    }

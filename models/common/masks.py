@@ -1,8 +1,10 @@
-"""Validation of masks and mattes handed to a module: HxW ``float32`` in [0, 1] is the
-convention; ``uint8`` 0-255 is accepted and converted. Bad input raises
-``InvalidOptions`` quoting what was received."""
+"""Masks and mattes: validation of those handed to a module (HxW ``float32`` in [0, 1] is
+the convention; ``uint8`` 0-255 is accepted and converted; bad input raises
+``InvalidOptions`` quoting what was received), and the small morphology helpers the
+segmenters share (discs, border strips, dropping specks)."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from lumograph.models.common.errors import InvalidOptions
@@ -36,3 +38,25 @@ def check_matte_aspect(matte: np.ndarray, shape: tuple[int, int], name: str = "p
     h, w = shape
     if abs(mw / mh - w / h) > 0.05 * (w / h) + 2.0 / min(mh, mw):
         raise InvalidOptions(f"{name} aspect {mw}x{mh} does not match the image {w}x{h}")
+
+
+def disc(radius: int) -> np.ndarray:
+    """Elliptical structuring element of the given radius (a (2r+1)-pixel square)."""
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def border_mask(height: int, width: int, fraction: float) -> np.ndarray:
+    """HxW bool: a strip ``fraction`` of the short side deep (at least 3 px) along every edge."""
+    strip = max(3, int(round(fraction * min(height, width))))
+    mask = np.zeros((height, width), bool)
+    mask[:strip] = mask[-strip:] = True
+    mask[:, :strip] = mask[:, -strip:] = True
+    return mask
+
+
+def drop_small_components(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """``mask`` (HxW bool) without its 8-connected components under ``min_area`` pixels."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False
+    return keep[labels]

@@ -29,6 +29,8 @@ import numpy as np
 
 from lumograph.models.common.errors import InvalidOptions, SubjectNotFound
 from lumograph.models.common.imageio import require_rgb_u8
+from lumograph.models.common.masks import border_mask, disc, drop_small_components
+from lumograph.models.segmenter.light_backdrop import is_light_smooth, light_backdrop_shape
 
 PROXY_LONG_SIDE = 1024
 SHAPE_LONG_SIDE = 1024
@@ -134,6 +136,12 @@ class BackgroundModel:
         need no CIELAB: at working resolution each half is a 30+ MB array."""
         rgb = self._coarse_rgb(bbox, work_shape, source_shape)
         return cv2.resize(rgb, (work_shape[1], work_shape[0]), interpolation=cv2.INTER_LINEAR)
+
+    @property
+    def lightness(self) -> float:
+        """CIELAB lightness (0-100) of the backdrop at the image centre."""
+        rgb = np.clip(self.coefficients[0], 0.0, 255.0).astype(np.float32).reshape(1, 1, 3) / 255.0
+        return float(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[0, 0, 0])
 
     def _coarse_rgb(self, bbox, work_shape, source_shape) -> np.ndarray:
         grid_u, grid_v = _coarse_grid(bbox, work_shape, source_shape)
@@ -242,7 +250,7 @@ def segment_jewelry(
     background_rgb = model.render_rgb(bbox, work.shape[:2], (height, width))
     alpha, foreground = _known_background_matting(work, background_rgb, shape_image,
                                                   shape.mask, features.distance, model,
-                                                  outlined=shape.outlined)
+                                                  outlined=shape.outlined, sure_backdrop=shape.backdrop)
     timings["matting"] = _lap(clock)
 
     stats = {
@@ -250,6 +258,8 @@ def segment_jewelry(
         "n_components": shape.n_components,
         "holes_cleared": shape.holes_cleared,
         "highlights_filled": shape.highlights_filled,
+        "shape_method": shape.method,
+        "shape_thresholds": shape.thresholds,
         "background_noise_delta_e": round(model.noise_delta_e, 3),
         "thresholds_delta_e": [round(model.low_threshold, 3), round(model.high_threshold, 3)],
         "working_shape": [int(work.shape[0]), int(work.shape[1])],
@@ -378,14 +388,14 @@ def _locate(proxy: np.ndarray) -> Localisation:
     whole = (0, 0, width, height)
     lightness = cv2.cvtColor(np.ascontiguousarray(proxy), cv2.COLOR_RGB2Lab)[..., 0]
     texture = _texture(lightness.astype(np.float32) * np.float32(100.0 / 255.0))
-    border = _border_mask(height, width)
+    border = border_mask(height, width, _BORDER_FRACTION)
 
     # Pass 1 fits the border alone; pass 2 refits on everything pass 1 calls backdrop, which
     # pins the surface down in the middle of the frame where vignetting and fall-off live.
     model = _fit_background(proxy, texture[0], border, border)
     features = _measure(proxy, model.render(whole, (height, width), (height, width))[1], texture)
     rough = _hysteresis(features.distance, model.low_threshold, model.high_threshold)
-    backdrop = ~cv2.dilate(rough.astype(np.uint8), _disc(5)).astype(bool)
+    backdrop = ~cv2.dilate(rough.astype(np.uint8), disc(5)).astype(bool)
     if backdrop.mean() > 0.2:
         model = _fit_background(proxy, texture[0], backdrop, border)
         features = _measure(proxy, model.render(whole, (height, width), (height, width))[1],
@@ -487,21 +497,34 @@ class _Shape:
     holes_cleared: int
     highlights_filled: int
     outlined: np.ndarray  # HxW bool: dark regions kept for their sharp outline (grey metal)
+    method: str = "general"  # "light_backdrop" on a light smooth sweep (light_backdrop.py)
+    backdrop: np.ndarray | None = None  # HxW bool: sure backdrop beside the outline (alpha 0)
+    thresholds: dict = field(default_factory=dict)
 
 
 def _subject_shape(features: _Features, model: BackgroundModel) -> _Shape:
-    """Binary subject: hysteresis, hole triage, then edge snapping."""
+    """Binary subject. On a light smooth backdrop, edges and closure (light_backdrop.py);
+    elsewhere hysteresis on the backdrop distance, hole triage, then edge snapping."""
     long_side = max(features.distance.shape)
+    if is_light_smooth(model.lightness, model.noise_delta_e):
+        light = light_backdrop_shape(
+            features.lightness_delta, features.distance, features.detail,
+            noise_delta_e=model.noise_delta_e, strong_delta_e=model.high_threshold,
+            texture_threshold=model.texture_threshold)
+        n_components = cv2.connectedComponents(light.mask.astype(np.uint8), connectivity=8)[0] - 1
+        return _Shape(mask=light.mask, n_components=int(n_components), holes_cleared=light.holes_cleared,
+                      highlights_filled=light.holes_filled, outlined=np.zeros(light.mask.shape, bool),
+                      method="light_backdrop", thresholds=light.thresholds, backdrop=light.backdrop)
     candidates = _candidates(features.distance, model)
     # Specks of dust and sensor noise: far below chain-link size.
     min_area = max(4, int(round((long_side / 1024.0) ** 2 * 6)))
     outlined = _sharp_outlined_dark_regions(features, model, candidates, min_area)
-    candidates = _drop_small_components(candidates | outlined, min_area)
+    candidates = drop_small_components(candidates | outlined, min_area)
     # Holes are judged on the raw candidates, before edge snapping, so that a highlight's soft
     # halo cannot make it look like a see-through hole.
     candidates, cleared, filled = _resolve_holes(candidates, features, model, min_area)
     subject = _snap_to_edges(candidates, features, model, protected=outlined)
-    subject = _drop_small_components(subject, max(min_area, int(_DUST_SHARE * subject.sum())))
+    subject = drop_small_components(subject, max(min_area, int(_DUST_SHARE * subject.sum())))
     n_components = cv2.connectedComponents(subject.astype(np.uint8), connectivity=8)[0] - 1
     return _Shape(mask=subject, n_components=int(n_components), holes_cleared=cleared,
                   highlights_filled=filled, outlined=outlined & subject)
@@ -528,7 +551,7 @@ def _sharp_outlined_dark_regions(features: _Features, model: BackgroundModel,
     steep = max(_SHARP_MIN_GRADIENT, 0.5 * model.low_threshold)
     sharp = (fine >= steep) & (fine >= _SHARP_RATIO * coarse)
     # Thickened so that one-pixel breaks in an outline do not let the backdrop flood in.
-    walls = cv2.dilate(sharp.astype(np.uint8), _disc(2)).astype(bool)
+    walls = cv2.dilate(sharp.astype(np.uint8), disc(2)).astype(bool)
 
     count, labels = cv2.connectedComponents((~walls).astype(np.uint8), connectivity=4)
     if count <= 2:
@@ -538,21 +561,21 @@ def _sharp_outlined_dark_regions(features: _Features, model: BackgroundModel,
         reached[np.unique(edge)] = True
     reached[0] = False  # label 0 is the walls themselves
     backdrop = reached[labels]
-    near_backdrop = cv2.dilate(backdrop.astype(np.uint8), _disc(7)).astype(bool)
+    near_backdrop = cv2.dilate(backdrop.astype(np.uint8), disc(7)).astype(bool)
 
     dark = delta < -model.low_threshold
     flat = labels[~walls]
     areas = np.bincount(flat, minlength=count).astype(np.float64)
     dark_share = np.bincount(flat, dark[~walls], minlength=count) / np.maximum(areas, 1.0)
     # Outline of each region: its pixels next to a wall; sharp share is judged there.
-    outline = ~walls & cv2.dilate(walls.astype(np.uint8), _disc(1)).astype(bool)
+    outline = ~walls & cv2.dilate(walls.astype(np.uint8), disc(1)).astype(bool)
     region_ids = labels[outline]
     outline_len = np.bincount(region_ids, minlength=count).astype(np.float64)
     touches_backdrop = np.bincount(region_ids, near_backdrop[outline], minlength=count) > 0
     # How much of the outline borders sharp walls rather than a candidate region (the
     # region's own metal neighbours count as good boundaries too).
-    next_to_sharp = cv2.dilate(sharp.astype(np.uint8), _disc(4)).astype(bool) | cv2.dilate(
-        candidates.astype(np.uint8), _disc(2)).astype(bool)
+    next_to_sharp = cv2.dilate(sharp.astype(np.uint8), disc(4)).astype(bool) | cv2.dilate(
+        candidates.astype(np.uint8), disc(2)).astype(bool)
     sharp_share = np.bincount(region_ids, next_to_sharp[outline], minlength=count) / np.maximum(
         outline_len, 1.0)
     keep = (~reached & touches_backdrop & (dark_share > 0.6) & (areas >= 4 * min_area)
@@ -562,7 +585,7 @@ def _sharp_outlined_dark_regions(features: _Features, model: BackgroundModel,
         return np.zeros(delta.shape, bool)
     regions = keep[labels]
     # The walls between a kept region and its backdrop are the metal's own edge pixels.
-    return regions | (walls & cv2.dilate(regions.astype(np.uint8), _disc(3)).astype(bool)
+    return regions | (walls & cv2.dilate(regions.astype(np.uint8), disc(3)).astype(bool)
                       & (delta < 0))
 
 
@@ -581,7 +604,7 @@ def _candidates(distance: np.ndarray, model: BackgroundModel) -> np.ndarray:
     keep[labels[distance > model.high_threshold]] = True
     if model.noise_delta_e < _CLEAN_BACKDROP_NOISE:
         weak = labels > 0
-        thick = cv2.morphologyEx(weak.astype(np.uint8), cv2.MORPH_OPEN, _disc(1)).astype(bool)
+        thick = cv2.morphologyEx(weak.astype(np.uint8), cv2.MORPH_OPEN, disc(1)).astype(bool)
         flat_labels = labels[weak]
         areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
         thick_share = np.bincount(flat_labels, thick[weak], minlength=count) / np.maximum(areas, 1)
@@ -620,12 +643,12 @@ def _snap_to_edges(candidates: np.ndarray, features: _Features,
     contrasty = (distance >= model.high_threshold) & (features.gradient >= _GRADIENT_SEED_LEVEL)
     fine = candidates & (distance >= model.low_threshold) & (
         features.detail >= model.texture_threshold)
-    textured = contrasty | cv2.erode(fine.astype(np.uint8), _disc(4)).astype(bool)
+    textured = contrasty | cv2.erode(fine.astype(np.uint8), disc(4)).astype(bool)
     # Chains, wires and prongs a few pixels wide are all edge: the backdrop would flood them
     # from both sides. Bounce light and shadows are never that thin, so thin parts of the
     # candidates that clear the high threshold seed metal too.
     candidates_u8 = candidates.astype(np.uint8)
-    thin = candidates & ~cv2.morphologyEx(candidates_u8, cv2.MORPH_OPEN, _disc(2)).astype(bool)
+    thin = candidates & ~cv2.morphologyEx(candidates_u8, cv2.MORPH_OPEN, disc(2)).astype(bool)
     textured |= thin & (distance >= model.high_threshold)
     if protected is not None:
         textured |= protected
@@ -690,7 +713,7 @@ def _resolve_holes(subject: np.ndarray, features: _Features, model: BackgroundMo
     # The metal just around each hole: a highlight sits inside darker metal, while a gap seen
     # through a ring is usually bordered by brightly lit surfaces or by the backdrop's shade.
     hole_ids_map = np.where(hole_mask, labels, 0).astype(np.float32)
-    rim_ids = cv2.dilate(hole_ids_map, _disc(3))[subject].astype(np.intp)
+    rim_ids = cv2.dilate(hole_ids_map, disc(3))[subject].astype(np.intp)
     rim_dark = features.lightness_delta[subject] < -_HIGHLIGHT_RIM_DARKNESS
     rim_dark_share = (np.bincount(rim_ids, rim_dark, minlength=count)
                       / np.maximum(np.bincount(rim_ids, minlength=count), 1))[hole_ids]
@@ -725,7 +748,8 @@ def _resolve_holes(subject: np.ndarray, features: _Features, model: BackgroundMo
 def _known_background_matting(rgb: np.ndarray, background_rgb: np.ndarray,
                               shape_image: np.ndarray, shape_mask: np.ndarray,
                               shape_distance: np.ndarray, model: BackgroundModel,
-                              outlined: np.ndarray | None = None
+                              outlined: np.ndarray | None = None,
+                              sure_backdrop: np.ndarray | None = None,
                               ) -> tuple[np.ndarray, np.ndarray]:
     """Difference matting along the subject outline at working resolution.
 
@@ -735,6 +759,8 @@ def _known_background_matting(rgb: np.ndarray, background_rgb: np.ndarray,
             distance at the (possibly lower) resolution the shape was decided at.
         outlined: optional HxW bool at shape resolution: grey metal kept for its outline,
             confident subject although close to the backdrop in colour.
+        sure_backdrop: optional HxW bool at shape resolution: backdrop with no edge at all
+            whose band pixels keep alpha 0, however the difference projects.
 
     Returns:
         (alpha hxw float32 in [0, 1], decontaminated foreground hxwx3 uint8).
@@ -746,8 +772,8 @@ def _known_background_matting(rgb: np.ndarray, background_rgb: np.ndarray,
                             interpolation=cv2.INTER_LINEAR)
     subject_u8 = (subject_u8 >= 128).astype(np.uint8)
     # The band covers the edge blur plus the outline's uncertainty after upsampling.
-    core = cv2.erode(subject_u8, _disc(2 + slack)).astype(bool)
-    reach = cv2.dilate(subject_u8, _disc(3 + slack)).astype(bool)
+    core = cv2.erode(subject_u8, disc(2 + slack)).astype(bool)
+    reach = cv2.dilate(subject_u8, disc(3 + slack)).astype(bool)
     rows, cols = np.nonzero(reach & ~core)
 
     # Subject colour samples: confident pixels, preferring those off the outline (which are
@@ -756,7 +782,7 @@ def _known_background_matting(rgb: np.ndarray, background_rgb: np.ndarray,
     if outlined is not None:
         confident |= outlined
     confident = confident.astype(np.float32)
-    inner = cv2.erode(confident, _disc(1))
+    inner = cv2.erode(confident, disc(1))
     weights = 0.1 * confident + 0.9 * inner
     colour = _propagate_colours(shape_image, weights, rows / upscale, cols / upscale)
     if not np.isfinite(colour).all():
@@ -775,6 +801,11 @@ def _known_background_matting(rgb: np.ndarray, background_rgb: np.ndarray,
     band_alpha = conditioning * projected + (1.0 - conditioning) * shape_alpha
     # Backdrop noise leaves a few percent of spurious alpha; a small dead zone removes it.
     band_alpha = np.clip((band_alpha - 0.04) / 0.92, 0.0, 1.0).astype(np.float32)
+    if sure_backdrop is not None:
+        height_s, width_s = sure_backdrop.shape
+        sure = sure_backdrop[np.clip((rows / upscale).astype(np.intp), 0, height_s - 1),
+                             np.clip((cols / upscale).astype(np.intp), 0, width_s - 1)]
+        band_alpha[sure] = 0.0
 
     alpha = core.astype(np.float32)
     alpha[rows, cols] = band_alpha
@@ -877,14 +908,6 @@ def _coarse_grid(bbox, work_shape, source_shape, cell: int = 16):
     return np.meshgrid(xs / width * 2.0 - 1.0, ys / height * 2.0 - 1.0)
 
 
-def _border_mask(height: int, width: int) -> np.ndarray:
-    strip = max(3, int(round(_BORDER_FRACTION * min(height, width))))
-    mask = np.zeros((height, width), bool)
-    mask[:strip] = mask[-strip:] = True
-    mask[:, :strip] = mask[:, -strip:] = True
-    return mask
-
-
 def _hysteresis(score: np.ndarray, low: float, high: float) -> np.ndarray:
     """Components of ``score > low`` (8-connected) that contain a pixel above ``high``."""
     count, labels = cv2.connectedComponents((score > low).astype(np.uint8), connectivity=8)
@@ -894,18 +917,6 @@ def _hysteresis(score: np.ndarray, low: float, high: float) -> np.ndarray:
     strong[labels[score > high]] = True
     strong[0] = False
     return strong[labels]
-
-
-def _drop_small_components(mask: np.ndarray, min_area: int) -> np.ndarray:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
-                                                               connectivity=8)
-    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
-    keep[0] = False
-    return keep[labels]
-
-
-def _disc(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def _lap(start: float) -> float:

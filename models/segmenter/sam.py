@@ -66,6 +66,7 @@ import numpy as np
 
 from lumograph.models.common.errors import BackendUnavailable, InvalidOptions
 from lumograph.models.common.imageio import require_rgb_u8
+from lumograph.models.common.masks import disc
 
 BACKEND_NAME = "sam"
 MODEL_TYPES = ("vit_h", "vit_l", "vit_b")  # search order when no config.json names one
@@ -305,16 +306,12 @@ def build_trimap(sam_prob: np.ndarray, band_px: int) -> np.ndarray:
     backdrop is outside ``sam_prob >= UNKNOWN_FLOOR`` dilated by ``band_px``, so faint
     structures below 0.5 still fall in the unknown band.
     """
-    disc = _disc(int(band_px))
+    kernel = disc(int(band_px))
     subject = (sam_prob >= 0.5).astype(np.uint8)
-    thin = subject.astype(bool) & ~cv2.morphologyEx(subject, cv2.MORPH_OPEN, disc).astype(bool)
-    sure_fg = cv2.erode(subject, disc).astype(bool) | thin
-    reach = cv2.dilate((sam_prob >= UNKNOWN_FLOOR).astype(np.uint8), disc).astype(bool)
+    thin = subject.astype(bool) & ~cv2.morphologyEx(subject, cv2.MORPH_OPEN, kernel).astype(bool)
+    sure_fg = cv2.erode(subject, kernel).astype(bool) | thin
+    reach = cv2.dilate((sam_prob >= UNKNOWN_FLOOR).astype(np.uint8), kernel).astype(bool)
     return np.where(sure_fg, 1.0, np.where(reach, 0.5, 0.0))
-
-
-def _disc(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 class SamSegmenter:
