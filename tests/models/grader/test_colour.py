@@ -208,9 +208,11 @@ def test_evaluate_color_constancy_on_a_synthetic_folder(tmp_path):
 @pytest.mark.data
 def test_default_estimator_quality_on_the_eval_set():
     data = require_eval("color_constancy", "gt.csv").parent
-    result = eval_constancy.evaluate_color_constancy(data)
-    # Measured 1.31 deg median (grey-world: 2.6); the margin allows library drift only.
-    assert result["median_deg"] < 1.6
+    result = eval_constancy.evaluate_color_constancy(data, folds=None)
+    # Measured 1.09 deg median, 2.61 worst quarter (the grey index + PCA pair before it:
+    # 1.31 / 3.08; grey-world: 2.6 median); the limits are the targets.
+    assert result["median_deg"] <= 1.3
+    assert result["worst25_deg"] <= 3.0
 
 
 # ------------------------------------------------------------------ description
