@@ -10,6 +10,7 @@ import numpy as np
 from lumograph.models.common.backends import BackendSelection, select_backend
 from lumograph.models.common.colour import srgb_to_linear
 from lumograph.models.grader.brackets import merge_brackets
+from lumograph.models.grader.highlights import control_highlights
 from lumograph.models.grader.illuminant import describe_illuminant, estimate_illuminant
 from lumograph.models.grader.metal_tone import grade_jewelry
 from lumograph.models.grader.room_grade import grade_room
@@ -17,9 +18,12 @@ from lumograph.models.grader.window_pull import pull_windows
 
 
 class GraderCore:
-    def __init__(self, backend: str = "auto", weights_dir: str | None = None, strength: float = 1.0):
+    def __init__(self, backend: str = "auto", weights_dir: str | None = None, strength: float = 1.0,
+                 highlights: bool = True):
         self.selection: BackendSelection = select_backend("grader", backend, weights_dir)
         self.strength = float(strength)
+        # Blown hot-spots rolled off after the grade (``highlights.control_highlights``).
+        self.highlights = bool(highlights)
         # colour-science imports lazily (~1 s): pay it at replica start, not on a request.
         describe_illuminant([1.0, 1.0, 1.0])
 
@@ -31,13 +35,18 @@ class GraderCore:
         proxy_alpha: np.ndarray,
         metal: str,
     ) -> dict:
-        """Correct the cut-out to neutral light and normalise its metal tone.
+        """Correct the cut-out to neutral light, normalise its metal tone and roll off its
+        blown hot-spots.
 
         foreground: hxwx3 uint8 RGB crop; alpha: hxw float32 [0,1] (same grid).
         proxy_rgb/proxy_alpha: the whole photo (~1024 px) and the subject on it; the
         illuminant is estimated from the backdrop (subject masked out), because a
-        packshot backdrop is meant to be neutral. Returns ``{"rgb", "illuminant",
-        "report", "backend"}``.
+        packshot backdrop is meant to be neutral. The highlight stage runs last, on the
+        graded colours (the white balance can push a channel into clipping). Returns
+        ``{"rgb", "illuminant", "report", "backend"}``; ``report["highlights"]`` holds
+        ``{"enabled", "clipped_share_before", "clipped_share_after" (shares of the
+        piece's pixels, alpha >= 0.5, with max channel >= 254, before and after the
+        stage), "hotspots", "softened_px", "piece_px", "min_area_px"}``.
         """
         subject = (proxy_alpha > 0.05).astype(np.uint8)
         grow = max(3, round(0.02 * max(proxy_alpha.shape)))
@@ -47,6 +56,11 @@ class GraderCore:
             backdrop_weight = None
         illuminant = estimate_illuminant(srgb_to_linear(proxy_rgb), mask=backdrop_weight)
         graded, report = grade_jewelry(foreground, alpha, illuminant, metal, strength=self.strength)
+        if self.highlights:
+            graded, highlights = control_highlights(graded, alpha, in_place=True)  # graded is ours
+            report["highlights"] = {"enabled": True, **highlights}
+        else:
+            report["highlights"] = {"enabled": False}
         return {
             "rgb": graded,
             "illuminant": asdict(describe_illuminant(illuminant)),
