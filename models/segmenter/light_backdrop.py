@@ -51,6 +51,14 @@ HOLE_SMOOTH_GAIN = 3.0
 SEE_THROUGH_BACKDROP_SHARE = 0.3
 #: ... and never darker than it by more than this (CIELAB L*): a soft shadow, not grey metal.
 SEE_THROUGH_MAX_DARKENING = 10.0
+#: A hole's backdrop-toned pixels (``SEE_THROUGH_BACKDROP_SHARE`` of it) are within this of
+#: the sweep's lightness: the unshaded sweep seen through the opening. Polished white metal
+#: reflecting the sweep sits 5-12 L* under it.
+SEE_THROUGH_TONE = 7.0
+#: A see-through opening is at most this elongated (its area over its widest inscribed
+#: disc's: an ellipse's axis ratio). Openings of the eval rings measure 1.1-5.6; the flat
+#: face of a plain band, walled in by its two edges, 15.
+SEE_THROUGH_MAX_ELONGATION = 9.0
 #: Backdrop seen through a hole is never brighter than the sweep by more than this many
 #: times its noise (floored at 1 delta-E): a brighter patch is a highlight on the metal.
 BRIGHTER_NOISE_GAIN = 2.0
@@ -59,6 +67,11 @@ BRIGHTER_NOISE_GAIN = 2.0
 REFLECTION_BANDS = 25
 REFLECTION_WEAK_SHARE = 0.35
 REFLECTION_MAX_SHARE = 0.35
+#: Gaps the closing bridged between separate wires are opened again where they are this
+#: close to the sweep's tone (share of the colour evidence level; 0 keeps every gap shut).
+GAP_TONE = 0.5
+#: Specks under this share of the piece's area are dust on the sweep, not jewelry.
+DUST_SHARE = 0.002
 #: Depth (px) of the outline rim re-examined after the closing.
 RIM_PX = 2
 #: Floors: gradient evidence (delta-E per pixel) and colour evidence (delta-E).
@@ -138,11 +151,19 @@ def light_backdrop_shape(lightness_delta: np.ndarray, distance: np.ndarray, deta
               & (detail < HOLE_SMOOTH_GAIN * 3.0 * max(texture_threshold, 0.5)) & not_brighter)
     # The backdrop seen through a hole is the sweep's own tone, at most lightly shaded: a flat
     # region much darker than the sweep between crisp edges is grey metal, not a shadow.
-    backdrop_like = smooth & (distance < colour_level) & (lightness_delta > -SEE_THROUGH_MAX_DARKENING)
+    backdrop_like = smooth & (distance < colour_level) & (lightness_delta > -SEE_THROUGH_TONE)
     hole_labels = labels[holes]
     share = (np.bincount(hole_labels, backdrop_like[holes], minlength=count)
              / np.maximum(np.bincount(hole_labels, minlength=count), 1))
-    see_through = holes & (share[labels] >= SEE_THROUGH_BACKDROP_SHARE) & smooth
+    # An opening through a ring is a compact blob (an ellipse at worst, seen at an angle); a
+    # flat bright face of a band between its two edges is a long strip. Area over the area of
+    # the widest inscribed disc is an ellipse's axis ratio.
+    inscribed = cv2.distanceTransform(holes.astype(np.uint8), cv2.DIST_L2, 3)
+    widest = np.zeros(count, np.float32)
+    np.maximum.at(widest, hole_labels, inscribed[holes])
+    elongation = np.bincount(hole_labels, minlength=count) / np.maximum(np.pi * widest ** 2, 1.0)
+    opening = (share >= SEE_THROUGH_BACKDROP_SHARE) & (elongation <= SEE_THROUGH_MAX_ELONGATION)
+    see_through = holes & opening[labels] & smooth
     min_radius = max(2, int(round(SEE_THROUGH_FRACTION * size)))
     wide = cv2.morphologyEx(see_through.astype(np.uint8), cv2.MORPH_OPEN, disc(min_radius))
     # Regrow the wide cores through the smooth see-through pixels they sit in (the opening
@@ -153,7 +174,21 @@ def light_backdrop_shape(lightness_delta: np.ndarray, distance: np.ndarray, deta
     for _ in range(radius):
         wide = cv2.dilate(wide, disc(1)) & regrow
     cleared = wide.astype(bool)
-    mask = _trim_reflection((closed | holes) & ~cleared, gradient)
+    mask = (closed | holes) & ~cleared
+    if GAP_TONE > 0:
+        # The closing also bridges gaps between separate wires (two earrings side by side,
+        # crossing loops). A bridged gap is the sweep seen between them and stays open to the
+        # backdrop at its ends; the flat bright inside of a band is walled in by its edges.
+        # Edge-free, sweep-toned pixels connected to the backdrop outside the mask go back.
+        passable = (~crisp & smooth & (distance < GAP_TONE * colour_level)
+                    & (lightness_delta > -SEE_THROUGH_MAX_DARKENING))
+        count_p, regions = cv2.connectedComponents((passable | ~mask).astype(np.uint8), connectivity=4)
+        open_ids = np.zeros(count_p, bool)
+        open_ids[np.unique(regions[~mask])] = True
+        open_ids[0] = False
+        mask &= ~open_ids[regions]
+    mask = _trim_reflection(mask, gradient)
+    mask = drop_small_components(mask, max(4, int(DUST_SHARE * mask.sum())))
     # Edge evidence spreads a pixel or two past the real outline (the gradient is measured at
     # sigma 1) and the closing rounds it off: rim pixels that are neither crisp nor off the
     # backdrop's colour are the backdrop (often a shadow's edge) and go back to it, so the
@@ -163,7 +198,7 @@ def light_backdrop_shape(lightness_delta: np.ndarray, distance: np.ndarray, deta
     backdrop = ~mask & (gradient < crisp_level)
 
     hole_ids = np.unique(hole_labels)
-    cleared_ids = np.unique(labels[cleared]) if cleared.any() else np.zeros(0, int)
+    cleared_ids = np.unique(labels[cleared & holes]) if cleared.any() else np.zeros(0, int)
     thresholds = {"gradient_noise": round(gradient_noise, 3), "crisp_gradient": round(crisp_level, 3),
                   "colour_delta_e": round(colour_level, 3), "close_radius_px": radius,
                   "see_through_radius_px": min_radius}
