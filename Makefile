@@ -9,6 +9,9 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+# The text detector's model file ships in this wheel; --no-deps keeps its opencv-python
+# (a second cv2) out. Its runtime need, onnxruntime, is in pyproject's dependencies.
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps 'rapidocr-onnxruntime==1.4.4'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -111,6 +111,7 @@ def eval_jewelry_masks(folder: Path, modules: LocalModules, sheets: Path | None,
             "scored_outside_graph": run.matte is None,
             "total_s": rep["timings_s"]["total"],
         }
+        entry.update(_clipped_shares(rep))
         complete = next((c for c in rep.get("output_checks", []) if c["name"] == "cutout_complete"), None)
         if complete is not None:
             entry["cutout_complete"] = {"value": complete["value"], "passed": complete["passed"]}
@@ -141,8 +142,25 @@ def eval_jewelry_masks(folder: Path, modules: LocalModules, sheets: Path | None,
         "bad_cutouts_passed": sum(1 for m, ok in zip(values, good) if not ok and m["verdict"] == "pass"),
         "good_cutouts_failed": sum(1 for m, ok in zip(values, good) if ok and m["verdict"] == "fail"),
         "verdicts": {v: sum(1 for m in values if m["verdict"] == v) for v in ("pass", "review", "fail")},
+        **_clipped_summary(values),
         "per_image": per_image,
     }
+
+
+def _clipped_shares(report: dict) -> dict:
+    """The grade's highlight figures: share of the piece's pixels clipped before/after."""
+    found = report.get("grading", {}).get("highlights") or {}
+    if "clipped_share_before" not in found:
+        return {}
+    return {"clipped_share_before": found["clipped_share_before"], "clipped_share_after": found["clipped_share_after"]}
+
+
+def _clipped_summary(values: list[dict]) -> dict:
+    measured = [m for m in values if "clipped_share_before" in m]
+    if not measured:
+        return {}
+    return {"median_clipped_share_before": float(np.median([m["clipped_share_before"] for m in measured])),
+            "median_clipped_share_after": float(np.median([m["clipped_share_after"] for m in measured]))}
 
 
 def _mask_sheet_row(name: str, rgb: np.ndarray, alpha: np.ndarray, pred: np.ndarray, gt: np.ndarray,
@@ -167,28 +185,47 @@ def eval_color_constancy(folder: Path, modules: LocalModules, sheets: Path | Non
     return evaluate_color_constancy(folder)
 
 
-#: Most shop photos in the eval set are 800 px: below the 1024 px product floor. The
-#: eval reports the product defaults first, then the same photos with the floor lowered
-#: to this and the canvas to Amazon's 1000 px zoom minimum (a 2000 px canvas would
-#: enlarge an 800 px photo past the cut-out magnification limit), so the rest of the
-#: pipeline is measured and seen too.
-LOWERED_FLOOR = 640
-LOWERED_CANVAS = 1000
+#: What each jewelry_photos file shows (labelled by eye): on_model, lifestyle, product or
+#: unreadable. Photos the file does not name are reported as "unlabelled".
+SCOPE_LABELS = Path(__file__).parent / "labels" / "jewelry_photos_scope.tsv"
+
+
+def _scope_labels() -> dict[str, str]:
+    if not SCOPE_LABELS.exists():
+        return {}
+    rows = [line.split("\t") for line in SCOPE_LABELS.read_text().splitlines()
+            if line and not line.startswith("#")]
+    return {name: scope for name, scope in rows[1:]}
 
 
 def eval_jewelry_photos(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
-    """The whole lightbox graph on real shop photos (profile ``amazon``): verdicts, and
-    whether every ``pass`` output passes its profile when re-measured from its bytes.
-
-    Runs twice: with the product's input floor (the headline figures) and with the floor
-    lowered to ``LOWERED_FLOOR`` px (``lowered_floor``), which is where the sheets come from.
-    """
-    result = _eval_photos(folder, modules, None, limit, dict(LIGHTBOX_DEFAULTS))
-    result["lowered_floor"] = _eval_photos(
-        folder, modules, sheets, limit,
-        dict(LIGHTBOX_DEFAULTS, min_short_side=LOWERED_FLOOR, size=LOWERED_CANVAS)
-    )
-    result["lowered_floor"].update(min_short_side=LOWERED_FLOOR, canvas=LOWERED_CANVAS)
+    """The whole lightbox graph on real shop photos (profile ``amazon``, product defaults):
+    verdicts, out-of-scope refusals against the labels (``out_of_scope``: on-model shots
+    refused; ``wrongly_refused``: product shots refused as out of scope), and whether every
+    ``pass`` output passes its profile when re-measured from its bytes."""
+    result = _eval_photos(folder, modules, sheets, limit, dict(LIGHTBOX_DEFAULTS))
+    labels = _scope_labels()
+    scope: dict[str, dict[str, int]] = {}
+    for name, entry in result["per_image"].items():
+        label = labels.get(name, "unlabelled")
+        entry["scope"] = label
+        counts = scope.setdefault(label, {"n": 0, "refused_out_of_scope": 0, "pass": 0, "review": 0, "fail": 0,
+                                          "error": 0})
+        counts["n"] += 1
+        if entry.get("error") == "out_of_scope":
+            counts["refused_out_of_scope"] += 1
+        elif "error" in entry:
+            counts["error"] += 1
+        else:
+            counts[entry["verdict"]] += 1
+    on_model = scope.get("on_model", {})
+    result["by_scope"] = scope
+    result["out_of_scope"] = {"on_model_caught": on_model.get("refused_out_of_scope", 0),
+                              "on_model_total": on_model.get("n", 0),
+                              "lifestyle_refused": scope.get("lifestyle", {}).get("refused_out_of_scope", 0),
+                              "lifestyle_total": scope.get("lifestyle", {}).get("n", 0)}
+    result["wrongly_refused"] = scope.get("product", {}).get("refused_out_of_scope", 0)
+    result["product_total"] = scope.get("product", {}).get("n", 0)
     return result
 
 
@@ -200,7 +237,8 @@ def _eval_photos(folder: Path, modules: LocalModules, sheets: Path | None, limit
     rows: list[list[np.ndarray]] = []
     remeasured_ok = 0
     totals = []
-    for path in sorted(folder.glob("*.jpg"))[:limit]:
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    for path in photos[:limit]:
         data = path.read_bytes()
         try:
             decoded = decode_image(data, filename=path.name)
@@ -215,7 +253,7 @@ def _eval_photos(folder: Path, modules: LocalModules, sheets: Path | None, limit
         failed = [c["name"] for c in rep.get("input_checks", []) + rep.get("output_checks", []) if not c["passed"]]
         entry = {"verdict": rep["verdict"], "score": rep["score"], "failed_checks": failed,
                  "category": rep["classification"].get("category"), "metal": rep["classification"].get("metal"),
-                 "total_s": rep["timings_s"]["total"]}
+                 "total_s": rep["timings_s"]["total"], **_clipped_shares(rep)}
         if rep["verdict"] == "pass":
             recheck = check_output(outcome.encoded, "jpeg", profile)
             entry["remeasured_pass"] = all(c.passed for c in recheck if c.severity != "info")
@@ -231,6 +269,7 @@ def _eval_photos(folder: Path, modules: LocalModules, sheets: Path | None, limit
             write_sheet(rows[start:start + SHEET_ROWS], sheets / f"jewelry_photos_{page:02d}.png")
     n_pass = verdicts["pass"]
     return {
+        **_clipped_summary([e for e in per_image.values() if "verdict" in e]),
         "n": len(per_image),
         "verdicts": verdicts,
         "compliance_pass_rate": (remeasured_ok / n_pass) if n_pass else None,
@@ -298,6 +337,12 @@ def run_eval(data: Path, *, json_out: Path, sheets_dir: Path | None = None, limi
         t0 = time.perf_counter()
         result[name] = task(folder, modules, sheets_dir, limit)
         result[name]["wall_s"] = round(time.perf_counter() - t0, 2)
+        if name == "jewelry_masks" and sheets_dir is not None:
+            # The highlight stage's before/after sheet on the packshots (figures per image
+            # are in the task's own entries, from the graph's grade report).
+            from lumograph.bench.eval_highlights import eval_highlights
+
+            eval_highlights(folder, sheets_dir, modules=modules, limit=limit)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2))
     return result

@@ -2,16 +2,26 @@
 listing output checks."""
 from __future__ import annotations
 
+from functools import partial
+
 from ray import serve
 
 from lumograph.deployments._replica import ModuleReplica
 from lumograph.models.qa.core import QACore
+from lumograph.models.qa.text import load_text_detector
 
 
 @serve.deployment(name="QualityGate")
 class QualityGate(ModuleReplica):
     core_class = QACore
     module = "qa"
+
+    def __init__(self, **config):
+        # The text detector's onnxruntime session is loaded once per replica and handed to
+        # every core ``reconfigure`` builds (an instance attribute shadows ``core_class``).
+        self.text_detector = load_text_detector()
+        self.core_class = partial(QACore, text_detector=self.text_detector)
+        super().__init__(**config)
 
     def check_jewelry_input(self, proxy_rgb, source_wh, **kwargs):
         return self.core.check_jewelry_input(proxy_rgb, source_wh, **kwargs)

@@ -66,7 +66,10 @@ class InpainterConfig(ModuleConfig):
 
 class QAConfig(ModuleConfig):
     module = "qa"
-    min_short_side: int = Field(1024, ge=64, le=8000, description="Input floor: shortest side in pixels.")
+    min_short_side: int | None = Field(
+        None, ge=64, le=8000,
+        description="A fixed input floor (shortest side in pixels); null: the floor is the piece's "
+        "magnification at the delivered size.")
 
 
 #: Deployment name (``directory.MODULE_DEPLOYMENTS``) -> its user_config model.

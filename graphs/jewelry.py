@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Awaitable, Callable
 
 import numpy as np
 
 from lumograph.graphs.reports import jsonable
-from lumograph.models.common.errors import SubjectNotFound
+from lumograph.models.common.errors import OutOfScope, SubjectNotFound
 from lumograph.models.common.imageio import resize_long_side
+from lumograph.models.common.marketplaces import get_profile, plan_canvas
 
 #: The proxy every light-weight module works on: big enough for thin chains to show,
 #: small enough that classification and QA cost milliseconds.
@@ -30,7 +31,7 @@ class JewelrySteps:
     """The module methods the graph calls, each an async callable.
 
     locate(proxy) -> {"mask", "bbox"}; classify(proxy) -> dict;
-    check_input(proxy, source_wh, min_short_side=, subject_alpha_proxy=, classification=) -> dict;
+    check_input(proxy, source_wh, min_short_side=, subject_alpha_proxy=, canvas=) -> dict;
     segment(rgb, proxy_hw, target_long_side) -> {"matte", "proxy_alpha", "backend"};
     grade(fg, alpha, proxy, proxy_alpha, metal) -> {"rgb", "illuminant", "report", "backend"};
     compose(fg, alpha, proxy, proxy_alpha, options) -> {"encoded", "media_type", ...};
@@ -80,7 +81,8 @@ async def run_lightbox(
 
     rgb: HxWx3 uint8 RGB at source resolution (read-only is fine). options: a dumped
     ``LightboxOptions``. The input floor runs before any expensive step; a failed input
-    returns a ``fail`` outcome with no image. Only a ``pass`` is billable.
+    returns a ``fail`` outcome with no image. Only a ``pass`` is billable. An on-model
+    photo raises ``OutOfScope`` (answered 422 ``out_of_scope``) before any cut-out work.
     """
     clock = _StageClock()
     t_start = time.perf_counter()
@@ -104,7 +106,18 @@ async def run_lightbox(
     )
     report["classification"] = jsonable(classification)
     _ran(report, "classifier", classification.get("backend"))
+    if classification.get("on_model"):
+        raise OutOfScope(
+            "an on-model shot: the lightbox cuts out a piece from a product photo, not from a person "
+            f"(skin covers {classification.get('skin_fraction', 0.0):.0%} of the frame)",
+            details={"reason": "on_model", "skin_fraction": classification.get("skin_fraction"),
+                     "limit": "skin under 4% of the frame",
+                     "category": classification.get("category")},
+        )
 
+    canvas = plan_canvas(get_profile(options["marketplace"]), _piece_long_side(located["bbox"], proxy, (w, h)),
+                         size=options.get("size"), fill=options.get("fill_ratio"))
+    report["canvas"] = asdict(canvas)
     floor = await clock.run(
         "input_qa",
         steps.check_input(
@@ -112,7 +125,7 @@ async def run_lightbox(
             (w, h),
             min_short_side=options.get("min_short_side"),
             subject_alpha_proxy=located["mask"],
-            classification=classification,
+            canvas=asdict(canvas),
         ),
     )
     report["input_checks"] = floor["checks"]
@@ -152,7 +165,8 @@ async def run_lightbox(
     _ran(report, "grader", graded.get("backend"))
 
     composed = await clock.run(
-        "compose", steps.compose(graded["rgb"], matte.alpha, proxy, seg["proxy_alpha"], options)
+        "compose", steps.compose(graded["rgb"], matte.alpha, proxy, seg["proxy_alpha"],
+                                 {**options, "size": canvas.side})
     )
     report["light"] = composed["light"]
     report["composition"] = jsonable(composed["report"])
@@ -165,6 +179,8 @@ async def run_lightbox(
         "busy_background": bool(classification.get("busy_background", False)),
         "background_complexity": classification.get("background_complexity"),
         "transparent": bool(options.get("transparent")),
+        "proxy_rgb": proxy,
+        "proxy_alpha": seg["proxy_alpha"],
     }
     final = await clock.run(
         "output_qa",
@@ -178,6 +194,8 @@ async def run_lightbox(
         "width": composed["report"]["canvas_size"][0],
         "height": composed["report"]["canvas_size"][1],
         "transparent": bool(options.get("transparent")),
+        "proxy_rgb": proxy,
+        "proxy_alpha": seg["proxy_alpha"],
     }
     return _finish(report, composed["encoded"], composed["media_type"], final, clock, t_start)
 
@@ -192,6 +210,14 @@ def _finish(report, encoded, media_type, qa, clock: _StageClock, t_start: float)
         encoded = None
         media_type = None
     return LightboxOutcome(encoded=encoded, media_type=media_type, report=report)
+
+
+def _piece_long_side(bbox, proxy: np.ndarray, source_wh: tuple[int, int]) -> float | None:
+    """The located piece's long side in source pixels (bbox in proxy pixels; None: none found)."""
+    if bbox is None:
+        return None
+    x0, y0, x1, y1 = bbox
+    return max(x1 - x0, y1 - y0) * max(source_wh) / max(proxy.shape[:2])
 
 
 def _ran(report: dict, module: str, backend: str | None) -> None:

@@ -14,6 +14,7 @@ from lumograph.models.compositor.core import CompositorCore
 from lumograph.models.grader.core import GraderCore
 from lumograph.models.inpainter.core import InpainterCore
 from lumograph.models.qa.core import QACore
+from lumograph.models.qa.text import load_text_detector
 from lumograph.models.segmenter.core import SegmenterCore
 from lumograph.models.window_detector.core import WindowDetectorCore
 
@@ -38,13 +39,14 @@ class LocalModules:
     inpainter: InpainterCore
 
     @classmethod
-    def build(cls, backend: str = "auto", weights_dir: str | None = None, min_short_side: int = 1024) -> "LocalModules":
+    def build(cls, backend: str = "auto", weights_dir: str | None = None,
+              min_short_side: int | None = None) -> "LocalModules":
         return cls(
             classifier=ClassifierCore(backend, weights_dir),
             segmenter=SegmenterCore(backend, weights_dir),
             grader=GraderCore(backend, weights_dir),
             compositor=CompositorCore(backend, weights_dir),
-            qa=QACore(backend, weights_dir, min_short_side=min_short_side),
+            qa=QACore(backend, weights_dir, min_short_side=min_short_side, text_detector=load_text_detector()),
             window_detector=WindowDetectorCore(backend, weights_dir),
             inpainter=InpainterCore(backend, weights_dir),
         )

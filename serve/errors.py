@@ -10,6 +10,7 @@ from lumograph.models.common.errors import (
     InvalidImage,
     InvalidOptions,
     LumographError,
+    OutOfScope,
     QualityRejected,
     SubjectNotFound,
     UnsupportedInput,
@@ -37,6 +38,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "unknown_marketplace": (422, "marketplace profile not known"),
     "unsupported_input": (422, "an input the pipeline cannot take"),
     "subject_not_found": (422, "no piece separable from the backdrop"),
+    "out_of_scope": (422, "not what the route is for (an on-model shot to the lightbox); details: reason, cue"),
     "quality_rejected": (422, "the QA gate failed the output; the report is in details"),
     "not_found": (404, "no such route"),
     "method_not_allowed": (405, "the route does not take this method"),
@@ -53,6 +55,7 @@ _STATUS_BY_CLASS: list[tuple[type[LumographError], int]] = [
     (InvalidOptions, 422),
     (UnsupportedInput, 422),
     (SubjectNotFound, 422),
+    (OutOfScope, 422),
     (QualityRejected, 422),
     (BackendUnavailable, 503),
 ]

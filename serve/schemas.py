@@ -43,8 +43,9 @@ class LightboxOptions(BaseModel):
     quality: int = Field(92, ge=60, le=100, description="JPEG/WebP quality.")
     min_short_side: int | None = Field(
         None, ge=64, le=8000,
-        description="Input floor override: minimum short side of the upload in pixels "
-        "(default from the QA module's configuration, 1024).",
+        description="A fixed input floor: minimum short side of the upload in pixels. Default: the "
+        "QA module's configuration (none): the floor is then the piece's magnification at the "
+        "delivered size, at most 2x; a small photo is delivered on a smaller canvas.",
     )
 
     @model_validator(mode="after")
@@ -83,6 +84,9 @@ class LightboxReport(BaseModel):
     marketplace: Marketplace
     input: dict[str, Any] = Field(description="Source size, format and conversions applied.")
     output: dict[str, Any] = Field(default_factory=dict, description="Delivered size, format, bytes.")
+    canvas: dict[str, Any] = Field(
+        default_factory=dict, description="The canvas planned for the piece: side (px), fill, magnification "
+        "(canvas px per source px of the piece) and reduced (lowered from the profile's default to stay sharp).")
     classification: dict[str, Any] = Field(default_factory=dict)
     illuminant: dict[str, Any] = Field(default_factory=dict)
     light: dict[str, Any] = Field(default_factory=dict)

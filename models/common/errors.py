@@ -54,3 +54,10 @@ class SubjectNotFound(LumographError):
     """No product could be separated from the background."""
 
     code = "subject_not_found"
+
+
+class OutOfScope(LumographError):
+    """A photo the route is not for (an on-model shot sent to the lightbox): refused with
+    the reason and the measured cue in ``details`` rather than processed into nonsense."""
+
+    code = "out_of_scope"

@@ -19,6 +19,14 @@ from dataclasses import dataclass, field
 from lumograph.models.common.errors import InvalidOptions
 
 WHITE = (255, 255, 255)
+#: Source pixels enlarged more than this onto the canvas look soft at zoom.
+MAX_MAGNIFICATION = 2.0
+#: The canvas is planned from the coarse located box; the cut-out's own box comes out a few
+#: percent smaller, so the plan keeps this much of the limit in hand.
+PLAN_MARGIN = 0.95
+#: No delivered canvas is planned below this side (the common zoom threshold), whatever a
+#: profile allows.
+MIN_CANVAS_SIDE = 1000
 
 
 @dataclass(frozen=True)
@@ -171,3 +179,42 @@ def get_profile(name: str) -> MarketplaceProfile:
             f"unknown marketplace {name!r}; expected one of {sorted(PROFILES)}",
             code="unknown_marketplace",
         ) from None
+
+
+@dataclass(frozen=True)
+class CanvasPlan:
+    """The canvas a piece will be delivered on.
+
+    side: square canvas side (px). fill: the piece's long side over the canvas side.
+    magnification: canvas pixels per source pixel of the piece (None when the piece's
+    size is unknown). reduced: the side was lowered from the profile's default so the
+    piece stays within ``MAX_MAGNIFICATION``.
+    """
+
+    side: int
+    fill: float
+    magnification: float | None
+    reduced: bool
+
+
+def plan_canvas(profile: MarketplaceProfile, piece_long_side_px: float | None, *, size: int | None = None,
+                fill: float | None = None, max_magnification: float = MAX_MAGNIFICATION,
+                today: dt.date | None = None) -> CanvasPlan:
+    """Pick the canvas for a piece ``piece_long_side_px`` source pixels long.
+
+    A client's ``size`` is kept as asked. Otherwise the profile's default canvas, lowered
+    as far as needed (never below ``MIN_CANVAS_SIDE`` or the profile's hard minimum) to keep
+    the piece's magnification within ``max_magnification``: a small photo is delivered at
+    the largest size it supports instead of being blown up soft.
+    """
+    fill = float(fill or profile.default_fill)
+    default = int(size or profile.default_canvas[0])
+    if not piece_long_side_px or piece_long_side_px <= 0:
+        return CanvasPlan(side=default, fill=fill, magnification=None, reduced=False)
+    side = default
+    if size is None:
+        lowest = max(MIN_CANVAS_SIDE, profile.min_long_side or 0, profile.min_side_on(today) or 0)
+        sharp = int(PLAN_MARGIN * max_magnification * piece_long_side_px / fill)
+        side = max(lowest, min(default, sharp))
+    return CanvasPlan(side=side, fill=fill, magnification=round(fill * side / float(piece_long_side_px), 4),
+                      reduced=side < default)

@@ -7,17 +7,24 @@ from dataclasses import asdict
 import numpy as np
 
 from lumograph.models.common.backends import BackendSelection, select_backend
-from lumograph.models.common.marketplaces import get_profile
+from lumograph.models.common.marketplaces import CanvasPlan, get_profile
 from lumograph.models.qa.checks import Check, verdict
-from lumograph.models.qa.cutout import check_cutout
+from lumograph.models.qa.cutout import check_complete, check_cutout
 from lumograph.models.qa.lightbox import check_input, check_output
 from lumograph.models.qa.listing import check_listing
+from lumograph.models.qa.text import TextDetector, TextDetectorUnavailable
 
 
 class QACore:
-    def __init__(self, backend: str = "auto", weights_dir: str | None = None, min_short_side: int = 1024):
+    """text_detector: the replica's ``qa.text.TextDetector``, built once by the host (the
+    QA deployment, ``graphs/local.py``) and kept across re-configurations; None or a
+    ``TextDetectorUnavailable`` reports the text/watermark check as "not measured"."""
+
+    def __init__(self, backend: str = "auto", weights_dir: str | None = None, min_short_side: int | None = None,
+                 text_detector: TextDetector | TextDetectorUnavailable | None = None):
         self.selection: BackendSelection = select_backend("qa", backend, weights_dir)
-        self.min_short_side = int(min_short_side)
+        self.min_short_side = None if min_short_side is None else int(min_short_side)
+        self.text_detector = text_detector
 
     def check_jewelry_input(
         self,
@@ -26,21 +33,22 @@ class QACore:
         *,
         min_short_side: int | None = None,
         subject_alpha_proxy: np.ndarray | None = None,
-        classification: dict | None = None,
+        canvas: dict | None = None,
     ) -> dict:
         """The input floor, run before any expensive work.
 
         proxy_rgb: HxWx3 uint8 (~1024 px). source_wh: the upload's (w, h).
+        min_short_side: the request's fixed floor, else the configured one (None: none).
+        canvas: the planned delivery as a dict of ``marketplaces.CanvasPlan`` fields.
         Returns ``{"verdict", "score", "checks": [dict], "backend"}``.
         """
-        classification = classification or {}
+        floor = min_short_side if min_short_side is not None else self.min_short_side
         checks = check_input(
             proxy_rgb,
             source_wh=tuple(source_wh),
-            min_short_side=int(min_short_side or self.min_short_side),
+            min_short_side=None if floor is None else int(floor),
             subject_alpha_proxy=subject_alpha_proxy,
-            skin_fraction=classification.get("skin_fraction"),
-            on_model=classification.get("on_model"),
+            canvas=None if canvas is None else CanvasPlan(**canvas),
         )
         return self._report(checks)
 
@@ -56,14 +64,18 @@ class QACore:
         verdict over these checks, the cut-out checks and ``prior_checks`` (the input
         floor's). ``cutout``: keyword arguments of ``check_cutout`` (pieces, category,
         magnification, busy_background, background_complexity) plus ``transparent``
-        (the client asked for a transparent cut-out), or None."""
+        (the client asked for a transparent cut-out) and ``proxy_rgb``/``proxy_alpha`` (the
+        photo and its cut-out on the ~1024 px proxy, for ``cutout_complete``), or None."""
         cutout = dict(cutout or {})
         transparent = bool(cutout.pop("transparent", False))
-        checks = check_output(encoded, fmt, get_profile(marketplace))
+        proxy_rgb, proxy_alpha = cutout.pop("proxy_rgb", None), cutout.pop("proxy_alpha", None)
+        checks = check_output(encoded, fmt, get_profile(marketplace), text_detector=self.text_detector)
         if transparent:
             checks = [_transparency_requested(c) for c in checks]
         if cutout:
             checks = [*check_cutout(**cutout), *checks]
+        if proxy_rgb is not None and proxy_alpha is not None:
+            checks = [check_complete(proxy_rgb, proxy_alpha), *checks]
         prior = [Check(**c) for c in (prior_checks or [])]
         rep = self._report(prior + list(checks))
         rep["output_checks"] = [asdict(c) for c in checks]

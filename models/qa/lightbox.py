@@ -7,6 +7,8 @@ compositor keeps its soft penumbra and drop shadows lighter than that, so the bo
 box is the piece (plus at most a few pixels of dark contact line), not its shadow.
 Very pale pieces (white pearls, clear crystal) read smaller than they are. Output checks
 decode the encoded bytes and re-measure them; they never trust the compositor's plan.
+Text, watermarks and logo lettering are found by ``qa.text``'s learned detector (one per
+replica, passed in); only text outside that measured piece counts.
 """
 from __future__ import annotations
 
@@ -18,9 +20,16 @@ import numpy as np
 
 from lumograph.models.common.errors import InvalidImage
 from lumograph.models.common.imageio import FORMAT_EXTENSIONS, sniff_format
-from lumograph.models.common.marketplaces import MarketplaceProfile, fill_ratio
+from lumograph.models.common.marketplaces import MAX_MAGNIFICATION, CanvasPlan, MarketplaceProfile, fill_ratio
 from lumograph.models.compositor.lightbox import subject_bbox
 from lumograph.models.qa.checks import Check, not_measured
+from lumograph.models.qa.text import (
+    PALE_LEVELS,
+    TextDetector,
+    TextDetectorUnavailable,
+    check_text_watermark,
+    piece_mask_around_text,
+)
 
 #: A delivered pixel is product when its darkest channel is this many levels under white.
 SUBJECT_LEVELS = 48
@@ -35,7 +44,6 @@ CLIPPED_REVIEW_FRACTION = 0.20
 SUBJECT_REVIEW_FRACTION = 0.02
 SUBJECT_FAIL_FRACTION = 0.005
 BORDER_RUN_REVIEW_FRACTION = 0.10
-SKIN_REVIEW_FRACTION = 0.05
 #: Long side the input floor measures sharpness at.
 CANONICAL_LONG_SIDE = 1024
 
@@ -103,20 +111,20 @@ def check_input(
     proxy_rgb: np.ndarray,
     *,
     source_wh: tuple[int, int],
-    min_short_side: int = 1024,
+    min_short_side: int | None = None,
     subject_alpha_proxy: np.ndarray | None = None,
-    skin_fraction: float | None = None,
-    on_model: bool | None = None,
+    canvas: CanvasPlan | None = None,
 ) -> list[Check]:
     """The input floor, run on the proxy before segmentation and grading.
 
     proxy_rgb: HxWx3 uint8 RGB (the ~1024 px proxy). source_wh: the upload's (w, h).
-    min_short_side: pixels. subject_alpha_proxy: HxW float32 in [0, 1] on the proxy, or
-    None (subject checks become "not measured"). skin_fraction: [0, 1] from the
-    classifier, or None. on_model: classifier's on-model/lifestyle flag, or None.
-    Returns the checks: resolution (fail), sharpness (review/fail), exposure clipping
-    (review), subject size (review/fail), subject cut by the frame (review), on-model
-    scene (review).
+    min_short_side: an operator's or client's fixed floor in pixels, or None (the default:
+    the floor is what the output needs, see ``canvas``). subject_alpha_proxy: HxW float32
+    in [0, 1] on the proxy, or None (subject checks become "not measured"). canvas: the
+    planned delivery (``marketplaces.plan_canvas``) for the piece's size in the upload.
+    Returns the checks: magnification at the delivered size (fail), the fixed resolution
+    floor when one is set (fail), sharpness (review/fail), exposure clipping (review),
+    subject size (review/fail), subject cut by the frame (review).
     """
     if not isinstance(proxy_rgb, np.ndarray) or proxy_rgb.dtype != np.uint8 or proxy_rgb.ndim != 3 \
             or proxy_rgb.shape[2] != 3:
@@ -133,11 +141,24 @@ def check_input(
     checks: list[Check] = []
 
     short = int(min(source_wh))
-    checks.append(Check(
-        "input_resolution", short >= min_short_side, "fail", short, f">= {min_short_side} px short side",
-        f"the upload's short side is {short} px" + ("" if short >= min_short_side else
-                                                    f"; below the {min_short_side} px floor"),
-    ))
+    if min_short_side is not None:
+        checks.append(Check(
+            "input_resolution", short >= min_short_side, "fail", short, f">= {min_short_side} px short side",
+            f"the upload's short side is {short} px" + ("" if short >= min_short_side else
+                                                        f"; below the {min_short_side} px floor"),
+        ))
+    if canvas is None or canvas.magnification is None:
+        checks.append(not_measured("input_magnification", "no piece size or canvas plan"))
+    else:
+        mag = float(canvas.magnification)
+        ok = mag <= MAX_MAGNIFICATION
+        checks.append(Check(
+            "input_magnification", ok, "fail", round(mag, 3),
+            f"<= {MAX_MAGNIFICATION}x source pixels per canvas pixel at the delivered size",
+            f"the piece would be shown at {mag:.2f}x its size in the upload on a {canvas.side} px canvas "
+            f"(fill {canvas.fill:.2f})" + ("" if ok else
+                                          ": it would look soft at zoom; upload a larger or closer photo"),
+        ))
 
     subject = alpha > 0.5 if alpha is not None else None
     has_subject = subject is not None and subject.any()
@@ -200,16 +221,6 @@ def check_input(
             + ("" if ok else ": it is probably cut by the frame"),
         ))
 
-    if on_model is None and skin_fraction is None:
-        checks.append(not_measured("input_on_model", "no classifier result"))
-    else:
-        skin = float(skin_fraction) if skin_fraction is not None else None
-        flagged = bool(on_model) or (skin is not None and skin > SKIN_REVIEW_FRACTION)
-        checks.append(Check(
-            "input_on_model", not flagged, "review", None if skin is None else round(skin, 4),
-            f"not on-model; skin <= {SKIN_REVIEW_FRACTION} of the frame",
-            "on_model: out of scope for the lightbox" if flagged else "product-only shot",
-        ))
     return checks
 
 
@@ -279,6 +290,7 @@ def check_output(
     filename_ext: str | None = None,
     today: dt.date | None = None,
     subject_levels: int = SUBJECT_LEVELS,
+    text_detector: TextDetector | TextDetectorUnavailable | None = None,
 ) -> list[Check]:
     """Re-measure the delivered bytes against a marketplace profile.
 
@@ -286,6 +298,8 @@ def check_output(
     profile: the marketplace. filename_ext: the extension the file will carry (e.g.
     ".jpg"), or None. today: the date that picks dated rules (default: today).
     subject_levels: grey levels below white that count as product (see module doc).
+    text_detector: the replica's ``qa.text.TextDetector`` (built once, passed in); None
+    or unavailable reports ``output_text_watermark`` as "not measured".
     Returns the checks; raises ``InvalidImage`` when the bytes do not decode.
     """
     rgb, alpha = _decode(encoded)
@@ -395,6 +409,19 @@ def check_output(
         "< 3 sides with a uniform non-white line", f"uniform non-white lines on {sides or 'no'} side(s)"
         + (": a border frame" if framed else ""),
     ))
-    what = ", ".join(profile.forbidden_content) or "text or watermarks"
-    checks.append(not_measured("output_text_watermark", f"no detector for {what} yet"))
+    checks.append(_text_watermark(rgb, darkest, subject_levels, profile, text_detector))
     return checks
+
+
+def _text_watermark(rgb: np.ndarray, darkest: np.ndarray, subject_levels: int, profile: MarketplaceProfile,
+                    detector: TextDetector | TextDetectorUnavailable | None) -> Check:
+    """``output_text_watermark`` on the delivered (flattened) canvas. darkest: HxW uint8,
+    the darkest channel. The piece is measured from the pixels themselves (the same
+    ``subject_levels`` rule as the fill ratio, with pale metal near each text box, less
+    the lettering that stands apart from it, plus the white pockets it encloses; see
+    ``qa.text.piece_mask_around_text``); text on it (a hallmark) is the product's."""
+    if detector is None or isinstance(detector, TextDetectorUnavailable):
+        return check_text_watermark(rgb, None, detector, profile)
+    boxes = detector.find_text(rgb)
+    piece = piece_mask_around_text(darkest < 255 - subject_levels, boxes, white=darkest > 255 - PALE_LEVELS)
+    return check_text_watermark(rgb, piece, detector, profile, boxes=boxes)

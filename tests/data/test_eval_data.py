@@ -26,11 +26,15 @@ def modules():
 def test_ring_masks_follow_the_metal(modules, EVAL):
     result = eval_jewelry_masks(EVAL / "jewelry_masks", modules, None, None)
     assert result["n"] >= 5
-    # A floor under today's figure, not the target: with the five rings of 2026-12-04
-    # (white metal on white, pairs, pave) the classical matte reaches miou_band 0.73
-    # (0.95 on the first two alone); issue 10 lifts it to >= 0.92. The naive
-    # border-colour + Otsu baseline gets plain IoU 0.49 on these five.
-    assert result["miou_band"] >= 0.70, result["per_image"]
+    # Issue 10's targets on the five rings of 2026-12-04 (white metal on white, pairs,
+    # pave): miou_band >= 0.92 and >= 0.85 on every image (0.93 / 0.875 today); the naive
+    # border-colour + Otsu baseline gets plain IoU 0.49. recall_band is not at its 0.97
+    # target (0.89 on ring_test_1): this floor keeps it from sliding.
+    assert result["miou_band"] >= 0.92, result["per_image"]
+    assert result["min_iou_band"] >= 0.85, result["per_image"]
+    assert result["min_recall_band"] >= 0.85, result["per_image"]
+    # The QA gate never passes a cut-out under 0.85.
+    assert result["bad_cutouts_passed"] == 0, result["per_image"]
 
 
 def test_illuminant_estimate_beats_grey_world(modules, EVAL):
@@ -39,17 +43,28 @@ def test_illuminant_estimate_beats_grey_world(modules, EVAL):
     assert result["median_deg"] <= 2.0, result  # grey-world: 2.6
 
 
-def test_every_pass_output_passes_its_profile_when_remeasured(modules, EVAL):
-    result = eval_jewelry_photos(EVAL / "jewelry_photos", modules, None, None)
+@pytest.fixture(scope="module")
+def photos(modules, EVAL):
+    return eval_jewelry_photos(EVAL / "jewelry_photos", modules, None, None)
+
+
+def test_every_pass_output_passes_its_profile_when_remeasured(photos):
+    result = photos
     assert result["n"] >= 40
     assert sum(result["verdicts"].values()) == result["n"]
-    # Most shop photos are 800 px: at the product's 1024 px floor none gets through, so
-    # the re-measurement is exercised where the floor is lowered (640 px, 1000 px canvas).
-    lowered = result["lowered_floor"]
-    assert lowered["verdicts"]["pass"] >= 1, lowered["verdicts"]
-    assert lowered["compliance_pass_rate"] == 1.0, lowered["per_image"]
-    if result["verdicts"]["pass"]:
-        assert result["compliance_pass_rate"] == 1.0, result["per_image"]
+    # With the floor judged by magnification, the photos under 1024 px that hold a large
+    # enough piece go through; every one delivered as a pass re-measures as compliant.
+    assert result["verdicts"]["pass"] >= 1, result["verdicts"]
+    assert result["compliance_pass_rate"] == 1.0, result["per_image"]
+
+
+def test_on_model_shots_are_refused_and_product_shots_are_not(photos):
+    result = photos
+    caught = result["out_of_scope"]
+    # 25 of 25 today; a product shot refused as out of scope would be a customer lost.
+    assert caught["on_model_total"] >= 20
+    assert caught["on_model_caught"] >= 0.9 * caught["on_model_total"], result["by_scope"]
+    assert result["wrongly_refused"] == 0, result["by_scope"]
 
 
 def test_listing_scene_classifier_keeps_its_accuracy(EVAL):

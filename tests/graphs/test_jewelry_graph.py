@@ -8,6 +8,7 @@ import pytest
 from lumograph.bench.synthetic import ring_photo
 from lumograph.graphs.jewelry import run_lightbox
 from lumograph.graphs.local import LocalModules
+from lumograph.models.common.errors import OutOfScope
 from lumograph.models.common.imageio import decode_image
 
 OPTIONS = {
@@ -58,22 +59,63 @@ def test_ring_becomes_a_lightbox_image(modules):
 
 
 def test_input_floor_stops_before_expensive_steps(modules):
-    small = ring_photo(800, 600).rgb
+    # 800x600 with the ring ~280 px long: even the smallest canvas (1000 px) would show
+    # it at over 3x its size in the upload.
+    small = ring_photo(800, 600, with_chain=False).rgb
     calls = []
-    outcome = _run(modules, small, calls=calls)
+    outcome = _run(modules, small, options=OPTIONS | {"size": None}, calls=calls)
     assert outcome.encoded is None
     assert outcome.report["verdict"] == "fail" and outcome.report["billable"] is False
     assert "segment" not in calls and "compose" not in calls
-    failed = [c for c in outcome.report["input_checks"] if not c["passed"]]
-    assert any(c["name"] == "input_resolution" and c["value"] == 600 for c in failed)
+    failed = {c["name"]: c for c in outcome.report["input_checks"] if not c["passed"]}
+    assert list(failed) == ["input_magnification"], failed
+    assert failed["input_magnification"]["value"] > 3.0
+    assert outcome.report["canvas"]["side"] == 1000 and outcome.report["canvas"]["reduced"] is True
 
 
-def test_min_short_side_override_lets_a_smaller_photo_through(modules):
+def test_a_photo_under_1024_px_is_delivered_on_the_largest_canvas_it_supports(modules):
+    # No fixed resolution floor: 1600x1200 has a ~690 px piece, sharp up to a ~1490 px canvas
+    # (2x with the plan's margin), not Amazon's default 2000.
+    rgb = ring_photo(1600, 1200, with_chain=False).rgb
+    outcome = _run(modules, rgb, options=OPTIONS | {"size": None})
+    rep = outcome.report
+    assert rep["verdict"] == "pass", [c for c in rep["input_checks"] + rep["output_checks"] if not c["passed"]]
+    plan = rep["canvas"]
+    assert plan["reduced"] is True and 1000 <= plan["side"] < 2000
+    assert plan["magnification"] <= 2.0
+    assert decode_image(outcome.encoded).rgb.shape[:2] == (plan["side"], plan["side"])
+    assert not any(c["name"] == "input_resolution" for c in rep["input_checks"])
+
+
+def test_min_short_side_sets_a_fixed_floor_when_asked(modules):
     small = ring_photo(800, 600).rgb
-    outcome = _run(modules, small, options=OPTIONS | {"min_short_side": 500})
-    assert outcome.report["verdict"] != "fail" or not any(
-        c["name"] == "input_resolution" and not c["passed"] for c in outcome.report["input_checks"]
-    )
+    refused = _run(modules, small, options=OPTIONS | {"min_short_side": 700})
+    check = next(c for c in refused.report["input_checks"] if c["name"] == "input_resolution")
+    assert check["passed"] is False and check["value"] == 600
+    allowed = _run(modules, small, options=OPTIONS | {"min_short_side": 500})
+    check = next(c for c in allowed.report["input_checks"] if c["name"] == "input_resolution")
+    assert check["passed"] is True
+
+
+def test_an_on_model_photo_is_refused_as_out_of_scope_before_any_cut_out(modules):
+    steps = modules.jewelry_steps()
+    calls = []
+
+    async def on_model(proxy):
+        calls.append("classify")
+        return {"category": "earring", "on_model": True, "skin_fraction": 0.31, "backend": "classical"}
+
+    async def segment(*args, **kwargs):
+        calls.append("segment")
+        raise AssertionError("an out-of-scope photo must not be cut out")
+
+    rgb = ring_photo(1600, 1200, with_chain=False).rgb
+    with pytest.raises(OutOfScope) as err:
+        asyncio.run(run_lightbox(rgb, dict(OPTIONS), replace(steps, classify=on_model, segment=segment),
+                                 request_id="t"))
+    assert err.value.code == "out_of_scope"
+    assert err.value.details["reason"] == "on_model" and err.value.details["skin_fraction"] == 0.31
+    assert calls == ["classify"]
 
 
 def test_same_input_same_output(modules):

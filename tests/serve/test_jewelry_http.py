@@ -107,14 +107,31 @@ def test_oversize_upload_is_refused_with_413(serve_url):
     ids=["png16", "cmyk", "grey", "palette", "rgba", "exif"],
 )
 def test_awkward_but_valid_images_are_handled_not_crashed(serve_url, maker):
-    # Small images decode fine and then fail the input floor (short side < 1024): a
-    # clean 422 quality_rejected with the measured value, never a 500.
+    # 64x48 images decode fine and then fail the input floor (the piece would be enlarged
+    # 13x or more, or nothing of a piece is there): a clean 422 quality_rejected naming the
+    # measured defect, never a 500.
     r = post(serve_url, maker(), filename="img.png", params={"report": "json"})
     assert r.status_code == 422, r.text[:300]
     body = r.json()
     assert body["code"] == "quality_rejected"
-    checks = {c["name"]: c for c in body["details"]["report"]["input_checks"]}
-    assert checks["input_resolution"]["passed"] is False
+    failed = {c["name"] for c in body["details"]["report"]["input_checks"]
+              if not c["passed"] and c["severity"] == "fail"}
+    assert failed & {"input_magnification", "input_subject_size"}, failed
+
+
+def test_an_on_model_photo_is_answered_out_of_scope(serve_url):
+    # A ring worn on a forearm: a smooth skin-coloured region over most of the frame.
+    rgb = ring_photo(1600, 1200, with_chain=False).rgb.copy()
+    yy, xx = np.mgrid[0:1200, 0:1600]
+    arm = ((xx - 800) / 700) ** 2 + ((yy - 900) / 420) ** 2 < 1
+    shade = 0.85 + 0.15 * np.cos((xx - 800) / 800)
+    skin = np.clip(np.array([224, 172, 140]) * shade[..., None], 0, 255).astype(np.uint8)
+    rgb[arm] = skin[arm]
+    r = post(serve_url, bad.jpeg_bytes(rgb))
+    assert r.status_code == 422, r.text[:300]
+    body = r.json()
+    assert body["code"] == "out_of_scope"
+    assert body["details"]["reason"] == "on_model" and body["details"]["skin_fraction"] > 0.2
 
 
 def test_bad_options_quote_the_bad_value(serve_url, ring_jpeg):

@@ -125,6 +125,20 @@ def test_gold_is_not_skin():
     assert result.skin_fraction < 0.02 and not result.on_model
 
 
+def test_the_smooth_inner_surface_of_a_polished_gold_band_is_not_skin():
+    # A wide band seen from the side: its inner surface is a smooth, pale yellow-gold
+    # gradient that sits inside the YCrCb skin box and passes the smoothness guards; only
+    # its hue (about 85 degrees, skin 8-80) tells it apart.
+    img = _paper((250, 250, 250))
+    yy, xx = np.mgrid[0:H, 0:W]
+    band = ((xx - 400) / 170) ** 2 + ((yy - 300) / 250) ** 2 < 1
+    shade = 0.9 + 0.1 * np.cos((xx - 400) / 120.0)
+    gold = np.clip(np.array([204, 173, 107], np.float32) * shade[..., None], 0, 255).astype(np.uint8)
+    img[band] = gold[band]
+    result = classify_jewelry(img)
+    assert not result.on_model and result.skin_fraction < 0.02, result
+
+
 def test_busy_background_is_flagged():
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 255, (H // 8, W // 8, 3)).astype(np.uint8)

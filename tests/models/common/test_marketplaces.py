@@ -84,3 +84,19 @@ def test_fill_ratio_is_the_tightest_axis():
     assert fill_ratio((0, 0, 900, 300), (1000, 2000)) == pytest.approx(0.9)
     # Tall box on a wide canvas whose long side is horizontal: height is still tight.
     assert fill_ratio((0, 0, 1500, 1400), (2000, 1500)) == pytest.approx(1400 / 1500)
+
+
+def test_the_canvas_is_lowered_to_keep_a_small_piece_sharp_but_never_below_the_floor():
+    from lumograph.models.common.marketplaces import MAX_MAGNIFICATION, MIN_CANVAS_SIDE, plan_canvas
+
+    amazon = get_profile("amazon")
+    big = plan_canvas(amazon, 3000)
+    assert big.side == amazon.default_canvas[0] and not big.reduced and big.magnification < 1.0
+    small = plan_canvas(amazon, 700)  # 0.88 * 2000 / 700 = 2.5x at the default canvas
+    assert small.reduced and MIN_CANVAS_SIDE <= small.side < 2000
+    assert small.magnification <= MAX_MAGNIFICATION
+    tiny = plan_canvas(amazon, 200)
+    assert tiny.side == max(MIN_CANVAS_SIDE, amazon.min_long_side) and tiny.magnification > MAX_MAGNIFICATION
+    asked = plan_canvas(amazon, 200, size=1600)
+    assert asked.side == 1600 and not asked.reduced
+    assert plan_canvas(amazon, None).magnification is None

@@ -6,7 +6,7 @@ from lumograph.models.common.imageio import encode_image
 from lumograph.models.compositor.lightbox import compose_lightbox
 from lumograph.models.qa.checks import Check, verdict
 from lumograph.models.qa.core import QACore
-from lumograph.models.qa.cutout import check_cutout, count_pieces
+from lumograph.models.qa.cutout import check_complete, check_cutout, count_pieces
 
 
 def _alpha_with_blobs(n, size=400):
@@ -81,3 +81,52 @@ def test_only_an_earring_may_come_as_two_pieces():
     assert single("earring", 2).passed and not single("earring", 3).passed
     assert single("ring", 1).passed and not single("ring", 2).passed
     assert not single("necklace", 2).passed
+
+
+def _ring_with_alpha():
+    from lumograph.bench.synthetic import ring_photo
+    from lumograph.models.common.imageio import resize_long_side
+
+    photo = ring_photo(1600, 1200, with_chain=False)
+    proxy = resize_long_side(photo.rgb, 1024)
+    alpha = cv2.resize(photo.mask, (proxy.shape[1], proxy.shape[0]), interpolation=cv2.INTER_AREA)
+    return proxy, alpha
+
+
+def test_a_whole_cut_out_is_complete():
+    proxy, alpha = _ring_with_alpha()
+    check = check_complete(proxy, alpha)
+    assert check.passed and check.value < 0.02, check
+
+
+def test_a_cut_out_that_lost_half_the_piece_fails_and_one_that_lost_a_part_is_flagged():
+    proxy, alpha = _ring_with_alpha()
+    rows = np.flatnonzero((alpha >= 0.5).any(axis=1))
+    half = alpha.copy()
+    half[: (rows[0] + rows[-1]) // 2] = 0.0
+    lost_half = check_complete(proxy, half)
+    assert not lost_half.passed and lost_half.severity == "fail", lost_half
+    part = alpha.copy()
+    cols = np.flatnonzero((alpha >= 0.5).any(axis=0))
+    part[:, cols[-1] - (cols[-1] - cols[0]) // 8:] = 0.0  # the band's right edge is gone
+    lost_part = check_complete(proxy, part)
+    assert not lost_part.passed and lost_part.value > lost_half.value * 0.1, lost_part
+    empty = check_complete(proxy, np.zeros_like(alpha))
+    assert not empty.passed and empty.severity == "fail"
+
+
+def test_qa_core_runs_the_completeness_check_when_given_the_proxy():
+    proxy, alpha = _ring_with_alpha()
+    core = QACore()
+    fg = np.full((200, 200, 3), 120, np.uint8)
+    a = np.zeros((200, 200), np.float32)
+    cv2.circle(a, (100, 100), 60, 1.0, -1)
+    comp = compose_lightbox(fg, a, canvas_wh=(1000, 1000), fill=0.85)
+    encoded = encode_image(comp.rgb, "jpeg")
+    half = alpha.copy()
+    half[: alpha.shape[0] // 2] = 0.0
+    rep = core.check_jewelry_output(encoded, "jpeg", "amazon", None,
+                                    {"pieces": 1, "category": "ring", "magnification": 1.0,
+                                     "busy_background": False, "proxy_rgb": proxy, "proxy_alpha": half})
+    complete = next(c for c in rep["output_checks"] if c["name"] == "cutout_complete")
+    assert complete["passed"] is False and rep["verdict"] == "fail"

@@ -8,7 +8,7 @@ import pytest
 
 from lumograph.models.common.errors import InvalidImage
 from lumograph.models.common.imageio import encode_image
-from lumograph.models.common.marketplaces import get_profile
+from lumograph.models.common.marketplaces import get_profile, plan_canvas
 from lumograph.models.compositor.lightbox import compose_lightbox
 from lumograph.models.qa.checks import Check, verdict
 from lumograph.models.qa.lightbox import check_input, check_output
@@ -209,16 +209,32 @@ def _product_photo(size=(768, 1024), blur=0.0, exposure=1.0, radius=200):
 
 def test_good_input_passes():
     rgb, alpha = _product_photo()
-    checks = check_input(rgb, source_wh=(4000, 3000), subject_alpha_proxy=alpha, skin_fraction=0.0, on_model=False)
+    plan = plan_canvas(get_profile("amazon"), 1500)
+    checks = check_input(rgb, source_wh=(4000, 3000), subject_alpha_proxy=alpha, canvas=plan)
     assert verdict(checks).verdict == "pass", [asdict(c) for c in checks if not c.passed]
     assert _by_name(checks)["input_sharpness"].value < 1.0
 
 
-def test_tiny_upload_fails():
+def test_a_fixed_floor_fails_a_tiny_upload_only_when_one_is_set():
     rgb, alpha = _product_photo()
-    checks = _by_name(check_input(rgb, source_wh=(640, 480), subject_alpha_proxy=alpha))
+    checks = _by_name(check_input(rgb, source_wh=(640, 480), subject_alpha_proxy=alpha, min_short_side=1024))
     res = checks["input_resolution"]
     assert not res.passed and res.severity == "fail" and res.value == 480
+    assert "input_resolution" not in _by_name(check_input(rgb, source_wh=(640, 480), subject_alpha_proxy=alpha))
+
+
+def test_the_floor_is_the_magnification_at_the_delivered_size():
+    rgb, alpha = _product_photo()
+    amazon = get_profile("amazon")
+    # A 300 px piece: even Amazon's 1000 px minimum canvas enlarges it ~2.9x.
+    soft = _by_name(check_input(rgb, source_wh=(640, 480), subject_alpha_proxy=alpha,
+                                canvas=plan_canvas(amazon, 300)))["input_magnification"]
+    assert not soft.passed and soft.severity == "fail" and soft.value > 2.0
+    # A 600 px piece from the same small upload is delivered sharp on a smaller canvas.
+    plan = plan_canvas(amazon, 600)
+    sharp = _by_name(check_input(rgb, source_wh=(800, 640), subject_alpha_proxy=alpha, canvas=plan))
+    assert sharp["input_magnification"].passed and plan.side < 2000 and plan.magnification <= 2.0
+    assert _by_name(check_input(rgb, source_wh=(800, 640)))["input_magnification"].severity == "info"
 
 
 def test_blurred_input_is_flagged():
@@ -253,16 +269,6 @@ def test_subject_cut_by_the_frame_is_flagged():
     cut[300:, 700:] = 1.0  # runs off the bottom and the right
     checks = _by_name(check_input(rgb, source_wh=(4000, 3000), subject_alpha_proxy=cut))
     assert not checks["input_subject_cut_by_frame"].passed
-
-
-def test_on_model_is_out_of_scope():
-    rgb, alpha = _product_photo()
-    checks = _by_name(check_input(rgb, source_wh=(4000, 3000), subject_alpha_proxy=alpha, on_model=True))
-    flag = checks["input_on_model"]
-    assert not flag.passed and flag.severity == "review"
-    assert flag.message.startswith("on_model: out of scope for the lightbox")
-    skin = _by_name(check_input(rgb, source_wh=(4000, 3000), skin_fraction=0.3))["input_on_model"]
-    assert not skin.passed and skin.value == 0.3
 
 
 def test_missing_mask_means_not_measured():
