@@ -194,8 +194,6 @@ async def run_lightbox(
         "width": composed["report"]["canvas_size"][0],
         "height": composed["report"]["canvas_size"][1],
         "transparent": bool(options.get("transparent")),
-        "proxy_rgb": proxy,
-        "proxy_alpha": seg["proxy_alpha"],
     }
     return _finish(report, composed["encoded"], composed["media_type"], final, clock, t_start)
 

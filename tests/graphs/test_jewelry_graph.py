@@ -144,3 +144,11 @@ def test_an_output_that_fails_qa_is_never_returned(modules):
     assert outcome.encoded is None and outcome.media_type is None  # ...and withheld it
     assert outcome.report["verdict"] == "fail" and outcome.report["billable"] is False
     assert outcome.report["output_checks"][0]["name"] == "output_border_white"
+
+
+def test_the_report_is_plain_json(modules):
+    # The report crosses HTTP: no array or numpy scalar may ride along in it.
+    import json
+
+    outcome = _run(modules, ring_photo(1600, 1200, with_chain=False).rgb)
+    assert json.loads(json.dumps(outcome.report)) == outcome.report
