@@ -54,3 +54,13 @@ def verdict(checks: list[Check]) -> QAReport:
 
 def not_measured(name: str, why: str) -> Check:
     return Check(name, True, "info", None, None, f"not measured: {why}")
+
+
+def graded(name: str, value: float, *, review_over: float, fail_over: float, digits: int, limit: str,
+           measured: str, problem: str) -> Check:
+    """A check where a larger ``value`` is worse: passed at or under ``review_over``, failed
+    with severity "fail" over ``fail_over`` and "review" between. The message is ``measured``,
+    with ``": " + problem`` when it did not pass."""
+    ok = value <= review_over
+    return Check(name, ok, "fail" if value > fail_over else "review", round(float(value), digits), limit,
+                 measured + ("" if ok else f": {problem}"))

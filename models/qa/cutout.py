@@ -14,7 +14,7 @@ import numpy as np
 from lumograph.models.common.imageio import resize_long_side
 from lumograph.models.common.marketplaces import MAX_MAGNIFICATION
 from lumograph.models.common.masks import border_mask, disc
-from lumograph.models.qa.checks import Check
+from lumograph.models.qa.checks import Check, graded
 
 #: Edge evidence outside the cut-out, as a share of the piece's own, from which the cut-out
 #: is incomplete: flagged for review, and failed (never delivered) above the second level.
@@ -122,11 +122,8 @@ def check_complete(proxy_rgb: np.ndarray, proxy_alpha: np.ndarray) -> Check:
     share = missing_evidence_share(proxy_rgb, proxy_alpha)
     if share is None:
         return Check("cutout_complete", False, "fail", None, "a cut-out to measure", "the cut-out is empty")
-    severity = "fail" if share > INCOMPLETE_FAIL_SHARE else "review"
-    ok = share <= INCOMPLETE_REVIEW_SHARE
-    return Check(
-        "cutout_complete", ok, severity, round(share, 4),
-        f"<= {INCOMPLETE_REVIEW_SHARE} of the piece's edges outside the cut-out (fail > {INCOMPLETE_FAIL_SHARE})",
-        f"{share:.1%} of the piece's edge evidence lies outside the cut-out"
-        + ("" if ok else ": part of the piece is missing from the image"),
-    )
+    return graded(
+        "cutout_complete", share, review_over=INCOMPLETE_REVIEW_SHARE, fail_over=INCOMPLETE_FAIL_SHARE, digits=4,
+        limit=f"<= {INCOMPLETE_REVIEW_SHARE} of the piece's edges outside the cut-out (fail > {INCOMPLETE_FAIL_SHARE})",
+        measured=f"{share:.1%} of the piece's edge evidence lies outside the cut-out",
+        problem="part of the piece is missing from the image")

@@ -22,7 +22,7 @@ from lumograph.models.common.errors import InvalidImage
 from lumograph.models.common.imageio import FORMAT_EXTENSIONS, sniff_format
 from lumograph.models.common.marketplaces import MAX_MAGNIFICATION, CanvasPlan, MarketplaceProfile, fill_ratio
 from lumograph.models.compositor.lightbox import subject_bbox
-from lumograph.models.qa.checks import Check, not_measured
+from lumograph.models.qa.checks import Check, graded, not_measured
 from lumograph.models.qa.text import (
     PALE_LEVELS,
     TextDetector,
@@ -178,14 +178,11 @@ def check_input(
     if sigma is None:
         checks.append(not_measured("input_sharpness", f"too few strong edges ({n_edges})"))
     else:
-        sev = "fail" if sigma > SHARPNESS_FAIL_SIGMA else "review"
-        ok = sigma <= SHARPNESS_REVIEW_SIGMA
-        checks.append(Check(
-            "input_sharpness", ok, sev, round(sigma, 3),
-            f"edge blur sigma <= {SHARPNESS_REVIEW_SIGMA} px (fail > {SHARPNESS_FAIL_SIGMA}) {scale_note}",
-            f"edge blur sigma {sigma:.2f} px {scale_note} over {n_edges} edge pixels"
-            + ("" if ok else ": the photo is out of focus or shaken"),
-        ))
+        checks.append(graded(
+            "input_sharpness", sigma, review_over=SHARPNESS_REVIEW_SIGMA, fail_over=SHARPNESS_FAIL_SIGMA, digits=3,
+            limit=f"edge blur sigma <= {SHARPNESS_REVIEW_SIGMA} px (fail > {SHARPNESS_FAIL_SIGMA}) {scale_note}",
+            measured=f"edge blur sigma {sigma:.2f} px {scale_note} over {n_edges} edge pixels",
+            problem="the photo is out of focus or shaken"))
 
     rgb_region = proxy_rgb[subject] if has_subject else proxy_rgb.reshape(-1, 3)
     high = float((rgb_region.max(axis=1) >= 254).mean())

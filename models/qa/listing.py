@@ -33,7 +33,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from lumograph.models.common.imageio import require_rgb_u8, resize_long_side
-from lumograph.models.qa.checks import Check, QAReport, verdict
+from lumograph.models.qa.checks import Check, QAReport, graded, verdict
 
 #: Edge-map SSIM below which the edit needs a human look / is rejected.
 STRUCTURE_REVIEW = 0.70
@@ -105,26 +105,21 @@ def _structure_check(before: np.ndarray, after: np.ndarray, applied: list[str]) 
 
 
 def _new_share_check(name: str, what: str, lost: str, before_share: float, after_share: float) -> Check:
-    new = after_share - before_share
-    sev = "fail" if new > NEW_CLIPPING_FAIL else "review"
-    ok = new <= NEW_CLIPPING_REVIEW
-    return Check(
-        name, ok, sev, round(new, 5),
-        f"<= {NEW_CLIPPING_REVIEW:.0%} of the frame newly {what} (fail > {NEW_CLIPPING_FAIL:.0%})",
-        f"pixels {what}: {before_share:.2%} -> {after_share:.2%}" + ("" if ok else f": the edit lost {lost}"))
+    return graded(
+        name, after_share - before_share, review_over=NEW_CLIPPING_REVIEW, fail_over=NEW_CLIPPING_FAIL, digits=5,
+        limit=f"<= {NEW_CLIPPING_REVIEW:.0%} of the frame newly {what} (fail > {NEW_CLIPPING_FAIL:.0%})",
+        measured=f"pixels {what}: {before_share:.2%} -> {after_share:.2%}", problem=f"the edit lost {lost}")
 
 
 def _halo_check(halo: float | None) -> Check:
     if halo is None:
         return Check("listing_sky_halo", True, "info", None, None, "not measured: no sky was replaced")
     value = float(halo)
-    sev = "fail" if value > HALO_FAIL else "review"
-    ok = value <= HALO_REVIEW
-    return Check(
-        "listing_sky_halo", ok, sev, round(value, 4),
-        f"halo score <= {HALO_REVIEW} (fail > {HALO_FAIL}); 0 = clean, 1 = old sky left at the edges",
-        f"{value:.0%} of the old sky's difference remains in the band along roof lines"
-        + ("" if ok else ": a visible halo around the roof line, trees or wires"))
+    return graded(
+        "listing_sky_halo", value, review_over=HALO_REVIEW, fail_over=HALO_FAIL, digits=4,
+        limit=f"halo score <= {HALO_REVIEW} (fail > {HALO_FAIL}); 0 = clean, 1 = old sky left at the edges",
+        measured=f"{value:.0%} of the old sky's difference remains in the band along roof lines",
+        problem="a visible halo around the roof line, trees or wires")
 
 
 def _colour_shift_check(before: np.ndarray, after: np.ndarray) -> Check:

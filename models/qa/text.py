@@ -191,7 +191,8 @@ class TextDetector:
         return boxes_from_probability(prob, rgb.shape[:2])
 
 
-def load_text_detector(model_path: str | Path | None = None, *, threads: int = 1) -> TextDetector | TextDetectorUnavailable:
+def load_text_detector(model_path: str | Path | None = None, *,
+                       threads: int = 1) -> TextDetector | TextDetectorUnavailable:
     """Build the detector once (per replica); when its model or onnxruntime is missing,
     return a ``TextDetectorUnavailable`` with the reason instead of raising, so the QA gate
     still runs and reports the text check as "not measured"."""

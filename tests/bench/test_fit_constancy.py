@@ -3,30 +3,20 @@ never lets a held-out image choose its own parameters, and on the real eval set 
 shipped estimator meets its targets with and without cross-validation."""
 from __future__ import annotations
 
-import csv
 import json
 
-import cv2
 import numpy as np
 import pytest
 
 from lumograph.bench import eval_constancy, fit_constancy
 from lumograph.models.grader import illuminant
 from tests.eval_data import require_eval
-from tests.models.grader.test_colour import _grey_mondrian, _under
+from tests.models.grader.test_colour import write_constancy_folder
 
 
 def _write_folder(path, lights) -> None:
-    rows = []
-    for i, light in enumerate(lights):
-        scene = _under(light, _grey_mondrian(size=(240, 320), seed=20 + i, coloured=True))
-        scene[10:30, 10:40] = 1.0  # a blown-out patch, so the margin matters
-        cv2.imwrite(str(path / f"s{i}.png"), (scene[..., ::-1] * 60000).astype(np.uint16))
-        rows.append({"file": f"s{i}.png", "r": light[0], "g": light[1], "b": light[2]})
-    with open(path / "gt.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["file", "r", "g", "b"])
-        writer.writeheader()
-        writer.writerows(rows)
+    # A blown-out patch in every scene, so the clip margin matters.
+    write_constancy_folder(path, lights, seed=20, size=(240, 320), coloured=True, blown=True)
 
 
 LIGHTS = ([1.0, 0.8, 0.5], [0.6, 0.8, 1.0], [1.0, 0.9, 0.8], [0.8, 1.0, 0.7])

@@ -50,12 +50,6 @@ def photo():
     return rgb, proxy
 
 
-def _frozen_copy(a):
-    b = np.array(a, copy=True)
-    b.setflags(write=False)
-    return b
-
-
 @pytest.mark.parametrize("module, backend", CASES)
 def test_backend_contract(module, backend, photo, request):
     rgb, proxy = photo
@@ -80,19 +74,19 @@ def test_backend_contract(module, backend, photo, request):
         assert 0 <= x0 < x1 <= rgb.shape[1] and 0 <= y0 < y1 <= rgb.shape[0]
         bad = lambda: core.segment_jewelry(np.zeros((8, 8, 3), np.uint8), (8, 8))  # noqa: E731
     elif module == "grader":
-        fg = _frozen_copy(rgb[200:600, 300:800])
-        alpha = _frozen_copy(np.ones(fg.shape[:2], np.float32))
-        out = core.grade_jewelry(fg, alpha, proxy, _frozen_copy(np.zeros(proxy.shape[:2], np.float32)), "white_metal")
+        fg = read_only(rgb[200:600, 300:800])
+        alpha = read_only(np.ones(fg.shape[:2], np.float32))
+        out = core.grade_jewelry(fg, alpha, proxy, read_only(np.zeros(proxy.shape[:2], np.float32)), "white_metal")
         assert out["rgb"].shape == fg.shape and out["rgb"].dtype == np.uint8
         assert np.isclose(np.linalg.norm(out["illuminant"]["rgb"]), 1.0, atol=1e-3)
         bad = lambda: core.grade_jewelry(fg, alpha, proxy, np.zeros(proxy.shape[:2], np.float32), "platinum")  # noqa: E731
     else:
-        fg = _frozen_copy(rgb[200:600, 300:800])
+        fg = read_only(rgb[200:600, 300:800])
         alpha = np.zeros(fg.shape[:2], np.float32)
         alpha[100:300, 100:400] = 1.0
-        alpha = _frozen_copy(alpha)
+        alpha = read_only(alpha)
         opts = {"marketplace": "etsy", "size": 800, "format": "png", "shadow": "soft", "quality": 90}
-        out = core.compose_lightbox(fg, alpha, proxy, _frozen_copy(np.zeros(proxy.shape[:2], np.float32)), opts)
+        out = core.compose_lightbox(fg, alpha, proxy, read_only(np.zeros(proxy.shape[:2], np.float32)), opts)
         assert sniff_format(out["encoded"]) == "png" and out["media_type"] == "image/png"
         bad = lambda: core.compose_lightbox(fg, alpha, proxy, np.zeros(proxy.shape[:2], np.float32), opts | {"marketplace": "x"})  # noqa: E731
     assert np.array_equal(rgb, before[0]) and np.array_equal(proxy, before[1])
@@ -107,6 +101,7 @@ from lumograph.bench.synthetic_listing import exterior_photo, room_photo  # noqa
 from lumograph.models.inpainter.core import InpainterCore  # noqa: E402
 from lumograph.models.qa.core import QACore  # noqa: E402
 from lumograph.models.window_detector.core import WindowDetectorCore  # noqa: E402
+from tests.arrays import read_only
 
 LISTING_CORES = {**CORES, "window_detector": WindowDetectorCore, "inpainter": InpainterCore, "qa": QACore}
 LISTING_CASES = [(m, b) for m in LISTING_CORES for b in module_backends(m)]
@@ -166,11 +161,11 @@ def test_listing_backend_contract(module, backend, listing_photos, request):
         for room_type in ("kitchen", "exterior"):
             out = core.grade_room(room, room_type)
             assert out["rgb"].shape == room.shape and out["rgb"].dtype == np.uint8
-        out = core.merge_brackets([_frozen_copy(room // 2), room])
+        out = core.merge_brackets([read_only(room // 2), room])
         assert out["rgb"].shape == room.shape and out["report"]["frames"] == 2
         bad = lambda: core.grade_room(room, "garage")  # noqa: E731
     elif module == "compositor":
-        matte = _frozen_copy(np.zeros(ext_proxy.shape[:2], np.float32))
+        matte = read_only(np.zeros(ext_proxy.shape[:2], np.float32))
         out = core.replace_sky(ext, matte, "clear_blue", 0)
         assert out["rgb"].shape == ext.shape and out["rgb"].dtype == np.uint8
         out = core.day_to_dusk(ext, None, [])

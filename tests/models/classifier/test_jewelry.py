@@ -16,6 +16,7 @@ from lumograph.models.classifier.jewelry import (
     classify_jewelry,
 )
 from lumograph.models.common.errors import InvalidImage, InvalidOptions
+from tests.arrays import read_only
 
 H, W = 600, 800
 GOLD = (215, 172, 70)
@@ -46,14 +47,8 @@ def _ring(base, centre=(400, 300), radius=110, width=30, background=None) -> np.
     return _metal(mask, base, background)
 
 
-def _read_only(arr: np.ndarray) -> np.ndarray:
-    arr = arr.copy()
-    arr.setflags(write=False)
-    return arr
-
-
 def test_ring_with_a_hole_on_white():
-    result = classify_jewelry(_read_only(_ring(SILVER)))
+    result = classify_jewelry(read_only(_ring(SILVER)))
     assert isinstance(result, JewelryClassification)
     assert result.category == "ring" and result.category_confidence >= 0.4
     assert result.metal == "white_metal" and result.metal_confidence >= 0.5
@@ -154,7 +149,7 @@ def test_a_given_subject_mask_is_used():
     # Claim the product is a long thin bar: the shape, not the pixels, decides the category.
     bar = np.zeros((H, W), np.float32)
     cv2.line(bar, (20, 300), (780, 320), 1.0, 3)
-    assert classify_jewelry(img, subject_mask=_read_only(bar)).category != "ring"
+    assert classify_jewelry(img, subject_mask=read_only(bar)).category != "ring"
     ring = build_subject_mask(img)
     assert ring.dtype == np.float32 and ring.shape == (H, W)
     assert classify_jewelry(img, subject_mask=ring).category == "ring"
@@ -162,7 +157,7 @@ def test_a_given_subject_mask_is_used():
 
 def test_subject_mask_finds_the_ring():
     img = _ring(GOLD)
-    mask = build_subject_mask(_read_only(img))
+    mask = build_subject_mask(read_only(img))
     truth = np.zeros((H, W), np.uint8)
     cv2.circle(truth, (400, 300), 110, 1, 30)
     iou = np.logical_and(mask > 0.5, truth > 0).sum() / np.logical_or(mask > 0.5, truth > 0).sum()
@@ -185,7 +180,7 @@ def test_output_is_json_able_and_in_vocabulary():
 
 
 def test_deterministic_and_input_untouched():
-    img = _read_only(_ring(ROSE))
+    img = read_only(_ring(ROSE))
     before = img.copy()
     assert classify_jewelry(img) == classify_jewelry(img)
     assert np.array_equal(img, before)

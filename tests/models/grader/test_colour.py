@@ -13,16 +13,11 @@ from lumograph.bench import eval_constancy
 from lumograph.models.common import colour
 from lumograph.models.common.errors import InvalidImage, InvalidOptions
 from lumograph.models.grader import illuminant, metal_tone
+from tests.arrays import read_only
 from tests.eval_data import require_eval
 
 WARM = np.array([1.0, 0.78, 0.52])  # ~4000 K in linear sRGB, 14 deg from neutral
 MILD_WARM = np.array([1.0, 0.85, 0.66])  # ~5000 K, 9 deg: a typical leftover cast in a JPEG
-
-
-def _read_only(arr: np.ndarray) -> np.ndarray:
-    arr = arr.copy()
-    arr.setflags(write=False)
-    return arr
 
 
 def _grey_mondrian(size=(480, 640), seed=0, coloured=False) -> np.ndarray:
@@ -79,7 +74,7 @@ def _ring_image(base_rgb, size=(400, 400), background=(235, 235, 235)) -> tuple[
 
 def test_srgb_round_trip_is_exact_for_every_8bit_value():
     values = np.arange(256, dtype=np.uint8)
-    rgb = _read_only(np.stack([values] * 3, axis=1).reshape(16, 16, 3))
+    rgb = read_only(np.stack([values] * 3, axis=1).reshape(16, 16, 3))
     lin = colour.srgb_to_linear(rgb)
     assert lin.dtype == np.float32 and lin.shape == rgb.shape
     assert lin.min() >= 0 and lin.max() <= 1
@@ -106,7 +101,7 @@ def test_angular_error_basics():
 
 @pytest.mark.parametrize("method", sorted(illuminant.ESTIMATORS))
 def test_every_estimator_finds_a_warm_light_on_a_grey_scene(method):
-    scene = _read_only(_under(WARM, _grey_mondrian()))
+    scene = read_only(_under(WARM, _grey_mondrian()))
     estimate = illuminant.estimate_illuminant(scene, method=method)
     assert estimate.shape == (3,) and estimate.dtype == np.float64
     assert np.linalg.norm(estimate) == pytest.approx(1.0, abs=1e-9)
@@ -123,7 +118,7 @@ def test_strong_estimators_ignore_a_few_coloured_patches(method):
 
 
 def test_estimate_is_scale_invariant_and_leaves_input_alone():
-    scene = _read_only(_under(WARM, _grey_mondrian(seed=1)))
+    scene = read_only(_under(WARM, _grey_mondrian(seed=1)))
     before = scene.copy()
     a = illuminant.estimate_illuminant(scene)
     b = illuminant.estimate_illuminant(scene * 7.5)
@@ -157,7 +152,7 @@ def _packshot(light, backdrop_reflectance=(0.85, 0.85, 0.85)):
 
 def test_backdrop_prior_beats_the_gold_product():
     scene, mask = _packshot(MILD_WARM)
-    estimate = illuminant.estimate_illuminant(scene, mask=_read_only(mask))
+    estimate = illuminant.estimate_illuminant(scene, mask=read_only(mask))
     assert illuminant.angular_error_deg(estimate, MILD_WARM) < 1.0
     # Without the mask, the big gold disc would pull a grey-world answer far off.
     assert illuminant.angular_error_deg(illuminant.estimate_illuminant(scene, method="grey_world"), MILD_WARM) > 3.0
@@ -189,16 +184,25 @@ def test_estimate_errors():
         illuminant.estimate_illuminant(np.ones((32, 32, 3), np.float32), mask=np.ones((8, 8), np.float32))
 
 
-def test_evaluate_color_constancy_on_a_synthetic_folder(tmp_path):
+def write_constancy_folder(path, lights, *, seed: int = 10, size=(480, 640), coloured: bool = False,
+                           blown: bool = False) -> None:
+    """A color_constancy-style folder: one 16-bit linear PNG per light plus gt.csv.
+    blown: each scene gets a clipped patch (for the clip-margin rules)."""
     rows = []
-    for i, light in enumerate(([1.0, 0.8, 0.5], [0.6, 0.8, 1.0])):
-        scene = _under(light, _grey_mondrian(seed=10 + i))
-        cv2.imwrite(str(tmp_path / f"s{i}.png"), (scene[..., ::-1] * 60000).astype(np.uint16))
+    for i, light in enumerate(lights):
+        scene = _under(light, _grey_mondrian(size=size, seed=seed + i, coloured=coloured))
+        if blown:
+            scene[10:30, 10:40] = 1.0
+        cv2.imwrite(str(path / f"s{i}.png"), (scene[..., ::-1] * 60000).astype(np.uint16))
         rows.append({"file": f"s{i}.png", "r": light[0], "g": light[1], "b": light[2]})
-    with open(tmp_path / "gt.csv", "w", newline="") as fh:
+    with open(path / "gt.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["file", "r", "g", "b"])
         writer.writeheader()
         writer.writerows(rows)
+
+
+def test_evaluate_color_constancy_on_a_synthetic_folder(tmp_path):
+    write_constancy_folder(tmp_path, ([1.0, 0.8, 0.5], [0.6, 0.8, 1.0]))
     result = eval_constancy.evaluate_color_constancy(tmp_path)
     assert set(result) >= {"n", "median_deg", "mean_deg", "worst25_deg", "per_image"}
     assert result["n"] == 2 and result["median_deg"] < 2.0
@@ -234,7 +238,7 @@ def test_describe_illuminant():
 
 def test_white_balance_makes_the_grey_patch_neutral():
     reflectance = np.full((64, 64, 3), 0.18, np.float32)
-    rgb = _read_only(colour.linear_to_srgb(_under(WARM, reflectance)))
+    rgb = read_only(colour.linear_to_srgb(_under(WARM, reflectance)))
     assert int(rgb[0, 0].max()) - int(rgb[0, 0].min()) > 25  # visibly warm before
     corrected = illuminant.correct_white_balance(rgb, WARM)
     assert corrected.dtype == np.uint8 and corrected.shape == rgb.shape
@@ -263,7 +267,7 @@ def test_white_balance_strength_zero_is_identity():
 
 def test_tinted_silver_becomes_neutral():
     rgb, alpha = _ring_image((196, 190, 172))  # silver with a yellow tint
-    out = metal_tone.normalize_metal_tone(_read_only(rgb), _read_only(alpha), "white_metal")
+    out = metal_tone.normalize_metal_tone(read_only(rgb), read_only(alpha), "white_metal")
     _, chroma = _hue_chroma(out)
     assert chroma[alpha > 0].mean() < 1.5
     spread = out.max(axis=2).astype(int) - out.min(axis=2)
@@ -315,7 +319,7 @@ def test_grade_jewelry_neutralises_a_warm_silver_ring():
     linear = _under(WARM, np.full((400, 400, 3), 0.35, np.float32))
     rgb = colour.linear_to_srgb(linear)
     alpha = _ring_mask()
-    graded, report = metal_tone.grade_jewelry(_read_only(rgb), _read_only(alpha), WARM, "white_metal")
+    graded, report = metal_tone.grade_jewelry(read_only(rgb), read_only(alpha), WARM, "white_metal")
     assert graded.dtype == np.uint8 and graded.shape == rgb.shape
     spread = graded.max(axis=2).astype(int) - graded.min(axis=2)
     assert spread[alpha > 0].max() <= 3

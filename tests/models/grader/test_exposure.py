@@ -11,6 +11,7 @@ from lumograph.models.grader.brackets import clipped_share, dark_share, merge_br
 from lumograph.models.grader.window_pull import pull_windows
 from lumograph.models.window_detector.classical import detect_windows
 from lumograph.models.window_detector.core import WindowDetectorCore
+from tests.arrays import read_only
 from tests.eval_data import require_eval
 
 
@@ -22,12 +23,6 @@ def _iou(a, b) -> float:
     return inter / union
 
 
-def _frozen(rgb: np.ndarray) -> np.ndarray:
-    rgb = rgb.copy()
-    rgb.setflags(write=False)
-    return rgb
-
-
 @pytest.fixture(scope="module")
 def room():
     return room_photo(1600, 1200, seed=3)
@@ -35,7 +30,7 @@ def room():
 
 @pytest.fixture(scope="module")
 def room_windows(room):
-    return detect_windows(_frozen(resize_long_side(room.rgb, 1024)), room.rgb.shape[:2])
+    return detect_windows(read_only(resize_long_side(room.rgb, 1024)), room.rgb.shape[:2])
 
 
 def _room_without_windows(room) -> np.ndarray:
@@ -127,7 +122,7 @@ def _local_std(grey: np.ndarray, k: int = 9) -> np.ndarray:
 
 
 def test_pull_recovers_detail_inside_the_windows(room, room_windows):
-    rgb = _frozen(room.rgb)
+    rgb = read_only(room.rgb)
     result = pull_windows(rgb, room_windows["windows"], 2.5)
     assert result["applied"] is True
     assert result["rgb"].shape == rgb.shape and result["rgb"].dtype == np.uint8
@@ -152,7 +147,7 @@ def test_pull_recovers_detail_inside_the_windows(room, room_windows):
 
 
 def test_pull_leaves_the_room_untouched(room, room_windows):
-    rgb = _frozen(room.rgb)
+    rgb = read_only(room.rgb)
     snapshot = rgb.copy()
     out = pull_windows(rgb, room_windows["windows"], 2.5)["rgb"]
     np.testing.assert_array_equal(rgb, snapshot)  # input not mutated
@@ -239,7 +234,7 @@ def brackets():
 
 def test_merge_recovers_both_ends(brackets):
     scene, frames = brackets
-    frozen = [_frozen(f) for f in frames]
+    frozen = [read_only(f) for f in frames]
     result = merge_brackets(frozen)
     out, report = result["rgb"], result["report"]
     middle = frames[0]
@@ -317,7 +312,7 @@ def test_real_bracket_set_beats_its_extreme_frames():
 def test_glass_mask_confines_the_pull_to_the_glass(room, room_windows):
     # A box that also covers a bright wall: with a mask of the left half as the glass, the
     # right half (and its feather) keeps its pixels; without a mask both halves change.
-    rgb = _frozen(room.rgb)
+    rgb = read_only(room.rgb)
     window = max(room_windows["windows"], key=lambda w: w["area_share"])
     x0, y0, x1, y1 = window["bbox"]
     glass = np.zeros(((y1 - y0) // 4, (x1 - x0) // 4), np.float32)

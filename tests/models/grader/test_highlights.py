@@ -21,6 +21,7 @@ from lumograph.models.grader.highlights import (
     control_highlights,
     find_hotspots,
 )
+from tests.arrays import read_only
 
 SIZE = 360
 GOLD = (1.0, 0.78, 0.42)
@@ -68,16 +69,10 @@ def _hot_plate(rgb: np.ndarray, alpha: np.ndarray, centre) -> np.ndarray:
     return labels == labels[centre]
 
 
-def _read_only(a: np.ndarray) -> np.ndarray:
-    a = a.copy()
-    a.setflags(write=False)
-    return a
-
-
 @pytest.fixture(scope="module")
 def gold():
     rgb, alpha, centre, boxes = _ring()
-    out, report = control_highlights(_read_only(rgb), _read_only(alpha))
+    out, report = control_highlights(read_only(rgb), read_only(alpha))
     return rgb, alpha, centre, boxes, out, report
 
 
