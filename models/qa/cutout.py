@@ -13,7 +13,7 @@ import numpy as np
 
 from lumograph.models.common.imageio import resize_long_side
 from lumograph.models.common.marketplaces import MAX_MAGNIFICATION
-from lumograph.models.common.masks import border_mask, disc
+from lumograph.models.common.masks import border_mask
 from lumograph.models.qa.checks import Check, graded
 
 #: Edge evidence outside the cut-out, as a share of the piece's own, from which the cut-out
@@ -110,9 +110,9 @@ def missing_evidence_share(proxy_rgb: np.ndarray, proxy_alpha: np.ndarray) -> fl
     strong = gradient > max(noise, STRONG_EDGE_SHARE * float(np.quantile(gradient[mask], 0.9)))
     rows, cols = np.nonzero(mask)
     size = max(int(np.ptp(rows)), int(np.ptp(cols))) + 1
-    mask_u8 = mask.astype(np.uint8)
-    near = (cv2.dilate(mask_u8, disc(max(2, round(NEAR_REACH_SHARE * size)))).astype(bool)
-            & ~cv2.dilate(mask_u8, disc(max(NEAR_MARGIN_MIN_PX, round(NEAR_MARGIN_SHARE * size)))).astype(bool))
+    # Distance to the cut-out (one transform; dilating by a 100+ px disc cost 50 ms).
+    away = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
+    near = (away > max(NEAR_MARGIN_MIN_PX, NEAR_MARGIN_SHARE * size)) & (away <= max(2, NEAR_REACH_SHARE * size))
     return float(strong[near].sum()) / max(float(strong[mask].sum()), 1.0)
 
 
