@@ -15,11 +15,15 @@ shadow. What does tell the piece from the sweep:
   whose edges are a small fraction of the piece's own are trimmed;
 * real holes (a ring's interior, a chain loop) show the backdrop through the piece: an enclosed
   region is cleared where it is smooth, not brighter than the backdrop (a highlight is), holds
-  enough backdrop-coloured pixels, and is wide (a flat highlight between two edges is slim).
+  enough pixels in the sweep's own tone (polished white metal sits a few L* under it), is
+  compact (an opening, not the long flat face of a band between its two edges) and is wide
+  (a highlight between two edges is slim);
+* the closing also bridges gaps between separate wires; those stay open to the backdrop at
+  their ends and in the sweep's tone, and are reopened.
 
 Nothing here depends on the image's name or size: every length is a fraction of the piece's
 long side and every level is relative to the measured backdrop or to the piece.
-``bench/fit_light_backdrop.py`` refits the fractions with a leave-one-out check.
+``bench/fit_light_backdrop.py`` scores a grid of the main fractions with a leave-one-out check.
 
 Conventions: masks are HxW bool; ``lightness_delta`` etc. are HxW float32 delta-E.
 """
