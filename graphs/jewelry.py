@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 import numpy as np
 
 from lumograph.graphs.reports import jsonable
+from lumograph.models.classifier.jewelry import ON_MODEL_SKIN_SHARE
 from lumograph.models.common.errors import OutOfScope, SubjectNotFound
 from lumograph.models.common.imageio import resize_long_side
 from lumograph.models.common.marketplaces import get_profile, plan_canvas
@@ -111,7 +112,8 @@ async def run_lightbox(
             "an on-model shot: the lightbox cuts out a piece from a product photo, not from a person "
             f"(skin covers {classification.get('skin_fraction', 0.0):.0%} of the frame)",
             details={"reason": "on_model", "skin_fraction": classification.get("skin_fraction"),
-                     "limit": "skin under 4% of the frame",
+                     "limit": f"the classifier's on-model flag (classical: skin over {ON_MODEL_SKIN_SHARE:.0%} "
+                              "of the frame)",
                      "category": classification.get("category")},
         )
 
