@@ -52,3 +52,11 @@ def local_mean(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarr
         out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
     return out
 
+
+
+def gradient_magnitude(values: np.ndarray, sigma: float) -> np.ndarray:
+    """HxW float32 gradient magnitude of ``values`` (HxW float32) after a Gaussian of
+    ``sigma`` px: the 3x3 Sobel magnitude over 8, i.e. in ``values`` units per pixel."""
+    smooth = cv2.GaussianBlur(values, (0, 0), sigma)
+    return cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3),
+                         cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)) * np.float32(1.0 / 8.0)

@@ -11,12 +11,17 @@ from lumograph.models.common.errors import InvalidOptions
 
 
 def check_mask(mask: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
-    """HxW float32 [0, 1] view or copy of ``mask``, which must match the image ``shape`` (H, W)."""
+    """HxW float32 [0, 1] view or copy of ``mask``, which must match the image ``shape`` (H, W)
+    and be floating, uint8 (0-255) or bool; any other dtype is refused, not guessed at."""
     if not isinstance(mask, np.ndarray) or mask.shape != tuple(shape):
         got = mask.shape if isinstance(mask, np.ndarray) else type(mask).__name__
         raise InvalidOptions(f"{name} must be an HxW array matching the image {tuple(shape)}, got {got}")
     if mask.dtype == np.uint8:  # tolerate the other common convention, 0-255
         return mask.astype(np.float32) * np.float32(1 / 255)
+    if mask.dtype == np.bool_:
+        return mask.astype(np.float32)
+    if not np.issubdtype(mask.dtype, np.floating):
+        raise InvalidOptions(f"{name} must be float32 in [0, 1] (or uint8 0-255, or bool), got dtype {mask.dtype}")
     return np.clip(mask.astype(np.float32, copy=False), 0.0, 1.0)
 
 

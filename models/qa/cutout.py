@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from lumograph.models.common.filters import gradient_magnitude
 from lumograph.models.common.imageio import resize_long_side
 from lumograph.models.common.marketplaces import MAX_MAGNIFICATION
 from lumograph.models.common.masks import border_mask
@@ -101,9 +102,7 @@ def missing_evidence_share(proxy_rgb: np.ndarray, proxy_alpha: np.ndarray) -> fl
     if not mask.any():
         return None
     lightness = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 0].astype(np.float32) * np.float32(100.0 / 255.0)
-    smooth = cv2.GaussianBlur(lightness, (0, 0), 1.0)
-    gradient = cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3),
-                             cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)) * np.float32(1.0 / 8.0)
+    gradient = gradient_magnitude(lightness, 1.0)
     # The sweep's gradient noise from the frame border, read off the median (the border may
     # hold part of a shadow): the 99th percentile of Rayleigh noise is ~2.6x its median.
     noise = max(1.0, 3.0 * 2.6 * float(np.median(gradient[border_mask(*mask.shape, 0.03)])))

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from lumograph.models.common.errors import InvalidOptions, SubjectNotFound
+from lumograph.models.common.filters import gradient_magnitude
 from lumograph.models.common.imageio import require_rgb_u8
 from lumograph.models.common.masks import border_mask, disc, drop_small_components
 from lumograph.models.segmenter.light_backdrop import is_light_smooth, light_backdrop_shape
@@ -542,12 +543,8 @@ def _sharp_outlined_dark_regions(features: _Features, model: BackgroundModel,
     edges, are kept. Regions nested inside those (a ring's interior) are left to hole triage.
     """
     delta = features.lightness_delta
-    fine_x = cv2.Sobel(cv2.GaussianBlur(delta, (0, 0), 1.0), cv2.CV_32F, 1, 0, ksize=3)
-    fine_y = cv2.Sobel(cv2.GaussianBlur(delta, (0, 0), 1.0), cv2.CV_32F, 0, 1, ksize=3)
-    fine = cv2.magnitude(fine_x, fine_y) * np.float32(1.0 / 8.0)
-    coarse_src = cv2.GaussianBlur(delta, (0, 0), 4.0)
-    coarse = cv2.magnitude(cv2.Sobel(coarse_src, cv2.CV_32F, 1, 0, ksize=3),
-                           cv2.Sobel(coarse_src, cv2.CV_32F, 0, 1, ksize=3)) * np.float32(1 / 8)
+    fine = gradient_magnitude(delta, 1.0)
+    coarse = gradient_magnitude(delta, 4.0)
     steep = max(_SHARP_MIN_GRADIENT, 0.5 * model.low_threshold)
     sharp = (fine >= steep) & (fine >= _SHARP_RATIO * coarse)
     # Thickened so that one-pixel breaks in an outline do not let the backdrop flood in.

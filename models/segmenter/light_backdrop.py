@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lumograph.models.common.filters import gradient_magnitude
 from lumograph.models.common.masks import border_mask, disc, drop_small_components
 
 #: A backdrop counts as light and smooth when its CIELAB lightness is at least this...
@@ -123,7 +124,7 @@ def light_backdrop_shape(lightness_delta: np.ndarray, distance: np.ndarray, deta
         texture_threshold: the backdrop's fine-detail level.
     """
     height, width = distance.shape
-    gradient = _gradient(lightness_delta)
+    gradient = gradient_magnitude(lightness_delta, 1.0)
     # The backdrop's own variation, from the frame border. The crop around the piece has
     # reflections and shadow edges on its border too, so high quantiles are read off the
     # median, which tolerates up to half the strip being something else: for Rayleigh-like
@@ -245,10 +246,3 @@ def _piece_size(crisp: np.ndarray) -> float:
     if rows.size == 0:
         return float(max(crisp.shape))
     return float(max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
-
-
-def _gradient(lightness_delta: np.ndarray) -> np.ndarray:
-    """Lightness gradient magnitude at sigma 1 (delta-E per pixel)."""
-    smooth = cv2.GaussianBlur(lightness_delta, (0, 0), 1.0)
-    return cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3),
-                         cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)) * np.float32(1.0 / 8.0)
