@@ -68,14 +68,16 @@ def _median(values: list[float]) -> float | None:
 
 
 def eval_highlights(folder, sheets_dir=None, *, modules: LocalModules | None = None,
-                    limit: int | None = None) -> dict:
+                    limit: int | None = None, mattes: dict | None = None) -> dict:
     """Clipped share inside the piece before/after the highlight stage, per photo.
 
     folder: a folder of jewelry photos (``*.jpg``; ``*.mask.jpg`` ignored). sheets_dir:
     where ``highlights_<folder name>.png`` goes (one row per photo: input crop |
     before on white, clipped pixels tinted | after on white | after, clipped tinted |
     zoom before | zoom after on the largest hot-spot), or None for no sheet. modules: the
-    in-process cores to reuse (built when None). Returns ``{"folder", "n", "median_before",
+    in-process cores to reuse (built when None). mattes: {file name: Matte} already cut
+    out (``lumograph eval`` hands over the lightbox graph's own), so those photos are not
+    segmented again. Returns ``{"folder", "n", "median_before",
     "median_after", "median_ms", "per_image": {name: {"clipped_share_before",
     "clipped_share_after", "hotspots", "softened_px", "piece_px", "min_area_px",
     "cutout_hw", "ms"}}, "skipped": {name: reason}}``. Raises
@@ -85,15 +87,15 @@ def eval_highlights(folder, sheets_dir=None, *, modules: LocalModules | None = N
     images = _images(folder)[:limit] if folder.is_dir() else []
     if not images:
         raise FileNotFoundError(f"no *.jpg photos in {str(folder)!r}")
-    modules = modules or LocalModules.build()
+    mattes = mattes or {}
+    if len(mattes) < len(images):
+        modules = modules or LocalModules.build()
     per_image: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     rows = []
     for path in images:
         try:
-            rgb = decode_image(path.read_bytes(), filename=path.name).rgb
-            proxy_hw = resize_long_side(rgb, PROXY_LONG_SIDE).shape[:2]
-            matte = modules.segmenter.segment_jewelry(rgb, proxy_hw)["matte"]
+            matte = mattes.get(path.name) or _segment(path, modules)
         except LumographError as err:
             skipped[path.name] = f"{type(err).__name__}: {err}"
             continue
@@ -116,6 +118,11 @@ def eval_highlights(folder, sheets_dir=None, *, modules: LocalModules | None = N
         "per_image": per_image,
         "skipped": skipped,
     }
+
+
+def _segment(path: Path, modules: LocalModules):
+    rgb = decode_image(path.read_bytes(), filename=path.name).rgb
+    return modules.segmenter.segment_jewelry(rgb, resize_long_side(rgb, PROXY_LONG_SIDE).shape[:2])["matte"]
 
 
 def _sheet_row(name: str, fg: np.ndarray, alpha: np.ndarray, out: np.ndarray, report: dict) -> list[np.ndarray]:

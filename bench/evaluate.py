@@ -69,6 +69,7 @@ def eval_jewelry_masks(folder: Path, modules: LocalModules, sheets: Path | None,
     """
     run = _CapturingRun(modules)
     per_image: dict[str, dict] = {}
+    mattes: dict = {}
     rows = []
     images = sorted(p for p in folder.glob("*.jpg") if not p.name.endswith(".mask.jpg"))[:limit]
     for path in images:
@@ -116,10 +117,17 @@ def eval_jewelry_masks(folder: Path, modules: LocalModules, sheets: Path | None,
         if complete is not None:
             entry["cutout_complete"] = {"value": complete["value"], "passed": complete["passed"]}
         per_image[path.name] = entry
+        if matte is not None:
+            mattes[path.name] = matte
         if sheets:
             rows.append(_mask_sheet_row(path.name, rgb, alpha, pred, gt, matte, entry))
     if sheets and rows:
         write_sheet(rows, sheets / "jewelry_masks.png")
+        # The highlight stage's before/after sheet on the same cut-outs (its figures per
+        # image are in the entries above, from the graph's grade report).
+        from lumograph.bench.eval_highlights import eval_highlights
+
+        eval_highlights(folder, sheets, modules=modules, limit=limit, mattes=mattes)
     values = list(per_image.values())
 
     def mean(key: str) -> float | None:
@@ -337,12 +345,6 @@ def run_eval(data: Path, *, json_out: Path, sheets_dir: Path | None = None, limi
         t0 = time.perf_counter()
         result[name] = task(folder, modules, sheets_dir, limit)
         result[name]["wall_s"] = round(time.perf_counter() - t0, 2)
-        if name == "jewelry_masks" and sheets_dir is not None:
-            # The highlight stage's before/after sheet on the packshots (figures per image
-            # are in the task's own entries, from the graph's grade report).
-            from lumograph.bench.eval_highlights import eval_highlights
-
-            eval_highlights(folder, sheets_dir, modules=modules, limit=limit)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2))
     return result
