@@ -102,10 +102,11 @@ class TextBox:
         x1, y1 = np.ceil(self.points.max(axis=0)).astype(int)
         return int(x0), int(y0), int(x1) + 1, int(y1) + 1
 
-    def mask(self, shape: tuple[int, int]) -> np.ndarray:
-        """The box filled on an HxW bool canvas of ``shape``."""
+    def mask(self, shape: tuple[int, int], origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """The box filled on an HxW bool canvas of ``shape`` whose top-left pixel is the
+        image's ``origin`` (x, y): the whole image, or a crop of it."""
         m = np.zeros(shape, np.uint8)
-        cv2.fillPoly(m, [np.round(self.points).astype(np.int32)], 1)
+        cv2.fillPoly(m, [np.round(self.points - np.asarray(origin)).astype(np.int32)], 1)
         return m.astype(bool)
 
 
@@ -165,9 +166,6 @@ class TextDetector:
         self.model_path = path
         self.threads = max(1, int(threads))
         self.long_side = int(long_side)
-
-    def describe(self) -> str:
-        return f"PP-OCRv4 det ({self.model_path.name}, onnxruntime, {self.threads} thread(s))"
 
     def probability_map(self, rgb: np.ndarray) -> np.ndarray:
         """The network's text probability map for ``rgb`` (HxWx3 uint8 RGB), at the network's
@@ -283,9 +281,7 @@ def outside_share(box: TextBox, allowed: np.ndarray) -> float:
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
     if x1 <= x0 or y1 <= y0:
         return 0.0
-    local = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(local, [np.round(box.points - [x0, y0]).astype(np.int32)], 1)
-    inside = local.astype(bool)
+    inside = box.mask((y1 - y0, x1 - x0), (x0, y0))
     n = int(inside.sum())
     if n == 0:
         return 0.0
@@ -345,7 +341,7 @@ def piece_mask_around_text(
     shape = non_white.shape
     in_text = np.zeros(shape, np.uint8)
     for b in boxes:
-        cv2.fillPoly(in_text, [np.round(b.points).astype(np.int32)], 1)
+        in_text |= b.mask(shape).view(np.uint8)
     # Grow the boxes a little: a glyph's anti-aliased edge may poke past the box.
     pad = max(1, round(0.002 * max(shape)))
     in_text = cv2.dilate(in_text, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)) > 0
@@ -386,9 +382,7 @@ def piece_mask_around_text(
             enclosed = opens == 0
             enclosed[0] = False  # label 0: the marks
             local |= enclosed[labels]
-        inside = np.zeros(local.shape, np.uint8)
-        cv2.fillPoly(inside, [np.round(b.points - [x0, y0]).astype(np.int32)], 1)
-        inside = inside.astype(bool)
+        inside = b.mask(local.shape, (x0, y0))
         piece[y0:y1, x0:x1][inside] = local[inside]
     return piece
 
