@@ -4,6 +4,7 @@ Used by the CLI (``lumograph process`` / ``eval``), the unit tests and batch job
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -19,9 +20,18 @@ from lumograph.models.segmenter.core import SegmenterCore
 from lumograph.models.window_detector.core import WindowDetectorCore
 
 
-def _async(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _inline(fn: Callable[..., Any]) -> Callable[..., Any]:
     async def call(*args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
+
+    return call
+
+
+def _threaded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the core in a worker thread, as a Serve replica runs its sync methods: the event
+    loop stays free (a job worker's lease heartbeat, other items in flight)."""
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     return call
 
@@ -51,36 +61,39 @@ class LocalModules:
             inpainter=InpainterCore(backend, weights_dir),
         )
 
-    def jewelry_steps(self) -> JewelrySteps:
+    def jewelry_steps(self, threaded: bool = False) -> JewelrySteps:
+        """threaded: each step in a worker thread (hosts that keep their event loop free)."""
+        wrap = _threaded if threaded else _inline
         return JewelrySteps(
-            locate=_async(self.segmenter.locate_jewelry),
-            classify=_async(self.classifier.classify_jewelry),
-            check_input=_async(self.qa.check_jewelry_input),
-            segment=_async(self.segmenter.segment_jewelry),
-            grade=_async(self.grader.grade_jewelry),
-            compose=_async(self.compositor.compose_lightbox),
-            check_output=_async(self.qa.check_jewelry_output),
+            locate=wrap(self.segmenter.locate_jewelry),
+            classify=wrap(self.classifier.classify_jewelry),
+            check_input=wrap(self.qa.check_jewelry_input),
+            segment=wrap(self.segmenter.segment_jewelry),
+            grade=wrap(self.grader.grade_jewelry),
+            compose=wrap(self.compositor.compose_lightbox),
+            check_output=wrap(self.qa.check_jewelry_output),
         )
 
-    def listing_steps(self) -> ListingSteps:
+    def listing_steps(self, threaded: bool = False) -> ListingSteps:
+        wrap = _threaded if threaded else _inline
         return ListingSteps(
-            scene=_async(self.classifier.classify_scene),
-            windows=_async(self.window_detector.detect_windows),
-            sky=_async(self.segmenter.sky_matte),
-            merge_brackets=_async(self.grader.merge_brackets),
-            pull_windows=_async(self.grader.pull_windows),
-            remove_glare=_async(self.inpainter.remove_glare),
-            mirror_cleanup=_async(self.inpainter.mirror_cleanup),
-            verticals=_async(self.compositor.correct_verticals),
-            replace_sky=_async(self.compositor.replace_sky),
-            dusk=_async(self.compositor.day_to_dusk),
-            grade=_async(self.grader.grade_room),
-            encode=_async(self.compositor.encode_photo),
-            check=_async(self.qa.check_listing),
-            backends=_async(self.backends),
-            window_glass_masks=_async(self.segmenter.window_glass_masks),
-            window_views=_async(self.inpainter.synthesize_window_views),
-            sky_plate=_async(self.inpainter.sky_plate),
+            scene=wrap(self.classifier.classify_scene),
+            windows=wrap(self.window_detector.detect_windows),
+            sky=wrap(self.segmenter.sky_matte),
+            merge_brackets=wrap(self.grader.merge_brackets),
+            pull_windows=wrap(self.grader.pull_windows),
+            remove_glare=wrap(self.inpainter.remove_glare),
+            mirror_cleanup=wrap(self.inpainter.mirror_cleanup),
+            verticals=wrap(self.compositor.correct_verticals),
+            replace_sky=wrap(self.compositor.replace_sky),
+            dusk=wrap(self.compositor.day_to_dusk),
+            grade=wrap(self.grader.grade_room),
+            encode=wrap(self.compositor.encode_photo),
+            check=wrap(self.qa.check_listing),
+            backends=_inline(self.backends),
+            window_glass_masks=wrap(self.segmenter.window_glass_masks),
+            window_views=wrap(self.inpainter.synthesize_window_views),
+            sky_plate=wrap(self.inpainter.sky_plate),
         )
 
     def backends(self) -> dict[str, dict[str, str]]:

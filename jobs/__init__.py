@@ -1,0 +1,1 @@
+"""Asynchronous batch jobs: durable state, storage, workers, webhooks and bulk runs."""

@@ -1,0 +1,159 @@
+"""The jobs database: tables (SQLAlchemy Core), the engine, and migrations on start-up.
+
+SQLite in WAL mode is the embedded default (one file under the data folder); PostgreSQL
+by URL on a cluster. The schema is owned by Alembic (``jobs/migrations``): ``open_db``
+upgrades a database to head before use, so a new release migrates an old file in place.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+
+#: Job states. ``queued``: no item started; ``running``; ``done``: every item ended (each
+#: has its own state); ``failed``: every item ended and none was delivered; ``cancelled``.
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+#: Item states. ``done``: an image delivered (verdict pass or review); ``rejected``: the QA
+#: gate failed it (no image, the report says why); ``error``: it could not be processed
+#: (the error's code); ``cancelled``: the job was cancelled before it started.
+ITEM_STATES = ("queued", "running", "done", "rejected", "error", "cancelled")
+FINAL_ITEM_STATES = ("done", "rejected", "error", "cancelled")
+FINAL_JOB_STATES = ("done", "failed", "cancelled")
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("vertical", String(16), nullable=False),
+    Column("state", String(16), nullable=False, default="queued"),
+    Column("options", JSON, nullable=False),
+    Column("bundle", JSON, nullable=True),
+    Column("callback_url", Text, nullable=True),
+    Column("callback_per_item", Boolean, nullable=False, default=False),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("request_hash", String(64), nullable=True),
+    Column("tenant", String(64), nullable=False, default="default"),
+    Column("n_items", Integer, nullable=False),
+    Column("bytes_in", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("webhook_state", String(16), nullable=True),
+    Column("summary", JSON, nullable=True),
+    UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_idempotency"),
+)
+
+items = Table(
+    "items", metadata,
+    # A global sequence: workers take queued items oldest first across jobs.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(32), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("filename", Text, nullable=True),
+    Column("input_uri", Text, nullable=False),
+    Column("bytes_in", Integer, nullable=False, default=0),
+    Column("context", JSON, nullable=True),
+    Column("state", String(16), nullable=False, default="queued"),
+    # The claim: who runs it and until when (a worker renews its lease while it runs; an
+    # expired lease means the worker died and the item goes back to the queue).
+    Column("claim", String(32), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("claims", Integer, nullable=False, default=0),
+    Column("completions", Integer, nullable=False, default=0),
+    Column("verdict", String(16), nullable=True),
+    Column("billable", Boolean, nullable=False, default=False),
+    Column("media_type", String(32), nullable=True),
+    Column("output_uri", Text, nullable=True),
+    Column("output_sha256", String(64), nullable=True),
+    Column("report_uri", Text, nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("seconds", Float, nullable=True),
+    UniqueConstraint("job_id", "n", name="uq_items_job_n"),
+    Index("ix_items_state_id", "state", "id"),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(32), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("delivery_id", String(32), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("item_n", Integer, nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_s", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("delivered", Boolean, nullable=False),
+    Index("ix_deliveries_job", "job_id", "id"),
+)
+
+
+def now() -> float:
+    return time.time()
+
+
+def sqlite_url(data_dir: str | Path) -> str:
+    """The embedded default: ``DATA/jobs.sqlite3``."""
+    path = Path(data_dir).expanduser().resolve() / "jobs.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers never block the writer; a busy writer waits instead of failing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest schema with Alembic (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    here = Path(__file__).resolve().parent / "migrations"
+    config = Config()
+    config.set_main_option("script_location", str(here))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_db(url: str) -> Engine:
+    """An engine on ``url``, migrated to head."""
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine

@@ -1,0 +1,107 @@
+"""One photo of a job through its vertical's graph: bytes in, an ``ItemResult`` out.
+
+The same runner serves the job workers (steps = deployment handles, in the Serve app) and
+the bulk command (steps = in-process cores on Ray Data workers): one graph function, as
+for the synchronous routes. It never raises for a bad photo: a decode error, an
+out-of-scope photo or a module's typed error becomes an ``error`` item with the error's
+stable code; a failed QA gate becomes a ``rejected`` item with its report (nothing is
+delivered, as the synchronous route answers 422).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lumograph.graphs.jewelry import JewelrySteps, run_lightbox
+from lumograph.graphs.listing import ListingSteps, run_enhance
+from lumograph.models.common.errors import LumographError
+from lumograph.models.common.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+
+logger = logging.getLogger(__name__)
+
+Vertical = Literal["jewelry", "listing"]
+VERTICALS: tuple[str, ...] = ("jewelry", "listing")
+
+#: File extension of each output media type (archive and bulk-run file names).
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+
+
+@dataclass
+class ItemResult:
+    """What became of one photo.
+
+    state: ``done`` (an image delivered, verdict pass or review), ``rejected`` (the QA
+        gate failed it: no image, the report says why) or ``error`` (it could not be
+        processed: ``error`` holds the stable code, message and details).
+    """
+
+    state: Literal["done", "rejected", "error"]
+    verdict: str | None = None
+    billable: bool = False
+    encoded: bytes | None = None
+    media_type: str | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS.get(self.media_type or "", ".bin")
+
+
+def error_of(exc: BaseException) -> dict[str, Any]:
+    """The stable code, message and details of an exception (a Ray wrapper is unwrapped);
+    an unknown one is an ``internal_error`` whose trace goes to the log, not the job."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    if isinstance(exc, LumographError):
+        return {"code": exc.code, "message": exc.message, "details": exc.details}
+    logger.error("job item failed", exc_info=exc)
+    return {"code": "internal_error", "message": "internal error; see the server log", "details": {}}
+
+
+class PhotoRunner:
+    """Runs one vertical's graph over injected steps.
+
+    steps: ``JewelrySteps`` for ``jewelry``, ``ListingSteps`` for ``listing``.
+    """
+
+    def __init__(self, vertical: str, steps: JewelrySteps | ListingSteps, *,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES):
+        if vertical not in VERTICALS:
+            raise ValueError(f"unknown vertical {vertical!r}")
+        self.vertical = vertical
+        self.steps = steps
+        self.max_pixels = int(max_pixels)
+        self.max_bytes = int(max_bytes)
+
+    async def run(self, data: bytes, filename: str | None, options: dict[str, Any], *,
+                  request_id: str, context: dict[str, Any] | None = None) -> ItemResult:
+        """options: a dumped option model of the vertical (``LightboxOptions`` or
+        ``EnhanceOptions``). context: per-item extras a job decided (listing bundles:
+        ``primary``, ``scene``)."""
+        try:
+            decoded = await asyncio.to_thread(decode_image, data, filename=filename,
+                                              max_pixels=self.max_pixels, max_bytes=self.max_bytes)
+            info = {"format": decoded.source_format, "mode": decoded.source_mode, "bytes": len(data),
+                    "filename": filename, "conversions": list(decoded.notes)}
+            if self.vertical == "jewelry":
+                outcome = await run_lightbox(decoded.rgb, dict(options), self.steps,
+                                             request_id=request_id, input_info=info)
+            else:
+                context = context or {}
+                outcome = await run_enhance([decoded.rgb], dict(options), self.steps,
+                                            request_id=request_id, input_info=info,
+                                            primary=bool(context.get("primary")),
+                                            scene=context.get("scene"))
+        except Exception as exc:  # every photo gets an answer; the job goes on
+            return ItemResult(state="error", error=error_of(exc))
+        report = outcome.report
+        verdict = report.get("verdict")
+        if outcome.encoded is None or verdict == "fail":
+            return ItemResult(state="rejected", verdict=verdict or "fail", report=report)
+        billable = bool(report.get("billable", report.get("billing", {}).get("billable", False)))
+        return ItemResult(state="done", verdict=verdict, billable=billable, encoded=outcome.encoded,
+                          media_type=outcome.media_type, report=report)

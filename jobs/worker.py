@@ -1,0 +1,136 @@
+"""Workers that pull job items from the database and run them through the graphs.
+
+``concurrency`` loops share one process (the jobs ingress replica in Serve, or a test's
+event loop); each claims the oldest runnable item with a lease, runs it with the
+vertical's ``PhotoRunner`` (whose steps are the same module deployments the synchronous
+routes call, so Serve's autoscaling sees the load), writes the output and its report to
+storage, then records the end. A heartbeat renews the leases of running items; when a
+worker dies its items' leases run out and another worker (or the restarted service)
+takes them again. An item's result only counts if its claim still holds, so an item is
+never recorded twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lumograph.jobs.runner import ItemResult, PhotoRunner, error_of
+from lumograph.jobs.storage import Storage
+from lumograph.jobs.store import Claimed, JobStore
+from lumograph.graphs.reports import jsonable
+
+logger = logging.getLogger(__name__)
+
+#: Called with (job id, item n or None, the job's final state or "") after each item.
+OnProgress = Callable[[str, int, str], Awaitable[None]]
+
+
+def output_keys(job_id: str, n: int, extension: str) -> tuple[str, str]:
+    return f"jobs/{job_id}/out/{n:05d}{extension}", f"jobs/{job_id}/out/{n:05d}.json"
+
+
+class JobWorker:
+    def __init__(self, store: JobStore, storage: Storage, runners: dict[str, PhotoRunner], *,
+                 concurrency: int = 2, lease_s: float = 30.0, poll_s: float = 1.0,
+                 on_progress: OnProgress | None = None, name: str | None = None):
+        self.store = store
+        self.storage = storage
+        self.runners = runners
+        self.concurrency = max(1, int(concurrency))
+        self.lease_s = float(lease_s)
+        self.poll_s = float(poll_s)
+        self.on_progress = on_progress
+        self.name = name or uuid.uuid4().hex[:12]
+        self._held: dict[str, Claimed] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+        self.processed = 0
+
+    def start(self) -> None:
+        """Recover items whose worker died, then run the loops (in the running event loop)."""
+        if self._tasks:
+            return
+        self._stopping = False
+        self._tasks = [asyncio.create_task(self._loop(i), name=f"job-worker-{i}")
+                       for i in range(self.concurrency)]
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name="job-worker-heartbeat"))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def wake(self) -> None:
+        """New work was queued: stop waiting for the next poll."""
+        self._wake.set()
+
+    async def _heartbeat(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.lease_s / 3.0)
+            try:
+                await asyncio.to_thread(self.store.renew, list(self._held), self.lease_s)
+            except Exception:  # a database hiccup: the next beat tries again
+                logger.exception("lease renewal failed")
+
+    async def _loop(self, index: int) -> None:
+        while not self._stopping:
+            try:
+                claimed = await asyncio.to_thread(self.store.claim, self.name, self.lease_s)
+            except Exception:
+                logger.exception("claiming an item failed")
+                claimed = None
+            if claimed is None:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            self._held[claimed.claim] = claimed
+            try:
+                await self.process(claimed)
+            finally:
+                self._held.pop(claimed.claim, None)
+
+    async def process(self, claimed: Claimed) -> None:
+        """Run one claimed item to its end and record it."""
+        runner = self.runners[claimed.vertical]
+        t0 = time.perf_counter()
+        try:
+            data = await asyncio.to_thread(self.storage.read, claimed.input_uri)
+            result = await runner.run(data, claimed.filename, claimed.options,
+                                      request_id=f"{claimed.job_id}-{claimed.n}", context=claimed.context)
+        except Exception as exc:  # storage trouble: the item reports it, the job goes on
+            result = ItemResult(state="error", error=error_of(exc))
+        closed = await asyncio.to_thread(self._record, claimed, result, time.perf_counter() - t0)
+        self.processed += 1
+        if closed is not None and self.on_progress is not None:
+            try:
+                await self.on_progress(claimed.job_id, claimed.n, closed)
+            except Exception:
+                logger.exception("job progress callback failed")
+
+    def _record(self, claimed: Claimed, result: ItemResult, seconds: float) -> str | None:
+        output_uri = sha = None
+        out_key, report_key = output_keys(claimed.job_id, claimed.n, result.extension)
+        report: dict[str, Any] = {"job_id": claimed.job_id, "n": claimed.n, "filename": claimed.filename,
+                                  "state": result.state, "verdict": result.verdict,
+                                  "billable": result.billable, "error": result.error,
+                                  "report": jsonable(result.report)}
+        if result.encoded is not None:
+            output_uri = self.storage.write(out_key, result.encoded)
+            sha = hashlib.sha256(result.encoded).hexdigest()
+        report_uri = self.storage.write(report_key, json.dumps(report, sort_keys=True).encode())
+        return self.store.finish(claimed, state=result.state, verdict=result.verdict, billable=result.billable,
+                                 media_type=result.media_type, output_uri=output_uri, output_sha256=sha,
+                                 report_uri=report_uri, error=result.error)

@@ -1,0 +1,174 @@
+"""The job service in-process: submit, work, per-item errors, idempotency, limits, cancel,
+lease recovery after a dead worker, and the completion webhook."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+
+import pytest
+from aiohttp import web
+
+from lumograph.jobs import webhooks
+from lumograph.jobs.service import JobTooLarge, TooManyJobs, Upload
+from lumograph.jobs.storage import Storage
+from lumograph.jobs.store import IdempotencyConflict
+from lumograph.serve.cluster import free_port
+from lumograph.serve.schemas import LightboxOptions
+from tests.jobs.conftest import SECRET, make_service, wait_done
+
+OPTIONS = LightboxOptions().model_dump(mode="json")
+
+
+def uploads(photos: list[bytes], broken: bool = False) -> list[Upload]:
+    files = [Upload(f"ring{i}.jpg", data) for i, data in enumerate(photos)]
+    if broken:
+        files.insert(1, Upload("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg" * 10))
+    return files
+
+
+def test_a_job_runs_every_photo_and_reports_the_broken_one(tmp_path, modules, photos):
+    async def go():
+        service = make_service(tmp_path, modules)
+        await service.start()
+        try:
+            job_id, created = await asyncio.to_thread(service.submit, vertical="jewelry", options=OPTIONS,
+                                                      uploads=uploads(photos[:3], broken=True))
+            assert created
+            return await wait_done(service, job_id), service
+        finally:
+            await service.stop()
+
+    status, service = asyncio.run(go())
+    assert status["state"] == "done"
+    assert status["n_items"] == 4 and status["progress"] == 1.0
+    broken = status["items"][1]
+    assert broken["state"] == "error" and broken["error"]["code"] == "invalid_image"
+    others = [i for n, i in enumerate(status["items"]) if n != 1]
+    assert all(i["state"] in ("done", "rejected") for i in others)
+    delivered = [i for i in others if i["state"] == "done"]
+    assert delivered, status["items"]
+    assert status["billing"]["billable"] == sum(1 for i in others if i["verdict"] == "pass")
+    for row in service.store.item_rows(status["id"]):
+        assert row.completions == 1 and row.claims == 1
+        report = json.loads(Storage.read(row.report_uri))
+        assert report["state"] == row.state
+        if row.state == "done":
+            data = Storage.read(row.output_uri)
+            assert hashlib.sha256(data).hexdigest() == row.output_sha256
+            assert data[:2] == b"\xff\xd8"  # a JPEG, the options' format
+            assert report["report"]["verdict"] == row.verdict
+
+
+def test_idempotency_key_returns_the_same_job_and_refuses_another_body(tmp_path, modules, photos):
+    service = make_service(tmp_path, modules)
+    first, created = service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[:2]),
+                                    idempotency_key="k-1")
+    again, created_again = service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[:2]),
+                                          idempotency_key="k-1")
+    assert created and not created_again and again == first
+    with pytest.raises(IdempotencyConflict):
+        service.submit(vertical="jewelry", options={**OPTIONS, "fill_ratio": 0.7},
+                       uploads=uploads(photos[:2]), idempotency_key="k-1")
+    with pytest.raises(IdempotencyConflict):
+        service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[1:3]),
+                       idempotency_key="k-1")
+    # Only one job's photos were stored.
+    assert len(list((tmp_path / "store" / "jobs").iterdir())) == 1
+
+
+def test_limits_answer_with_their_own_codes(tmp_path, modules, photos):
+    service = make_service(tmp_path, modules)
+    service.settings.limits.max_items = 2
+    with pytest.raises(JobTooLarge):
+        service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[:3]))
+    service.settings.limits.max_items = 10
+    service.settings.limits.max_bytes = len(photos[0]) + len(photos[1]) - 1
+    with pytest.raises(JobTooLarge):
+        service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[:2]))
+    service.settings.limits.max_bytes = 10 ** 9
+    service.settings.limits.max_active_jobs = 1
+    service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[:1]))
+    with pytest.raises(TooManyJobs):
+        service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[1:2]))
+
+
+def test_cancel_stops_what_has_not_started(tmp_path, modules, photos):
+    async def go():
+        service = make_service(tmp_path, modules)  # workers never started: nothing runs
+        job_id, _ = service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[:3]))
+        result = await service.cancel(job_id)
+        return result, service.status(job_id)
+
+    result, status = asyncio.run(go())
+    assert result == {"cancelled": 3, "still_running": 0, "closed": "cancelled"}
+    assert status["state"] == "cancelled" and status["counts"]["cancelled"] == 3
+
+
+def test_a_dead_workers_item_is_taken_again_and_recorded_once(tmp_path, modules, photos):
+    async def go():
+        service = make_service(tmp_path, modules, lease_s=0.5)
+        job_id, _ = service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[:2]))
+        # A worker claims item 0 and dies (never finishes, never renews its lease).
+        dead = service.store.claim("dead-worker", 0.5)
+        assert dead is not None and dead.n == 0
+        await asyncio.sleep(0.6)
+        await service.start()
+        try:
+            status = await wait_done(service, job_id)
+        finally:
+            await service.stop()
+        # The dead worker wakes up late: its result must not count.
+        late = service.store.finish(dead, state="error", error={"code": "late"})
+        return status, late, service.store.item_rows(job_id)
+
+    status, late, rows = asyncio.run(go())
+    assert late is None
+    assert status["state"] == "done"
+    assert [r.claims for r in rows] == [2, 1]
+    assert [r.completions for r in rows] == [1, 1]
+    assert all(r.state in ("done", "rejected") for r in rows)
+
+
+def test_completion_webhook_is_signed_and_logged_and_a_dead_receiver_never_blocks(tmp_path, modules, photos):
+    received: list[tuple[dict, bytes]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        received.append((dict(request.headers), body))
+        return web.Response(status=200)
+
+    async def go():
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        service = make_service(tmp_path, modules)
+        await service.start()
+        try:
+            good, _ = service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[:1]),
+                                     callback_url=f"http://127.0.0.1:{port}/hook", callback_per_item=True)
+            dead, _ = service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[1:2]),
+                                     callback_url=f"http://127.0.0.1:{free_port()}/nobody-home")
+            done = [await wait_done(service, good), await wait_done(service, dead)]
+            await service.notifier.drain(10)
+            return done, service
+        finally:
+            await service.stop()
+            await runner.cleanup()
+
+    (good, dead), service = asyncio.run(go())
+    assert dead["state"] == "done"
+    events = [h["X-Lumograph-Event"] for h, _ in received]
+    assert sorted(events) == ["job.completed", "job.item"]
+    for headers, body in received:
+        assert webhooks.verify(SECRET, body, headers["X-Lumograph-Timestamp"], headers["X-Lumograph-Signature"])
+        assert json.loads(body)["job"]["id"] == good["id"]
+    completed = json.loads(next(b for h, b in received if h["X-Lumograph-Event"] == "job.completed"))
+    assert completed["job"]["state"] == "done"
+    assert service.status(good["id"])["webhook"]["state"] == "delivered"
+    assert service.status(dead["id"])["webhook"]["state"] == "failed"
+    log = service.store.deliveries(dead["id"])
+    assert [d["attempt"] for d in log] == [1, 2, 3] and not any(d["delivered"] for d in log)
