@@ -92,7 +92,13 @@ class PhotoRunner:
                                              request_id=request_id, input_info=info)
             else:
                 context = context or {}
-                outcome = await run_enhance([decoded.rgb], dict(options), self.steps,
+                options = dict(options)
+                # A bundle's per-photo decisions: the client's room label and dusk on the primary.
+                if context.get("room"):
+                    options["room"] = context["room"]
+                if context.get("dusk"):
+                    options["dusk"] = True
+                outcome = await run_enhance([decoded.rgb], options, self.steps,
                                             request_id=request_id, input_info=info,
                                             primary=bool(context.get("primary")),
                                             scene=context.get("scene"))

@@ -4,6 +4,8 @@
 root ingress (``/``, ``/docs``, ``/healthz``).
 ``jewelry``: the jewelry ingress and graph, reaching the modules by name.
 ``listing``: the listing ingress and graph, reaching the same module replicas.
+``jobs``: asynchronous batches of both verticals (``/v1/jobs``), whose workers call the
+same module replicas.
 
 Resources, replicas and ``user_config`` come from the YAML, not from here. ``serve
 deploy`` applies the YAML's ``deployments:`` section itself; ``lumograph serve`` deploys
@@ -15,6 +17,7 @@ deploy with a message that quotes it.
 # No `from __future__ import annotations`: Serve reads the builders' `args` annotation
 # to validate YAML args into the pydantic model.
 import importlib
+import os
 from typing import Any, Callable, Optional
 
 from ray.serve import Application
@@ -29,9 +32,10 @@ from lumograph.deployments.qa import QualityGate
 from lumograph.deployments.segmenter import Segmenter
 from lumograph.deployments.window_detector import WindowDetector
 from lumograph.serve.jewelry_ingress import JewelryIngress
+from lumograph.serve.jobs_ingress import JobsIngress
 from lumograph.serve.listing_ingress import ListingIngress
 from lumograph.serve.root_ingress import RootIngress
-from lumograph.serve.schemas import JewelryAppArgs, ListingAppArgs
+from lumograph.serve.schemas import JewelryAppArgs, JobsAppArgs, ListingAppArgs
 
 DeploymentOptions = Optional[dict[str, dict[str, Any]]]
 
@@ -69,6 +73,14 @@ def jewelry_app(args: JewelryAppArgs, deployment_options: DeploymentOptions = No
 def listing_app(args: ListingAppArgs, deployment_options: DeploymentOptions = None) -> Application:
     args = ListingAppArgs.model_validate(args or {}) if not isinstance(args, ListingAppArgs) else args
     return with_yaml_options(ListingIngress, deployment_options).bind(**args.model_dump())
+
+
+def jobs_app(args: JobsAppArgs, deployment_options: DeploymentOptions = None) -> Application:
+    """Asynchronous jobs. A relative ``data_dir`` is resolved here, in the process that
+    deploys (``lumograph serve``'s working directory), not in a replica's."""
+    args = JobsAppArgs.model_validate(args or {}) if not isinstance(args, JobsAppArgs) else args
+    args = args.model_copy(update={"data_dir": os.path.abspath(os.path.expanduser(args.data_dir))})
+    return with_yaml_options(JobsIngress, deployment_options).bind(**args.model_dump())
 
 
 def build_application(app: Any) -> Application:

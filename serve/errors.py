@@ -49,6 +49,12 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "unknown_backend": (503, "a module was configured with a backend it does not have"),
     "internal_error": (500, "a bug: the server log has the trace (never sent to the client)"),
     "encode_failed": (400, "the output could not be encoded in the requested format"),
+    "job_not_found": (404, "no such job, or no such item in it"),
+    "idempotency_conflict": (409, "the Idempotency-Key was already used with a different request"),
+    "item_not_ready": (409, "the job item has not finished yet"),
+    "item_not_delivered": (409, "the job item ended without an image (rejected or error); details say why"),
+    "job_too_large": (413, "more photos or bytes than a job may have"),
+    "too_many_jobs": (429, "too many jobs queued or running; retry later"),
 }
 _STATUS_BY_CLASS: list[tuple[type[LumographError], int]] = [
     (InvalidImage, 400),

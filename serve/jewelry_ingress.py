@@ -38,6 +38,19 @@ from lumograph.serve.uploads import (
     report_wanted,
 )
 
+def jewelry_steps() -> JewelrySteps:
+    """The lightbox graph's steps as handles on the shared ``modules`` deployments."""
+    return JewelrySteps(
+        locate=module_handle("segmenter", "locate_jewelry"),
+        classify=module_handle("classifier", "classify_jewelry"),
+        check_input=module_handle("qa", "check_jewelry_input"),
+        segment=module_handle("segmenter", "segment_jewelry"),
+        grade=module_handle("grader", "grade_jewelry"),
+        compose=module_handle("compositor", "compose_lightbox"),
+        check_output=module_handle("qa", "check_jewelry_output"),
+    )
+
+
 api, UPLOAD_LIMITS = ingress_api(
     "lumograph jewelry lightbox",
     "Raw jewelry photo in, marketplace-ready lightbox image and QA report out.",
@@ -52,15 +65,7 @@ class JewelryIngress:
         self.max_pixels = int(max_pixels)
         UPLOAD_LIMITS["/lightbox"] = self.max_upload_bytes
         self.metrics = IngressMetrics("jewelry")
-        self.steps = JewelrySteps(
-            locate=module_handle("segmenter", "locate_jewelry"),
-            classify=module_handle("classifier", "classify_jewelry"),
-            check_input=module_handle("qa", "check_jewelry_input"),
-            segment=module_handle("segmenter", "segment_jewelry"),
-            grade=module_handle("grader", "grade_jewelry"),
-            compose=module_handle("compositor", "compose_lightbox"),
-            check_output=module_handle("qa", "check_jewelry_output"),
-        )
+        self.steps = jewelry_steps()
         self.directory = serve.get_deployment_handle("ModuleDirectory", app_name=MODULES_APP, _check_exists=False)
 
     @api.get("/healthz")

@@ -256,3 +256,29 @@ class ListingAppArgs(JewelryAppArgs):
     max_bundle_bytes: int = Field(400 * 1024 * 1024, ge=1024, le=2**33, description="Largest bundle upload.")
     max_brackets: int = Field(9, ge=2, le=16, description="Most exposures in one bracket set.")
     bundle_concurrency: int = Field(4, ge=1, le=64, description="Photos of a bundle processed at once.")
+
+
+class JobsAppArgs(BaseModel):
+    """``args`` of the ``jobs`` application (``lumograph.serve.apps:jobs_app``): where job
+    state and files live, how many items run at once, and the bounds of a job."""
+
+    model_config = ConfigDict(extra="forbid")
+    data_dir: str = Field("data", description="Folder of the embedded database and storage (relative: to the "
+                                              "directory `lumograph serve` runs in).")
+    database_url: str | None = Field(None, description="SQLAlchemy URL (postgresql+psycopg://...); default "
+                                                       "SQLite (WAL) at DATA_DIR/jobs.sqlite3.")
+    storage_root: str | None = Field(None, description="fsspec root for inputs and outputs (s3://bucket/prefix); "
+                                                       "default DATA_DIR/store.")
+    input_roots: list[str] = Field(default_factory=list, description="Server-side folders a job's 'source' may "
+                                                                     "name; empty: none.")
+    webhook_secret_env: str = Field("LUMOGRAPH_WEBHOOK_SECRET", description="Environment variable holding the "
+                                    "webhook signing secret; unset: a random secret kept in DATA_DIR/webhook_secret.")
+    allow_private_callbacks: bool = Field(False, description="Allow callback URLs on private/loopback addresses.")
+    concurrency: int = Field(2, ge=1, le=256, description="Items run at once per jobs replica.")
+    lease_s: float = Field(30.0, ge=0.5, le=3600, description="An item's lease; a dead worker's items are taken "
+                                                               "again after it.")
+    max_items: int = Field(5000, ge=1, le=100_000, description="Most photos in one job.")
+    max_job_bytes: int = Field(20 * 1024 ** 3, ge=1024, description="Largest job, all photos together.")
+    max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1024, le=2**31, description="Largest photo.")
+    max_pixels: int = Field(64_000_000, ge=10_000, le=400_000_000, description="Largest image, in pixels.")
+    max_active_jobs: int = Field(20, ge=1, le=10_000, description="Jobs queued or running at once (429 beyond).")

@@ -9,11 +9,19 @@ from lumograph.serve import cluster
 from lumograph.serve.cluster import free_port
 
 
+#: The jobs app's data folder for the test run (its database and storage).
+JOBS_DATA = tempfile.mkdtemp(prefix="lg-jobs-", dir="/tmp")
+#: A short lease: the restart test waits for a killed replica's lease to run out.
+JOBS_LEASE_S = 3.0
+
+
 @pytest.fixture(scope="session")
 def serve_url():
     temp_dir = tempfile.mkdtemp(prefix="lg-ray-", dir="/tmp")
     port = free_port()
     config = cluster.load_serve_config(cluster.DEFAULT_CONFIG, http_port=port)
+    jobs = next(app for app in config.applications if app.name == "jobs")
+    jobs.args = {**jobs.args, "data_dir": JOBS_DATA, "lease_s": JOBS_LEASE_S, "allow_private_callbacks": True}
     cluster.start_ray(num_cpus=2, object_store_mb=200, dashboard=False, temp_dir=temp_dir)
     try:
         cluster.deploy_config(config, timeout_s=240)
@@ -24,3 +32,4 @@ def serve_url():
     finally:
         cluster.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
+        shutil.rmtree(JOBS_DATA, ignore_errors=True)
