@@ -58,6 +58,8 @@ jobs = Table(
     Column("finished_at", Float, nullable=True),
     Column("webhook_state", String(16), nullable=True),
     Column("summary", JSON, nullable=True),
+    # Per-job switches the workers read: {"smart_retry": bool, "consistency": {...}} (0002).
+    Column("controls", JSON, nullable=True),
     UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_idempotency"),
 )
 

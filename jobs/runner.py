@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from lumograph.graphs.jewelry import JewelrySteps, run_lightbox
 from lumograph.graphs.listing import ListingSteps, run_enhance
+from lumograph.jobs.retry import better, failing_checks, plan_retry
 from lumograph.models.common.errors import LumographError
 from lumograph.models.common.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
 
@@ -69,27 +70,60 @@ class PhotoRunner:
     """
 
     def __init__(self, vertical: str, steps: JewelrySteps | ListingSteps, *,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES,
+                 smart_retry: bool = True):
         if vertical not in VERTICALS:
             raise ValueError(f"unknown vertical {vertical!r}")
         self.vertical = vertical
         self.steps = steps
         self.max_pixels = int(max_pixels)
         self.max_bytes = int(max_bytes)
+        self.smart_retry = bool(smart_retry)
 
     async def run(self, data: bytes, filename: str | None, options: dict[str, Any], *,
-                  request_id: str, context: dict[str, Any] | None = None) -> ItemResult:
+                  request_id: str, context: dict[str, Any] | None = None,
+                  smart_retry: bool | None = None) -> ItemResult:
         """options: a dumped option model of the vertical (``LightboxOptions`` or
         ``EnhanceOptions``). context: per-item extras a job decided (listing bundles:
-        ``primary``, ``scene``)."""
+        ``room``, ``primary``, ``dusk``; ``scene`` when already classified).
+
+        With ``smart_retry``, an attempt whose verdict is ``fail`` or ``review`` is run once
+        more with options chosen from its failing checks (``jobs.retry``); the better one is
+        delivered and the report keeps both (``attempts``, ``delivered_attempt``, ``retry``).
+        ``smart_retry`` None: the runner's default.
+        """
         try:
             decoded = await asyncio.to_thread(decode_image, data, filename=filename,
                                               max_pixels=self.max_pixels, max_bytes=self.max_bytes)
-            info = {"format": decoded.source_format, "mode": decoded.source_mode, "bytes": len(data),
-                    "filename": filename, "conversions": list(decoded.notes)}
+        except Exception as exc:  # every photo gets an answer; the job goes on
+            return ItemResult(state="error", error=error_of(exc))
+        info = {"format": decoded.source_format, "mode": decoded.source_mode, "bytes": len(data),
+                "filename": filename, "conversions": list(decoded.notes)}
+        first = await self._attempt(decoded.rgb, info, options, request_id, context)
+        retry = self.smart_retry if smart_retry is None else bool(smart_retry)
+        if not retry or first.state == "error" or first.verdict == "pass":
+            return first
+        plan = plan_retry(self.vertical, options, first.report)
+        if plan is None:
+            first.report["retry"] = {"made": False, "reason": "no option fixes the failing checks: "
+                                     + ", ".join(c["name"] for c in failing_checks(first.report))}
+            return first
+        second = await self._attempt(decoded.rgb, info, plan.options, f"{request_id}-retry", context)
+        chosen, index = (second, 1) if second.state != "error" and better(first.report, second.report) \
+            else (first, 0)
+        summaries = [_summary(a, o) for a, o in ((first, options), (second, plan.options))]
+        chosen.report["attempts"] = summaries
+        chosen.report["delivered_attempt"] = index
+        chosen.report["retry"] = {"made": True, "changes": plan.changes, "reasons": plan.reasons,
+                                  "delivered": "retry" if index else "first attempt (the retry was not better)"}
+        return chosen
+
+    async def _attempt(self, rgb, info: dict[str, Any], options: dict[str, Any], request_id: str,
+                       context: dict[str, Any] | None) -> ItemResult:
+        try:
             if self.vertical == "jewelry":
-                outcome = await run_lightbox(decoded.rgb, dict(options), self.steps,
-                                             request_id=request_id, input_info=info)
+                outcome = await run_lightbox(rgb, dict(options), self.steps, request_id=request_id,
+                                             input_info=dict(info))
             else:
                 context = context or {}
                 options = dict(options)
@@ -98,11 +132,10 @@ class PhotoRunner:
                     options["room"] = context["room"]
                 if context.get("dusk"):
                     options["dusk"] = True
-                outcome = await run_enhance([decoded.rgb], options, self.steps,
-                                            request_id=request_id, input_info=info,
-                                            primary=bool(context.get("primary")),
+                outcome = await run_enhance([rgb], options, self.steps, request_id=request_id,
+                                            input_info=dict(info), primary=bool(context.get("primary")),
                                             scene=context.get("scene"))
-        except Exception as exc:  # every photo gets an answer; the job goes on
+        except Exception as exc:
             return ItemResult(state="error", error=error_of(exc))
         report = outcome.report
         verdict = report.get("verdict")
@@ -111,3 +144,9 @@ class PhotoRunner:
         billable = bool(report.get("billable", report.get("billing", {}).get("billable", False)))
         return ItemResult(state="done", verdict=verdict, billable=billable, encoded=outcome.encoded,
                           media_type=outcome.media_type, report=report)
+
+
+def _summary(result: ItemResult, options: dict[str, Any]) -> dict[str, Any]:
+    return {"state": result.state, "verdict": result.verdict, "score": result.report.get("score"),
+            "failed_checks": [c["name"] for c in failing_checks(result.report)],
+            "error": result.error, "options": options}

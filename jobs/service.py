@@ -121,7 +121,7 @@ class JobService:
     def submit(self, *, vertical: str, options: dict[str, Any], uploads: list[Upload] | None = None,
                source: str | None = None, callback_url: str | None = None, callback_per_item: bool = False,
                bundle: dict[str, Any] | None = None, idempotency_key: str | None = None,
-               tenant: str = "default") -> tuple[str, bool]:
+               tenant: str = "default", controls: dict[str, Any] | None = None) -> tuple[str, bool]:
         """Store the photos and queue the job. Returns (job id, created); a retried submit
         with the same ``idempotency_key`` and body returns the first job (created False).
         Synchronous (hashing and copying files): call it in a thread."""
@@ -152,7 +152,7 @@ class JobService:
             raise JobTooLarge(f"the job's photos are {total} bytes; the limit is {limits.max_bytes}")
         request_hash = hashlib.sha256(json.dumps({
             "vertical": vertical, "options": options, "bundle": bundle, "callback_url": callback_url,
-            "per_item": callback_per_item, "photos": photos}, sort_keys=True).encode()).hexdigest()
+            "per_item": callback_per_item, "controls": controls, "photos": photos}, sort_keys=True).encode()).hexdigest()
         if idempotency_key:
             existing = self.store.find_idempotent(tenant, idempotency_key, request_hash)
             if existing:
@@ -174,7 +174,7 @@ class JobService:
         winner, created = self.store.create(NewJob(
             vertical=vertical, options=options, items=new_items, bundle=job_bundle, callback_url=callback_url,
             callback_per_item=callback_per_item, idempotency_key=idempotency_key, request_hash=request_hash,
-            tenant=tenant, id=job_id))
+            tenant=tenant, controls=controls, id=job_id))
         if not created and uploads:  # lost an idempotency race: drop this copy of the photos
             self.storage.delete_prefix(f"jobs/{job_id}")
         self.worker.wake()

@@ -39,6 +39,7 @@ def job_status(store: JobStore, job_id: str, *, prefix: str = "/v1", with_items:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "options": job.options,
+        "controls": job.controls or {},
         "billing": store.billing(job_id),
         "webhook": ({"state": job.webhook_state, "per_item": bool(job.callback_per_item),
                      "deliveries_url": f"{prefix}/jobs/{job_id}/deliveries"} if job.callback_url else None),

@@ -49,6 +49,7 @@ class NewJob:
     idempotency_key: str | None = None
     request_hash: str | None = None
     tenant: str = "default"
+    controls: dict[str, Any] | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -65,6 +66,7 @@ class Claimed:
     context: dict[str, Any] | None
     vertical: str
     options: dict[str, Any]
+    controls: dict[str, Any] = field(default_factory=dict)
 
 
 def _live(lease_now: float):
@@ -104,7 +106,7 @@ class JobStore:
                     callback_per_item=job.callback_per_item, idempotency_key=job.idempotency_key,
                     request_hash=job.request_hash, tenant=job.tenant, n_items=len(job.items),
                     bytes_in=sum(i.bytes_in for i in job.items), created_at=t,
-                    webhook_state="pending" if job.callback_url else None))
+                    webhook_state="pending" if job.callback_url else None, controls=job.controls))
                 if job.items:
                     c.execute(insert(items), [
                         {"job_id": job.id, "n": n, "filename": it.filename, "input_uri": it.input_uri,
@@ -149,11 +151,11 @@ class JobStore:
                     continue  # another worker took it between the two reads: try the next one
                 c.execute(update(jobs).where(jobs.c.id == row.job_id, jobs.c.state == "queued")
                           .values(state="running", started_at=t))
-                job = c.execute(select(jobs.c.vertical, jobs.c.options)
+                job = c.execute(select(jobs.c.vertical, jobs.c.options, jobs.c.controls)
                                 .where(jobs.c.id == row.job_id)).one()
             return Claimed(item_id=row.id, job_id=row.job_id, n=row.n, claim=token,
                            input_uri=row.input_uri, filename=row.filename, context=row.context,
-                           vertical=job.vertical, options=job.options)
+                           vertical=job.vertical, options=job.options, controls=dict(job.controls or {}))
         return None
 
     def renew(self, claims: list[str], lease_s: float) -> None:

@@ -109,7 +109,8 @@ class JobWorker:
         try:
             data = await asyncio.to_thread(self.storage.read, claimed.input_uri)
             result = await runner.run(data, claimed.filename, claimed.options,
-                                      request_id=f"{claimed.job_id}-{claimed.n}", context=claimed.context)
+                                      request_id=f"{claimed.job_id}-{claimed.n}", context=claimed.context,
+                                      smart_retry=claimed.controls.get("smart_retry"))
         except Exception as exc:  # storage trouble: the item reports it, the job goes on
             result = ItemResult(state="error", error=error_of(exc))
         closed = await asyncio.to_thread(self._record, claimed, result, time.perf_counter() - t0)

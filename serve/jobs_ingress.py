@@ -32,7 +32,7 @@ from lumograph.serve.schemas import BundleFields, EnhanceOptions, JobsAppArgs, L
 from lumograph.serve.uploads import parse_options, report_wanted
 
 #: Form fields of a submit that belong to the job, not to the vertical's options.
-JOB_FIELDS = ("vertical", "callback_url", "callback_per_item", "source", "bundle")
+JOB_FIELDS = ("vertical", "callback_url", "callback_per_item", "source", "bundle", "smart_retry")
 OPTION_MODELS = {"jewelry": LightboxOptions, "listing": EnhanceOptions}
 
 
@@ -171,11 +171,12 @@ class JobsIngress:
                 raise InvalidOptions("bundle: only a listing job can be a bundle")
             bundle = bundle_contexts(fields, n_photos)
         options = parse_options(OPTION_MODELS[vertical], fields).model_dump(mode="json")
+        controls = {"smart_retry": _flag(job.get("smart_retry", "true"))}
         job_id, created = await asyncio.to_thread(
             self.service.submit, vertical=vertical, options=options,
             uploads=[Upload(f.filename, f.file) for f in files], source=job.get("source"),
             callback_url=job.get("callback_url"), callback_per_item=_flag(job.get("callback_per_item")),
-            bundle=bundle, idempotency_key=idempotency_key)
+            bundle=bundle, idempotency_key=idempotency_key, controls=controls)
         await form.close()
         status = await asyncio.to_thread(self.service.status, job_id, with_items=False)
         body = {"id": job_id, "state": status["state"], "n_items": status["n_items"], "created": created,
