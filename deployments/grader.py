@@ -13,8 +13,8 @@ class ColourGrader(ModuleReplica):
     core_class = GraderCore
     module = "grader"
 
-    def grade_jewelry(self, foreground, alpha, proxy_rgb, proxy_alpha, metal):
-        return self.core.grade_jewelry(foreground, alpha, proxy_rgb, proxy_alpha, metal)
+    def grade_jewelry(self, foreground, alpha, proxy_rgb, proxy_alpha, metal, illuminant=None):
+        return self.core.grade_jewelry(foreground, alpha, proxy_rgb, proxy_alpha, metal, illuminant)
 
     def merge_brackets(self, frames):
         return self.core.merge_brackets(frames)

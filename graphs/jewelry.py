@@ -77,11 +77,15 @@ async def run_lightbox(
     *,
     request_id: str,
     input_info: dict[str, Any] | None = None,
+    look: dict[str, Any] | None = None,
 ) -> LightboxOutcome:
     """Turn a decoded jewelry photo into a marketplace-ready image and its QA report.
 
     rgb: HxWx3 uint8 RGB at source resolution (read-only is fine). options: a dumped
-    ``LightboxOptions``. The input floor runs before any expensive step; a failed input
+    ``LightboxOptions``. look: a catalog's locked look (a batch job's consistency lock):
+    ``illuminant`` (3 linear RGB floats: the white point every photo is corrected from),
+    ``light`` (the key light's direction, so every shadow falls the same way),
+    ``canvas_side``, ``fill`` and ``shadow_strength``; None: all measured per photo. The input floor runs before any expensive step; a failed input
     returns a ``fail`` outcome with no image. Only a ``pass`` is billable. An on-model
     photo raises ``OutOfScope`` (answered 422 ``out_of_scope``) before any cut-out work.
     """
@@ -117,9 +121,13 @@ async def run_lightbox(
                      "category": classification.get("category")},
         )
 
+    look = dict(look or {})
     canvas = plan_canvas(get_profile(options["marketplace"]), _piece_long_side(located["bbox"], proxy, (w, h)),
-                         size=options.get("size"), fill=options.get("fill_ratio"))
+                         size=look.get("canvas_side") or options.get("size"),
+                         fill=look.get("fill") or options.get("fill_ratio"))
     report["canvas"] = asdict(canvas)
+    if look:
+        report["look"] = {"locked": True, **jsonable(look)}
     floor = await clock.run(
         "input_qa",
         steps.check_input(
@@ -160,7 +168,8 @@ async def run_lightbox(
     if metal == "auto":
         metal = classification.get("metal", "none")
     graded = await clock.run(
-        "grade", steps.grade(matte.foreground, matte.alpha, proxy, seg["proxy_alpha"], metal)
+        "grade", steps.grade(matte.foreground, matte.alpha, proxy, seg["proxy_alpha"], metal,
+                             look.get("illuminant"))
     )
     report["illuminant"] = graded["illuminant"]
     report["grading"] = {"metal": metal, **jsonable(graded["report"])}
@@ -168,7 +177,8 @@ async def run_lightbox(
 
     composed = await clock.run(
         "compose", steps.compose(graded["rgb"], matte.alpha, proxy, seg["proxy_alpha"],
-                                 {**options, "size": canvas.side})
+                                 {**options, "size": canvas.side, "fill_ratio": canvas.fill,
+                                  **{k: look[k] for k in ("light", "shadow_strength") if k in look}})
     )
     report["light"] = composed["light"]
     report["composition"] = jsonable(composed["report"])

@@ -1,5 +1,6 @@
-"""A finished job as one zip: every delivered image, ``report.csv`` (a row per photo) and
-``report.json`` (the job's status plus each photo's full report)."""
+"""A finished job as one zip: every delivered image, ``report.csv`` (a row per photo),
+``report.json`` (the job's status plus each photo's full report) and ``sheet.png`` (the
+whole job on one contact sheet, with its consistency numbers)."""
 from __future__ import annotations
 
 import csv
@@ -9,6 +10,7 @@ import posixpath
 import tempfile
 import zipfile
 
+from lumograph.jobs.sheet import job_sheet
 from lumograph.jobs.status import job_status
 from lumograph.jobs.storage import Storage
 from lumograph.jobs.store import JobStore
@@ -43,6 +45,7 @@ def write_archive(store: JobStore, job_id: str, *, prefix: str = "/v1") -> str:
         writer.writeheader()
         writer.writerows(rows)
         archive.writestr("report.csv", text.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("sheet.png", job_sheet(store, job_id))
         archive.writestr("report.json", json.dumps({"job": status, "items": reports}, indent=1, sort_keys=True),
                          compress_type=zipfile.ZIP_DEFLATED)
     handle.close()

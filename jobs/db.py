@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
 )
 
 metadata = MetaData()
@@ -60,6 +61,8 @@ jobs = Table(
     Column("summary", JSON, nullable=True),
     # Per-job switches the workers read: {"smart_retry": bool, "consistency": {...}} (0002).
     Column("controls", JSON, nullable=True),
+    # The catalog look a consistency-locked job's reference item measured (0002).
+    Column("look", JSON, nullable=True),
     UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_idempotency"),
 )
 
@@ -74,6 +77,8 @@ items = Table(
     Column("bytes_in", Integer, nullable=False, default=0),
     Column("context", JSON, nullable=True),
     Column("state", String(16), nullable=False, default="queued"),
+    # Held back until the job's look is set (a consistency-locked job's other items, 0002).
+    Column("held", Boolean, nullable=False, default=False, server_default=false()),
     # The claim: who runs it and until when (a worker renews its lease while it runs; an
     # expired lease means the worker died and the item goes back to the queue).
     Column("claim", String(32), nullable=True),

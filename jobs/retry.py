@@ -67,12 +67,18 @@ def _listing(options: dict[str, Any], failed: dict[str, dict[str, Any]], report:
     return plan
 
 
-def plan_retry(vertical: str, options: dict[str, Any], report: dict[str, Any]) -> RetryPlan | None:
-    """The second attempt's options, or None when no option fixes what failed."""
+def plan_retry(vertical: str, options: dict[str, Any], report: dict[str, Any], *,
+               locked: set[str] = frozenset()) -> RetryPlan | None:
+    """The second attempt's options, or None when no option fixes what failed. locked:
+    options a job's consistency lock holds fixed (never changed by a retry)."""
     failed = {c["name"]: c for c in failing_checks(report)}
     if not failed:
         return None
     plan = _jewelry(options, failed) if vertical == "jewelry" else _listing(options, failed, report)
+    for name in locked & set(plan.changes):
+        del plan.changes[name]
+        plan.options[name] = options.get(name)
+        plan.reasons.append(f"{name} is locked by the job's consistency lock: not changed")
     return plan if plan.changes else None
 
 

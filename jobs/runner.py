@@ -82,7 +82,7 @@ class PhotoRunner:
 
     async def run(self, data: bytes, filename: str | None, options: dict[str, Any], *,
                   request_id: str, context: dict[str, Any] | None = None,
-                  smart_retry: bool | None = None) -> ItemResult:
+                  smart_retry: bool | None = None, look: dict[str, Any] | None = None) -> ItemResult:
         """options: a dumped option model of the vertical (``LightboxOptions`` or
         ``EnhanceOptions``). context: per-item extras a job decided (listing bundles:
         ``room``, ``primary``, ``dusk``; ``scene`` when already classified).
@@ -90,7 +90,8 @@ class PhotoRunner:
         With ``smart_retry``, an attempt whose verdict is ``fail`` or ``review`` is run once
         more with options chosen from its failing checks (``jobs.retry``); the better one is
         delivered and the report keeps both (``attempts``, ``delivered_attempt``, ``retry``).
-        ``smart_retry`` None: the runner's default.
+        ``smart_retry`` None: the runner's default. look: a catalog's locked look (jewelry;
+        see ``run_lightbox``); a retry never changes what it locks.
         """
         try:
             decoded = await asyncio.to_thread(decode_image, data, filename=filename,
@@ -99,16 +100,16 @@ class PhotoRunner:
             return ItemResult(state="error", error=error_of(exc))
         info = {"format": decoded.source_format, "mode": decoded.source_mode, "bytes": len(data),
                 "filename": filename, "conversions": list(decoded.notes)}
-        first = await self._attempt(decoded.rgb, info, options, request_id, context)
+        first = await self._attempt(decoded.rgb, info, options, request_id, context, look)
         retry = self.smart_retry if smart_retry is None else bool(smart_retry)
         if not retry or first.state == "error" or first.verdict == "pass":
             return first
-        plan = plan_retry(self.vertical, options, first.report)
+        plan = plan_retry(self.vertical, options, first.report, locked=_locked_options(look))
         if plan is None:
             first.report["retry"] = {"made": False, "reason": "no option fixes the failing checks: "
                                      + ", ".join(c["name"] for c in failing_checks(first.report))}
             return first
-        second = await self._attempt(decoded.rgb, info, plan.options, f"{request_id}-retry", context)
+        second = await self._attempt(decoded.rgb, info, plan.options, f"{request_id}-retry", context, look)
         chosen, index = (second, 1) if second.state != "error" and better(first.report, second.report) \
             else (first, 0)
         summaries = [_summary(a, o) for a, o in ((first, options), (second, plan.options))]
@@ -119,11 +120,11 @@ class PhotoRunner:
         return chosen
 
     async def _attempt(self, rgb, info: dict[str, Any], options: dict[str, Any], request_id: str,
-                       context: dict[str, Any] | None) -> ItemResult:
+                       context: dict[str, Any] | None, look: dict[str, Any] | None = None) -> ItemResult:
         try:
             if self.vertical == "jewelry":
                 outcome = await run_lightbox(rgb, dict(options), self.steps, request_id=request_id,
-                                             input_info=dict(info))
+                                             input_info=dict(info), look=look)
             else:
                 context = context or {}
                 options = dict(options)
@@ -144,6 +145,26 @@ class PhotoRunner:
         billable = bool(report.get("billable", report.get("billing", {}).get("billable", False)))
         return ItemResult(state="done", verdict=verdict, billable=billable, encoded=outcome.encoded,
                           media_type=outcome.media_type, report=report)
+
+
+def _locked_options(look: dict[str, Any] | None) -> set[str]:
+    """The options a locked look overrides (a retry must not try to change them)."""
+    look = look or {}
+    return ({"fill_ratio"} if look.get("fill") else set()) | ({"size"} if look.get("canvas_side") else set())
+
+
+def look_of(report: dict[str, Any]) -> dict[str, Any]:
+    """A catalog look measured on a reference photo's lightbox report: its white point, key
+    light, canvas and fill, and full shadow strength ({} when the report lacks them)."""
+    try:
+        return {"illuminant": [float(v) for v in report["illuminant"]["rgb"]],
+                "light": dict(report["light"]),
+                "canvas_side": int(report["canvas"]["side"]),
+                "fill": float(report["canvas"]["fill"]),
+                "shadow_strength": 1.0,
+                "reference_request": report.get("request_id")}
+    except (KeyError, TypeError, ValueError):
+        return {}
 
 
 def _summary(result: ItemResult, options: dict[str, Any]) -> dict[str, Any]:

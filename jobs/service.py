@@ -21,7 +21,7 @@ from lumograph.jobs.runner import PhotoRunner
 from lumograph.jobs.status import job_status
 from lumograph.jobs.storage import Storage, list_photos
 from lumograph.jobs.store import JobStore, NewItem, NewJob
-from lumograph.jobs.worker import JobWorker
+from lumograph.jobs.worker import JobWorker, close_job
 from lumograph.models.common.errors import InvalidOptions, LumographError
 
 _CHUNK = 1 << 20
@@ -110,6 +110,10 @@ class JobService:
         """Start-up: running items whose worker died go back to the queue, owed callbacks
         are sent, the workers start."""
         self.recovered = await asyncio.to_thread(self.store.recover)
+        for job_id in await asyncio.to_thread(self.store.unclosed_jobs):
+            closed = await asyncio.to_thread(close_job, self.store, job_id)
+            if closed:
+                await self.notifier.on_progress(job_id, None, closed)
         await self.notifier.resume()
         self.worker.start()
 
@@ -188,9 +192,10 @@ class JobService:
     async def cancel(self, job_id: str) -> dict[str, Any]:
         self.store.job_row(job_id)  # 404 for an unknown id
         result = await asyncio.to_thread(self.store.cancel, job_id)
-        if result["closed"]:
-            await self.notifier.on_progress(job_id, None, result["closed"])
-        return result
+        closed = await asyncio.to_thread(close_job, self.store, job_id) if result.pop("ready") else ""
+        if closed:
+            await self.notifier.on_progress(job_id, None, closed)
+        return {**result, "closed": closed}
 
 
 def _safe_suffix(filename: str | None) -> str:

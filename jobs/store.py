@@ -17,7 +17,7 @@ from sqlalchemy import Engine, and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lumograph.jobs.db import FINAL_ITEM_STATES, deliveries, items, jobs, now
-from lumograph.models.common.errors import LumographError
+from lumograph.models.common.errors import InvalidOptions, LumographError
 
 
 class IdempotencyConflict(LumographError):
@@ -67,12 +67,21 @@ class Claimed:
     vertical: str
     options: dict[str, Any]
     controls: dict[str, Any] = field(default_factory=dict)
+    look: dict[str, Any] | None = None
+
+    @property
+    def reference(self) -> bool:
+        """This item sets a consistency-locked job's look."""
+        lock = self.controls.get("consistency") or {}
+        return bool(lock.get("lock")) and self.n == int(lock.get("reference", 0))
 
 
 def _live(lease_now: float):
-    """Items a worker may take: queued ones, and running ones whose worker's lease ran out."""
-    return or_(items.c.state == "queued",
-               and_(items.c.state == "running", items.c.lease_until < lease_now))
+    """Items a worker may take: queued ones not held back, and running ones whose worker's
+    lease ran out."""
+    return and_(items.c.held.is_(False),
+                or_(items.c.state == "queued",
+                    and_(items.c.state == "running", items.c.lease_until < lease_now)))
 
 
 class JobStore:
@@ -98,6 +107,12 @@ class JobStore:
         """Insert the job and its items in one transaction. Returns (job id, created); a
         concurrent submit with the same idempotency key returns the winner's job."""
         t = now()
+        lock = (job.controls or {}).get("consistency") or {}
+        # A locked job runs its reference item first; the others wait for the look it sets.
+        reference = int(lock.get("reference", 0)) if lock.get("lock") else None
+        if reference is not None and not 0 <= reference < len(job.items):
+            raise InvalidOptions(f"consistency reference must index one of the {len(job.items)} photos, "
+                                 f"got {reference}")
         try:
             with self.engine.begin() as c:
                 c.execute(insert(jobs).values(
@@ -111,7 +126,8 @@ class JobStore:
                     c.execute(insert(items), [
                         {"job_id": job.id, "n": n, "filename": it.filename, "input_uri": it.input_uri,
                          "bytes_in": it.bytes_in, "context": it.context, "state": "queued", "claims": 0,
-                         "completions": 0, "billable": False}
+                         "completions": 0, "billable": False,
+                         "held": reference is not None and n != reference}
                         for n, it in enumerate(job.items)])
         except IntegrityError:
             if job.idempotency_key is None:
@@ -151,11 +167,12 @@ class JobStore:
                     continue  # another worker took it between the two reads: try the next one
                 c.execute(update(jobs).where(jobs.c.id == row.job_id, jobs.c.state == "queued")
                           .values(state="running", started_at=t))
-                job = c.execute(select(jobs.c.vertical, jobs.c.options, jobs.c.controls)
+                job = c.execute(select(jobs.c.vertical, jobs.c.options, jobs.c.controls, jobs.c.look)
                                 .where(jobs.c.id == row.job_id)).one()
             return Claimed(item_id=row.id, job_id=row.job_id, n=row.n, claim=token,
                            input_uri=row.input_uri, filename=row.filename, context=row.context,
-                           vertical=job.vertical, options=job.options, controls=dict(job.controls or {}))
+                           vertical=job.vertical, options=job.options, controls=dict(job.controls or {}),
+                           look=job.look)
         return None
 
     def renew(self, claims: list[str], lease_s: float) -> None:
@@ -169,10 +186,13 @@ class JobStore:
     def finish(self, claimed: Claimed, *, state: str, verdict: str | None = None, billable: bool = False,
                media_type: str | None = None, output_uri: str | None = None,
                output_sha256: str | None = None, report_uri: str | None = None,
-               error: dict[str, Any] | None = None) -> str | None:
-        """Record an item's end. Returns the job's state when this finished the job, "" when
-        the job goes on, None when the claim was lost (its lease ran out and another worker
-        took the item: this result is dropped, the other one counts)."""
+               error: dict[str, Any] | None = None, look: dict[str, Any] | None = None) -> str | None:
+        """Record an item's end. Returns "ready" when every item of the job has ended (the
+        caller measures the job and ``close``s it), "" when the job goes on, None when the
+        claim was lost (its lease ran out and another worker took the item: this result is
+        dropped, the other one counts). look: the reference
+        item's measured look: stored on the job and its held items released, in the same
+        transaction (a crash cannot leave them held)."""
         assert state in FINAL_ITEM_STATES
         t = now()
         with self.engine.begin() as c:
@@ -185,32 +205,51 @@ class JobStore:
                         lease_until=None, completions=items.c.completions + 1))
             if done.rowcount != 1:
                 return None
-            return self._close_if_finished(c, claimed.job_id, t)
+            if look is not None:
+                c.execute(update(jobs).where(jobs.c.id == claimed.job_id).values(look=look))
+                c.execute(update(items).where(items.c.job_id == claimed.job_id, items.c.held.is_(True))
+                          .values(held=False))
+            return "" if self._open_items(c, claimed.job_id) else "ready"
 
-    def _close_if_finished(self, c, job_id: str, t: float) -> str:
-        open_items = c.execute(select(func.count()).select_from(items).where(
-            items.c.job_id == job_id, items.c.state.not_in(FINAL_ITEM_STATES))).scalar_one()
-        if open_items:
-            return ""
-        states = dict(c.execute(select(items.c.state, func.count()).where(items.c.job_id == job_id)
-                                .group_by(items.c.state)).all())
-        state = "cancelled" if states.get("cancelled") else "done" if states.get("done") else "failed"
-        closed = c.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(("queued", "running")))
-                           .values(state=state, finished_at=t))
-        return state if closed.rowcount == 1 else ""
+    @staticmethod
+    def _open_items(c, job_id: str) -> int:
+        return int(c.execute(select(func.count()).select_from(items).where(
+            items.c.job_id == job_id, items.c.state.not_in(FINAL_ITEM_STATES))).scalar_one())
+
+    def close(self, job_id: str, summary: dict[str, Any] | None = None) -> str:
+        """Close a job whose items have all ended, with its summary, in one transaction (a
+        poller never sees it finished without its summary). Returns the final state, or ""
+        when it has open items or was already closed."""
+        t = now()
+        with self.engine.begin() as c:
+            if self._open_items(c, job_id):
+                return ""
+            states = dict(c.execute(select(items.c.state, func.count()).where(items.c.job_id == job_id)
+                                    .group_by(items.c.state)).all())
+            state = "cancelled" if states.get("cancelled") else "done" if states.get("done") else "failed"
+            closed = c.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(("queued", "running")))
+                               .values(state=state, finished_at=t, summary=summary))
+            return state if closed.rowcount == 1 else ""
+
+    def unclosed_jobs(self) -> list[str]:
+        """Jobs whose items have all ended but that were never closed (a worker died between
+        its last item and the close): start-up closes them."""
+        open_ids = select(items.c.job_id).where(items.c.state.not_in(FINAL_ITEM_STATES))
+        with self.engine.connect() as c:
+            return [r.id for r in c.execute(select(jobs.c.id).where(
+                jobs.c.state.in_(("queued", "running")), jobs.c.id.not_in(open_ids)))]
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancel what has not started; running items finish (their results are kept).
-        ``closed``: the job's final state when this closed it, else ""."""
+        ``ready``: nothing is left running (the caller closes the job)."""
         t = now()
         with self.engine.begin() as c:
             cancelled = c.execute(update(items).where(items.c.job_id == job_id, items.c.state == "queued")
                                   .values(state="cancelled", finished_at=t)).rowcount
             running = c.execute(select(func.count()).select_from(items).where(
                 items.c.job_id == job_id, items.c.state == "running")).scalar_one()
-            # With items still running, the job closes (as cancelled) when the last one ends.
-            closed = "" if running else self._close_if_finished(c, job_id, t)
-        return {"cancelled": int(cancelled), "still_running": int(running), "closed": closed}
+        # With items still running, the job closes (as cancelled) when the last one ends.
+        return {"cancelled": int(cancelled), "still_running": int(running), "ready": not running}
 
     def recover(self) -> int:
         """Start-up: items whose worker died (running, lease expired) go back to the queue."""

@@ -20,7 +20,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lumograph.jobs.runner import ItemResult, PhotoRunner, error_of
+from lumograph.jobs.consistency import measure_job
+from lumograph.jobs.runner import ItemResult, PhotoRunner, error_of, look_of
 from lumograph.jobs.storage import Storage
 from lumograph.jobs.store import Claimed, JobStore
 from lumograph.graphs.reports import jsonable
@@ -110,7 +111,7 @@ class JobWorker:
             data = await asyncio.to_thread(self.storage.read, claimed.input_uri)
             result = await runner.run(data, claimed.filename, claimed.options,
                                       request_id=f"{claimed.job_id}-{claimed.n}", context=claimed.context,
-                                      smart_retry=claimed.controls.get("smart_retry"))
+                                      smart_retry=claimed.controls.get("smart_retry"), look=claimed.look or None)
         except Exception as exc:  # storage trouble: the item reports it, the job goes on
             result = ItemResult(state="error", error=error_of(exc))
         closed = await asyncio.to_thread(self._record, claimed, result, time.perf_counter() - t0)
@@ -132,6 +133,16 @@ class JobWorker:
             output_uri = self.storage.write(out_key, result.encoded)
             sha = hashlib.sha256(result.encoded).hexdigest()
         report_uri = self.storage.write(report_key, json.dumps(report, sort_keys=True).encode())
-        return self.store.finish(claimed, state=result.state, verdict=result.verdict, billable=result.billable,
-                                 media_type=result.media_type, output_uri=output_uri, output_sha256=sha,
-                                 report_uri=report_uri, error=result.error)
+        # The reference item of a consistency-locked job sets the job's look ({} when it
+        # could not be measured: the others then run unlocked, and the summary says so).
+        look = look_of(result.report) if claimed.reference else None
+        ended = self.store.finish(claimed, state=result.state, verdict=result.verdict, billable=result.billable,
+                                  media_type=result.media_type, output_uri=output_uri, output_sha256=sha,
+                                  report_uri=report_uri, error=result.error, look=look)
+        return close_job(self.store, claimed.job_id) if ended == "ready" else ended
+
+
+def close_job(store: JobStore, job_id: str) -> str:
+    """Measure a job whose items have all ended and close it with that summary; returns
+    its final state ("" if another worker closed it first)."""
+    return store.close(job_id, {"consistency": measure_job(store, job_id)})

@@ -22,6 +22,7 @@ from lumograph.jobs.archive import write_archive
 from lumograph.jobs.db import sqlite_url
 from lumograph.jobs.runner import PhotoRunner
 from lumograph.jobs.service import JobLimits, JobService, JobSettings, Upload
+from lumograph.jobs.sheet import job_sheet
 from lumograph.jobs.storage import Storage
 from lumograph.models.common.errors import InvalidOptions, LumographError
 from lumograph.serve.jewelry_ingress import jewelry_steps
@@ -32,7 +33,8 @@ from lumograph.serve.schemas import BundleFields, EnhanceOptions, JobsAppArgs, L
 from lumograph.serve.uploads import parse_options, report_wanted
 
 #: Form fields of a submit that belong to the job, not to the vertical's options.
-JOB_FIELDS = ("vertical", "callback_url", "callback_per_item", "source", "bundle", "smart_retry")
+JOB_FIELDS = ("vertical", "callback_url", "callback_per_item", "source", "bundle", "smart_retry",
+              "consistency", "reference")
 OPTION_MODELS = {"jewelry": LightboxOptions, "listing": EnhanceOptions}
 
 
@@ -94,6 +96,25 @@ def bundle_contexts(fields: dict, n_photos: int) -> dict:
     contexts = [{"room": rooms[i], "primary": i == bundle.primary,
                  "dusk": bool(bundle.dusk_primary and i == bundle.primary)} for i in range(n_photos)]
     return {"primary": bundle.primary, "dusk_primary": bundle.dusk_primary, "rooms": rooms, "contexts": contexts}
+
+
+def consistency_control(job: dict, vertical: str) -> dict:
+    """``consistency=lock`` (jewelry): one look across the job, measured on the photo
+    ``reference`` (default 0): its white point, key light, canvas and fill."""
+    mode = job.get("consistency", "off")
+    if mode not in ("off", "lock"):
+        raise InvalidOptions(f"consistency: must be 'off' or 'lock', got {mode!r}")
+    if mode == "off":
+        if "reference" in job:
+            raise InvalidOptions("reference: only with consistency=lock")
+        return {}
+    if vertical != "jewelry":
+        raise InvalidOptions("consistency=lock is for jewelry jobs (a catalog's one look)")
+    try:
+        reference = int(job.get("reference", 0))
+    except ValueError:
+        raise InvalidOptions(f"reference: must be a photo index, got {job.get('reference')!r}") from None
+    return {"consistency": {"lock": True, "reference": reference}}
 
 
 api, UPLOAD_LIMITS = ingress_api(
@@ -171,7 +192,7 @@ class JobsIngress:
                 raise InvalidOptions("bundle: only a listing job can be a bundle")
             bundle = bundle_contexts(fields, n_photos)
         options = parse_options(OPTION_MODELS[vertical], fields).model_dump(mode="json")
-        controls = {"smart_retry": _flag(job.get("smart_retry", "true"))}
+        controls = {"smart_retry": _flag(job.get("smart_retry", "true")), **consistency_control(job, vertical)}
         job_id, created = await asyncio.to_thread(
             self.service.submit, vertical=vertical, options=options,
             uploads=[Upload(f.filename, f.file) for f in files], source=job.get("source"),
@@ -222,6 +243,13 @@ class JobsIngress:
             return FileResponse(path, media_type="application/zip", filename=f"lumograph-job-{job_id}.zip",
                                 background=BackgroundTask(os.unlink, path))
         return await answer("/v1/jobs/{id}/archive", handler, request, self.metrics)
+
+    @api.get("/jobs/{job_id}/sheet", summary="The whole job on one contact sheet (PNG) with its consistency numbers")
+    async def sheet(self, request: Request, job_id: str):
+        async def handler(req, rid):
+            png = await asyncio.to_thread(job_sheet, self.service.store, job_id)
+            return Response(content=png, media_type="image/png")
+        return await answer("/v1/jobs/{id}/sheet", handler, request, self.metrics)
 
     @api.delete("/jobs/{job_id}", summary="Cancel what has not started")
     async def cancel(self, request: Request, job_id: str):

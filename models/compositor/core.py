@@ -15,7 +15,7 @@ from lumograph.models.common.imageio import FORMAT_MEDIA_TYPES, encode_image, re
 from lumograph.models.common.marketplaces import get_profile
 from lumograph.models.compositor.dusk import day_to_dusk
 from lumograph.models.compositor.lightbox import compose_lightbox
-from lumograph.models.compositor.shadow import estimate_light_direction
+from lumograph.models.compositor.shadow import LightDirection, estimate_light_direction
 from lumograph.models.compositor.sky_replace import replace_sky
 from lumograph.models.compositor.verticals import correct_verticals
 
@@ -37,13 +37,16 @@ class CompositorCore:
         foreground: hxwx3 uint8 RGB; alpha: hxw float32 [0,1]. proxy_rgb/proxy_alpha:
         the original photo and subject (~1024 px) to read the light direction from.
         options: ``marketplace``, ``size``, ``format``, ``transparent``, ``shadow``,
-        ``fill_ratio``, ``quality`` (see ``LightboxOptions``). Returns ``{"encoded":
+        ``fill_ratio``, ``quality`` (see ``LightboxOptions``); a catalog's locked look may
+        add ``light`` (a ``LightDirection`` as a dict: every shadow falls the same way) and
+        ``shadow_strength`` (in [0, 2]). Returns ``{"encoded":
         bytes, "media_type", "format", "light", "report", "backend"}``.
         """
         profile = get_profile(options["marketplace"])
         side = int(options.get("size") or profile.default_canvas[0])
         fill = float(options.get("fill_ratio") or profile.default_fill)
-        light = estimate_light_direction(proxy_rgb, proxy_alpha)
+        locked = options.get("light")
+        light = LightDirection(**locked) if locked else estimate_light_direction(proxy_rgb, proxy_alpha)
         comp = compose_lightbox(
             foreground,
             alpha,
@@ -52,6 +55,7 @@ class CompositorCore:
             shadow_style=options.get("shadow", "soft"),
             light=light,
             transparent=bool(options.get("transparent", False)),
+            shadow_strength=float(options.get("shadow_strength", 1.0)),
         )
         fmt = options.get("format", "jpeg")
         encoded = encode_image(

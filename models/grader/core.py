@@ -9,6 +9,7 @@ import numpy as np
 
 from lumograph.models.common.backends import BackendSelection, select_backend
 from lumograph.models.common.colour import srgb_to_linear
+from lumograph.models.common.errors import InvalidOptions
 from lumograph.models.grader.brackets import merge_brackets
 from lumograph.models.grader.highlights import control_highlights
 from lumograph.models.grader.illuminant import describe_illuminant, estimate_illuminant
@@ -34,6 +35,7 @@ class GraderCore:
         proxy_rgb: np.ndarray,
         proxy_alpha: np.ndarray,
         metal: str,
+        illuminant: list[float] | None = None,
     ) -> dict:
         """Correct the cut-out to neutral light, normalise its metal tone and roll off its
         blown hot-spots.
@@ -47,7 +49,16 @@ class GraderCore:
         ``{"enabled", "clipped_share_before", "clipped_share_after" (shares of the
         piece's pixels, alpha >= 0.5, with max channel >= 254, before and after the
         stage), "hotspots", "softened_px", "piece_px", "min_area_px"}``.
+        illuminant: (3,) positive linear-RGB light to correct from instead of estimating it
+        (a catalog's locked white point); None: estimated from this photo's backdrop.
         """
+        if illuminant is not None:
+            given = np.asarray(illuminant, np.float64)
+            if given.shape != (3,) or not np.all(np.isfinite(given)) or np.any(given <= 0):
+                raise InvalidOptions(f"illuminant must be 3 positive finite numbers, got {illuminant!r}")
+            graded, report = grade_jewelry(foreground, alpha, given, metal, strength=self.strength)
+            report["illuminant_source"] = "locked"
+            return self._finish_jewelry(graded, alpha, given, report)
         subject = (proxy_alpha > 0.05).astype(np.uint8)
         grow = max(3, round(0.02 * max(proxy_alpha.shape)))
         subject = cv2.dilate(subject, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
@@ -56,6 +67,10 @@ class GraderCore:
             backdrop_weight = None
         illuminant = estimate_illuminant(srgb_to_linear(proxy_rgb), mask=backdrop_weight)
         graded, report = grade_jewelry(foreground, alpha, illuminant, metal, strength=self.strength)
+        report["illuminant_source"] = "estimated"
+        return self._finish_jewelry(graded, alpha, illuminant, report)
+
+    def _finish_jewelry(self, graded: np.ndarray, alpha: np.ndarray, illuminant, report: dict) -> dict:
         if self.highlights:
             graded, highlights = control_highlights(graded, alpha, in_place=True)  # graded is ours
             report["highlights"] = {"enabled": True, **highlights}

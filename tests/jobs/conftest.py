@@ -16,7 +16,10 @@ SECRET = b"test-secret"
 
 
 def jpeg(seed: int, width: int = 2000, height: int = 1500) -> bytes:
-    rgb = ring_photo(width, height, with_chain=False, seed=seed).rgb
+    return jpeg_rgb(ring_photo(width, height, with_chain=False, seed=seed).rgb)
+
+
+def jpeg_rgb(rgb) -> bytes:
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
     assert ok
     return data.tobytes()
@@ -33,6 +36,7 @@ def photos() -> list[bytes]:
 
 
 def settings_for(tmp_path, **overrides) -> JobSettings:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     base = dict(database_url=f"sqlite:///{tmp_path}/jobs.sqlite3", storage_root=str(tmp_path / "store"),
                 webhook_secret=SECRET, concurrency=2, lease_s=5.0, poll_s=0.1,
                 allow_private_callbacks=True,

@@ -172,3 +172,44 @@ def test_completion_webhook_is_signed_and_logged_and_a_dead_receiver_never_block
     assert service.status(dead["id"])["webhook"]["state"] == "failed"
     log = service.store.deliveries(dead["id"])
     assert [d["attempt"] for d in log] == [1, 2, 3] and not any(d["delivered"] for d in log)
+
+
+def test_a_consistency_lock_runs_the_reference_first_and_removes_the_drift(tmp_path, modules):
+    from tests.jobs.conftest import jpeg_rgb
+    from lumograph.bench.synthetic import ring_photo
+
+    # One shoot under one warm light; the camera's auto white balance drifts a little from
+    # shot to shot, and the piece sits at different sizes in frame.
+    casts = [(1.0, 0.9, 0.75), (1.0, 0.92, 0.78), (0.98, 0.9, 0.74), (0.99, 0.91, 0.77)]
+    photos = [jpeg_rgb(ring_photo(w, h, with_chain=False, seed=s, cast=cast).rgb)
+              for s, ((w, h), cast) in enumerate(zip([(2400, 1800), (2000, 1500), (2200, 1650), (2600, 1950)],
+                                                     casts))]
+
+    async def run(controls):
+        service = make_service(tmp_path / ("locked" if controls else "free"), modules)
+        await service.start()
+        try:
+            job_id, _ = service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos),
+                                       controls=controls)
+            return await wait_done(service, job_id), service.store.item_rows(job_id), service
+        finally:
+            await service.stop()
+
+    free, _, _ = asyncio.run(run(None))
+    locked, rows, service = asyncio.run(run({"consistency": {"lock": True, "reference": 1}}))
+    loose, tight = free["summary"]["consistency"], locked["summary"]["consistency"]
+    assert tight["locked"] and tight["lock"] == "applied" and not loose["locked"]
+    assert tight["n_delivered"] == loose["n_delivered"] == 4, [(i["n"], i["state"], i["verdict"], i.get("error")) for i in locked["items"]] + [json.loads(Storage.read(r.report_uri))["report"].get("retry") for r in rows]
+    # What the lock holds is the same on every image: one canvas, one white point, one light.
+    assert len(tight["canvas_sides"]) == 1 and len(loose["canvas_sides"]) > 1
+    assert tight["white_point_spread_deg"] == 0.0 < loose["white_point_spread_deg"]
+    assert tight["light_azimuth_spread_deg"] == 0.0
+    assert tight["look"]["canvas_side"] == tight["canvas_sides"][0]
+    # The reference ran alone first; the others only after its look was set.
+    reference = next(r for r in rows if r.n == 1)
+    assert all(r.started_at >= reference.finished_at for r in rows if r.n != 1)
+    sheet = service.store.job_row(locked["id"])
+    assert sheet.look["illuminant"] and not any(r.held for r in rows)
+    from lumograph.jobs.sheet import job_sheet
+    png = job_sheet(service.store, locked["id"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

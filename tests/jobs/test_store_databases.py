@@ -69,7 +69,11 @@ def test_racing_workers_take_every_item_exactly_once(store):
     assert sorted(n for n, _ in taken) == list(range(40))
     rows = store.item_rows(job_id)
     assert all(r.claims == 1 and r.completions == 1 for r in rows)
-    assert store.job_row(job_id).state == "done"
+    # Every item ended; the job closes once, with its summary, and is then no longer open.
+    assert store.unclosed_jobs() == [job_id]
+    assert store.close(job_id, {"k": 1}) == "done" and store.close(job_id) == ""
+    assert store.job_row(job_id).state == "done" and store.job_row(job_id).summary == {"k": 1}
+    assert store.unclosed_jobs() == []
     assert store.billing(job_id)["billable"] == 40
 
 
@@ -94,7 +98,7 @@ def test_an_expired_claim_is_taken_again_and_the_late_result_dropped(store):
     fresh = store.claim("alive", 60.0)
     assert fresh is not None and fresh.n == stale.n and fresh.claim != stale.claim
     assert store.finish(stale, state="error", error={"code": "late"}) is None
-    assert store.finish(fresh, state="done", verdict="pass") == "done"
+    assert store.finish(fresh, state="done", verdict="pass") == "ready"
     row = store.item_rows(job_id)[0]
     assert (row.claims, row.completions, row.state) == (2, 1, "done")
 

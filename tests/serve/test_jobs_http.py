@@ -73,6 +73,7 @@ def test_submit_poll_download_and_archive(serve_url, photos):
         first_delivered = next(r for r in rows if int(r["n"]) == delivered[0]["n"])
         assert z.read(first_delivered["output"]) == image.content
         assert json.loads(z.read("report.json"))["job"]["id"] == body["id"]
+        assert z.read("sheet.png")[:4] == b"\x89PNG"
         assert len([n for n in z.namelist() if n.startswith("images/")]) == len(delivered)
 
 
@@ -94,6 +95,20 @@ def test_idempotency_and_errors(serve_url, photos):
     no_source = requests.post(f"{serve_url}/v1/jobs", data={"vertical": "jewelry", "source": "/etc"}, timeout=30)
     assert no_source.status_code == 422 and "allowed" in no_source.json()["message"]
     wait(serve_url, first.json()["id"])
+
+
+def test_a_consistency_locked_job_shares_one_look_and_has_a_sheet(serve_url, photos):
+    answer = submit(serve_url, photos[:3], fields={"consistency": "lock", "reference": "1"})
+    assert answer.status_code == 202, answer.text
+    status = wait(serve_url, answer.json()["id"])
+    assert status["controls"]["consistency"] == {"lock": True, "reference": 1}
+    consistency = status["summary"]["consistency"]
+    assert consistency["lock"] == "applied" and len(consistency["canvas_sides"]) <= 1
+    assert consistency["white_point_spread_deg"] in (0.0, None)
+    sheet = requests.get(f"{serve_url}/v1/jobs/{status['id']}/sheet", timeout=60)
+    assert sheet.status_code == 200 and sheet.content[:4] == b"\x89PNG"
+    wrong = submit(serve_url, photos[:1], fields={"consistency": "always"})
+    assert wrong.status_code == 422 and "consistency" in wrong.json()["message"]
 
 
 def _kill_jobs_replica() -> None:

@@ -1,4 +1,5 @@
-"""job controls: smart retry and the catalog-consistency lock, per job
+"""job controls: smart retry and the catalog-consistency lock (the job's look, and items
+held until the reference item has set it)
 
 Revision ID: 0002
 Revises: 0001
@@ -16,8 +17,14 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("controls", sa.JSON, nullable=True))
+        batch.add_column(sa.Column("look", sa.JSON, nullable=True))
+    with op.batch_alter_table("items") as batch:
+        batch.add_column(sa.Column("held", sa.Boolean, nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("items") as batch:
+        batch.drop_column("held")
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("look")
         batch.drop_column("controls")
