@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lumograph.jobs.bundle import item_context
 from lumograph.jobs.consistency import measure_job
 from lumograph.jobs.runner import ItemResult, PhotoRunner, error_of, look_of
 from lumograph.jobs.storage import Storage
@@ -108,9 +109,12 @@ class JobWorker:
         runner = self.runners[claimed.vertical]
         t0 = time.perf_counter()
         try:
+            context = claimed.context
+            if claimed.vertical == "listing":
+                context = await item_context(self.store, claimed, runner.steps.scene)
             data = await asyncio.to_thread(self.storage.read, claimed.input_uri)
             result = await runner.run(data, claimed.filename, claimed.options,
-                                      request_id=f"{claimed.job_id}-{claimed.n}", context=claimed.context,
+                                      request_id=f"{claimed.job_id}-{claimed.n}", context=context,
                                       smart_retry=claimed.controls.get("smart_retry"), look=claimed.look or None)
         except Exception as exc:  # storage trouble: the item reports it, the job goes on
             result = ItemResult(state="error", error=error_of(exc))

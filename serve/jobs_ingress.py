@@ -19,6 +19,7 @@ from starlette.background import BackgroundTask
 
 from lumograph.jobs import webhooks
 from lumograph.jobs.archive import write_archive
+from lumograph.jobs.bundle import UNDECIDED
 from lumograph.jobs.db import sqlite_url
 from lumograph.jobs.runner import PhotoRunner
 from lumograph.jobs.service import JobLimits, JobService, JobSettings, Upload
@@ -93,9 +94,11 @@ def bundle_contexts(fields: dict, n_photos: int) -> dict:
     rooms = bundle.room_list(n_photos)
     if bundle.primary is not None and bundle.primary >= n_photos:
         raise InvalidOptions(f"primary must index one of the {n_photos} photos, got {bundle.primary}")
-    contexts = [{"room": rooms[i], "primary": i == bundle.primary,
-                 "dusk": bool(bundle.dusk_primary and i == bundle.primary)} for i in range(n_photos)]
-    return {"primary": bundle.primary, "dusk_primary": bundle.dusk_primary, "rooms": rooms, "contexts": contexts}
+    # The primary and dusk on it follow from the job's bundle when an item runs; without a
+    # client's primary the job decides it on its first item (the first exterior).
+    contexts = [{"bundle": True, "room": rooms[i]} for i in range(n_photos)]
+    primary = bundle.primary if bundle.primary is not None else UNDECIDED
+    return {"primary": primary, "dusk_primary": bundle.dusk_primary, "rooms": rooms, "contexts": contexts}
 
 
 def consistency_control(job: dict, vertical: str) -> dict:

@@ -213,3 +213,32 @@ def test_a_consistency_lock_runs_the_reference_first_and_removes_the_drift(tmp_p
     from lumograph.jobs.sheet import job_sheet
     png = job_sheet(service.store, locked["id"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_listing_bundle_job_finds_its_primary_exterior_and_puts_dusk_on_it(tmp_path, modules):
+    from lumograph.bench.synthetic_listing import exterior_photo, room_photo
+    from lumograph.serve.jobs_ingress import bundle_contexts
+    from lumograph.serve.schemas import EnhanceOptions
+    from tests.jobs.conftest import jpeg_rgb
+
+    photos = [jpeg_rgb(room_photo(1200, 900, seed=1).rgb), jpeg_rgb(exterior_photo(1200, 900, seed=2).rgb),
+              jpeg_rgb(exterior_photo(1200, 900, seed=3).rgb)]
+    bundle = bundle_contexts({"dusk_primary": "true"}, len(photos))
+
+    async def go():
+        service = make_service(tmp_path, modules)
+        await service.start()
+        try:
+            job_id, _ = service.submit(vertical="listing", options=EnhanceOptions().model_dump(mode="json"),
+                                       uploads=[Upload(f"p{i}.jpg", d) for i, d in enumerate(photos)],
+                                       bundle=bundle)
+            return await wait_done(service, job_id), service
+        finally:
+            await service.stop()
+
+    status, service = asyncio.run(go())
+    assert status["bundle"]["primary"] == 1 and status["bundle"]["dusk_primary"]
+    reports = [json.loads(Storage.read(r.report_uri))["report"] for r in service.store.item_rows(status["id"])]
+    assert [r.get("primary") for r in reports] == [False, True, False]
+    assert "day_to_dusk" in reports[1]["modules_applied"]
+    assert not any("day_to_dusk" in r.get("modules_applied", []) for r in (reports[0], reports[2]))
