@@ -68,9 +68,11 @@ def webhook_secret(args: JobsAppArgs, data_dir: Path) -> bytes:
 
 def job_settings(args: JobsAppArgs) -> JobSettings:
     data_dir = Path(args.data_dir).expanduser().resolve()
+    # On a cluster the database URL (with its password) and the bucket come from the
+    # pods' environment (a Kubernetes Secret), not from the Serve YAML.
     return JobSettings(
-        database_url=args.database_url or sqlite_url(data_dir),
-        storage_root=args.storage_root or str(data_dir / "store"),
+        database_url=args.database_url or os.environ.get("LUMOGRAPH_JOBS_DATABASE_URL") or sqlite_url(data_dir),
+        storage_root=args.storage_root or os.environ.get("LUMOGRAPH_JOBS_STORAGE") or str(data_dir / "store"),
         webhook_secret=webhook_secret(args, data_dir),
         concurrency=args.concurrency, lease_s=args.lease_s, input_roots=list(args.input_roots),
         allow_private_callbacks=args.allow_private_callbacks,

@@ -265,10 +265,11 @@ class JobsAppArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data_dir: str = Field("data", description="Folder of the embedded database and storage (relative: to the "
                                               "directory `lumograph serve` runs in).")
-    database_url: str | None = Field(None, description="SQLAlchemy URL (postgresql+psycopg://...); default "
-                                                       "SQLite (WAL) at DATA_DIR/jobs.sqlite3.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL (postgresql+psycopg://...); default: "
+                                                       "$LUMOGRAPH_JOBS_DATABASE_URL, else SQLite (WAL) at "
+                                                       "DATA_DIR/jobs.sqlite3.")
     storage_root: str | None = Field(None, description="fsspec root for inputs and outputs (s3://bucket/prefix); "
-                                                       "default DATA_DIR/store.")
+                                                       "default: $LUMOGRAPH_JOBS_STORAGE, else DATA_DIR/store.")
     input_roots: list[str] = Field(default_factory=list, description="Server-side folders a job's 'source' may "
                                                                      "name; empty: none.")
     webhook_secret_env: str = Field("LUMOGRAPH_WEBHOOK_SECRET", description="Environment variable holding the "

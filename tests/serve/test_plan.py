@@ -61,7 +61,10 @@ def test_gpu_yaml_gives_each_module_its_fraction_and_cpu_modules_none():
     for app in config["applications"]:
         for d in app["deployments"]:
             assert d["ray_actor_options"]["num_gpus"] == EXPECTED_GPU.get(d["name"], 0), d["name"]
-            assert d["name"] in ("ModuleDirectory", "RootIngress") or "autoscaling_config" in d, d["name"]
+            # The jobs ingress's load is the job queue in the database, not its HTTP requests:
+            # a fixed number of replicas pull from it (the modules they call autoscale).
+            assert d["name"] in ("ModuleDirectory", "RootIngress") or "autoscaling_config" in d \
+                or (d["name"] == "JobsIngress" and d["num_replicas"] >= 1), d["name"]
     inpainter = _deployment(config, "Inpainter")
     assert inpainter["autoscaling_config"]["min_replicas"] == 0  # scales to zero
     for name in EXPECTED_GPU:
@@ -128,7 +131,8 @@ def test_rayservice_cluster_shape_and_plan_fits_its_worker_group():
     assert mount["mountPath"] == "/srv/lumograph/weights" and mount["readOnly"] is True
     volume = next(v for v in spec["volumes"] if v["name"] == "weights")
     assert volume["persistentVolumeClaim"]["claimName"]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["LUMOGRAPH_JOBS_DATABASE_URL"] == {"secretKeyRef": {"name": "lumograph-jobs", "key": "database_url"}}
     assert env["HF_HUB_OFFLINE"] == "1" and env["TRANSFORMERS_OFFLINE"] == "1" and env["YOLO_OFFLINE"] == "1"
     # Worst case of serveConfigV2 on the worker group at its largest.
     pods = workers["maxReplicas"]
