@@ -165,7 +165,13 @@ class JobService:
             raise TooManyJobs(f"{limits.max_active_jobs} jobs are already queued or running; retry later",
                               details={"retry_after_s": 30})
         job_id = uuid.uuid4().hex
-        contexts = (bundle or {}).get("contexts") or [None] * len(photos)
+        contexts = list((bundle or {}).get("contexts") or [])
+        if bundle and len(contexts) != len(photos):
+            # A bundle from a server-side folder: its photos were counted only now.
+            if contexts:
+                raise InvalidOptions(f"the bundle names {len(contexts)} photos but the job has {len(photos)}")
+            contexts = [{"bundle": True, "room": None} for _ in photos]
+        contexts = contexts or [None] * len(photos)
         new_items = []
         if uploads:
             for n, (upload, (_, size)) in enumerate(zip(uploads, digests)):

@@ -63,11 +63,11 @@ def consistency_lines(consistency: dict | None) -> list[str]:
         stats = consistency.get(key)
         return f"{stats['std']:.4f}" if stats else "-"
 
-    lines = [f"lock: {consistency.get('lock') or 'off'}   canvas sides: {consistency.get('canvas_sides')}   "
-             f"delivered: {consistency.get('n_delivered')}",
-             f"std fill {std('fill_ratio')}   shadow {std('shadow_strength')}   background {std('background_tone')}   "
-             f"light az {consistency.get('light_azimuth_spread_deg')} deg   white point "
-             f"{consistency.get('white_point_spread_deg')} deg"]
+    lines = [(f"lock: {consistency.get('lock') or 'off'}   canvas sides: {consistency.get('canvas_sides')}   "
+              f"delivered: {consistency.get('n_delivered')}"),
+             (f"std fill {std('fill_ratio')}   shadow {std('shadow_strength')}   background "
+              f"{std('background_tone')}   light az {consistency.get('light_azimuth_spread_deg')} deg   "
+              f"white point {consistency.get('white_point_spread_deg')} deg")]
     for metal, tone in (consistency.get("metal_tone") or {}).items():
         lines.append(f"metal {metal}: n {tone['n']}  a* std {tone['a_std']}  b* std {tone['b_std']}")
     return lines

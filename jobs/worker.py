@@ -20,12 +20,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lumograph.graphs.reports import jsonable
 from lumograph.jobs.bundle import item_context
 from lumograph.jobs.consistency import measure_job
 from lumograph.jobs.runner import ItemResult, PhotoRunner, error_of, look_of
 from lumograph.jobs.storage import Storage
 from lumograph.jobs.store import Claimed, JobStore
-from lumograph.graphs.reports import jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class JobWorker:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             self._held[claimed.claim] = claimed

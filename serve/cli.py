@@ -1,4 +1,5 @@
-"""The ``lumograph`` console script: serve, process (jewelry), enhance (listing), plan check
+"""The ``lumograph`` console script: serve, process (jewelry), enhance (listing), batch (a folder
+on Ray Data), plan check
 (will a Serve config fit the GPUs/CPUs) and weights check (is a weights folder complete).
 
 ``eval``, ``bench`` and ``sample`` come from ``lumograph.bench`` through the
@@ -176,6 +177,47 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
                                 "billing": r["billing"], "disclosures": r["disclosures"]})
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    """A folder (or fsspec URI) through one vertical on Ray Data; resumable (``jobs/bulk.py``)."""
+    from lumograph.jobs.bulk import REPORT_NAME, run_bulk
+    from lumograph.models.common.errors import LumographError
+    from lumograph.serve.schemas import EnhanceOptions, LightboxOptions
+    from lumograph.serve.uploads import parse_options
+
+    if args.concurrency < 1 or (args.limit is not None and args.limit < 0):
+        print(json.dumps({"code": "invalid_arguments", "message": f"--concurrency must be >= 1 and --limit >= 0, "
+                                                                   f"got {args.concurrency} and {args.limit}"}),
+              file=sys.stderr)
+        return 2
+    model = LightboxOptions if args.vertical == "jewelry" else EnhanceOptions
+    try:
+        fields = json.loads(Path(args.options).read_text()) if args.options else {}
+        options = parse_options(model, fields)
+    except LumographError as err:
+        print(json.dumps({"code": err.code, "message": f"{args.options}: {err.message}"}), file=sys.stderr)
+        return 2
+    except (OSError, json.JSONDecodeError) as err:  # an unreadable or non-JSON options file
+        print(json.dumps({"code": "invalid_options", "message": f"{args.options}: {err}"}), file=sys.stderr)
+        return 2
+    try:
+        report = run_bulk(args.input, args.output, args.vertical, options.model_dump(mode="json"),
+                          concurrency=args.concurrency, limit=args.limit, progress=not args.no_progress,
+                          address=args.address, retry_failed=args.retry_failed, backend=args.backend,
+                          weights_dir=args.weights_dir)
+    except LumographError as err:  # IN does not exist
+        print(json.dumps({"code": err.code, "message": err.message}), file=sys.stderr)
+        return 2
+    run = report["run"]
+    states = ", ".join(f"{state} {n}" for state, n in sorted(report["states"].items())) or "nothing finished"
+    steady = (f" (first photo after {run['first_photo_s']} s, then {run['steady_photos_per_minute']})"
+              if run["steady_photos_per_minute"] else "")
+    print(f"lumograph batch: ran {run['photos']}, skipped {run['skipped']}, pending {report['pending']}; "
+          f"all finished: {states}; billable {report['billable']}; "
+          f"{report['photos_per_minute']} photos/minute over {report['wall_s']} s{steady}")
+    print(f"report: {args.output.rstrip('/')}/{REPORT_NAME}")
+    return 0
+
+
 def _cmd_plan_check(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -340,6 +382,23 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--report", default=None, help="write the JSON report here (a folder for a folder input)")
     _add_backend_options(n)
     n.set_defaults(func=_cmd_enhance)
+
+    b = sub.add_parser("batch", help="run a vertical over every photo under a folder (or fsspec URI) on Ray "
+                                     "Data; resumes (a second run skips finished photos); exit 0 when the run "
+                                     "completed, even with error photos, 2 bad arguments")
+    b.add_argument("input", help="a folder or URI of photos (recursive)")
+    b.add_argument("output", help="a folder or URI for the outputs, lumograph-batch.jsonl and the report")
+    b.add_argument("--vertical", choices=("jewelry", "listing"), required=True)
+    b.add_argument("--options", default=None,
+                   help="a JSON file of options (LightboxOptions for jewelry, EnhanceOptions for listing)")
+    b.add_argument("--concurrency", type=int, default=1, help="Ray Data actors (one pipeline each)")
+    b.add_argument("--limit", type=int, default=None, help="at most this many photos this run")
+    b.add_argument("--retry-failed", action="store_true", help="run error and rejected photos again")
+    b.add_argument("--address", default=None,
+                   help="a Ray cluster to join (auto); default: $RAY_ADDRESS if set, else a local Ray")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_backend_options(b)
+    b.set_defaults(func=_cmd_batch)
 
     pl = sub.add_parser("plan", help="check a Serve config's resources before deploying it")
     pl_sub = pl.add_subparsers(dest="plan_command", required=True)

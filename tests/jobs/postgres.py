@@ -59,6 +59,6 @@ def postgres_server():
         yield url
     finally:
         subprocess.run(as_user + [find_bin("pg_ctl"), "-D", data, "-m", "immediate", "stop"],
-                       capture_output=True, env=env)
+                       capture_output=True, env=env, check=False)
         time.sleep(0.2)
         shutil.rmtree(root, ignore_errors=True)

@@ -175,8 +175,8 @@ def test_completion_webhook_is_signed_and_logged_and_a_dead_receiver_never_block
 
 
 def test_a_consistency_lock_runs_the_reference_first_and_removes_the_drift(tmp_path, modules):
-    from tests.jobs.conftest import jpeg_rgb
     from lumograph.bench.synthetic import ring_photo
+    from tests.jobs.conftest import jpeg_rgb
 
     # One shoot under one warm light; the camera's auto white balance drifts a little from
     # shot to shot, and the piece sits at different sizes in frame.
