@@ -46,6 +46,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         result = run_bench_concurrency(json_out=Path(args.json), chart=chart)
         print(json.dumps({k: v for k, v in result.items() if k != "variants"}, indent=2))
         return 0
+    if args.what == "jobs":
+        from lumograph.bench.perf_jobs import run
+
+        result = run(Path(args.json), chart, n_photos=args.photos)
+        print(json.dumps({k: v for k, v in result.items() if k != "items"}, indent=2))
+        return 0
     if args.what == "jewelry":
         from lumograph.bench.perf_jewelry import run_bench_jewelry
 
@@ -98,9 +104,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_cmd_eval)
 
     b = sub.add_parser("bench", help="performance benchmark")
-    b.add_argument("what", choices=["jewelry", "listing", "models", "concurrency"],
+    b.add_argument("what", choices=["jewelry", "listing", "models", "concurrency", "jobs"],
                    help="jewelry/listing: 12 MP floor vs in-process vs HTTP; models: learned backends; "
-                        "concurrency: replica thread pool vs event loop")
+                        "concurrency: replica thread pool vs event loop; jobs: N photos through the job "
+                        "API, the synchronous route and the bulk command")
     b.add_argument("--json", required=True)
     b.add_argument("--chart", default=None, help="PNG chart path (default: next to the JSON)")
     b.add_argument("--repeats", type=int, default=None, help="default: 5 (jewelry), 3 (listing)")
@@ -109,6 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--bundle-dir", default=None,
                    help="listing: folder of photos for the bundle (default: synthetic photos)")
     b.add_argument("--bundle-size", type=int, default=25)
+    b.add_argument("--photos", type=int, default=200,
+                   help="jobs: photos (synthetic rings, 2-4 MP) through each path (default 200)")
     b.add_argument("--size", choices=["tiny", "real"], default="real",
                    help="models: random-weight model size (default real: production shapes)")
     b.add_argument("--only", default=None,

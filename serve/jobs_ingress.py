@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from ray import serve
 from starlette.background import BackgroundTask
 
+from lumograph.graphs.local import LocalModules
 from lumograph.jobs import webhooks
 from lumograph.jobs.archive import write_archive
 from lumograph.jobs.bundle import UNDECIDED
@@ -135,12 +136,14 @@ class JobsIngress:
     def __init__(self, **args):
         self.args = JobsAppArgs.model_validate(args)
         UPLOAD_LIMITS["/jobs"] = self.args.max_job_bytes
-        runners = {
-            "jewelry": PhotoRunner("jewelry", jewelry_steps(), max_pixels=self.args.max_pixels,
-                                   max_bytes=self.args.max_upload_bytes),
-            "listing": PhotoRunner("listing", listing_steps(), max_pixels=self.args.max_pixels,
-                                   max_bytes=self.args.max_upload_bytes),
-        }
+        if self.args.steps == "inprocess":
+            modules = LocalModules.build("classical")
+            steps = {"jewelry": modules.jewelry_steps(threaded=True), "listing": modules.listing_steps(threaded=True)}
+        else:
+            steps = {"jewelry": jewelry_steps(), "listing": listing_steps()}
+        runners = {vertical: PhotoRunner(vertical, steps[vertical], max_pixels=self.args.max_pixels,
+                                         max_bytes=self.args.max_upload_bytes)
+                   for vertical in ("jewelry", "listing")}
         self.service = JobService(job_settings(self.args), runners)
         self.metrics = IngressMetrics("jobs")
         self._started: Optional[asyncio.Task] = None
@@ -158,7 +161,8 @@ class JobsIngress:
     async def healthz(self):
         await self._ensure_started()
         worker = self.service.worker
-        return {"status": "ok", "database": self.service.engine.dialect.name, "storage": self.service.storage.root,
+        return {"status": "ok", "steps": self.args.steps, "database": self.service.engine.dialect.name,
+                "storage": self.service.storage.root,
                 "workers": worker.concurrency, "lease_s": worker.lease_s, "items_processed": worker.processed,
                 "recovered_at_start": self.service.recovered}
 
