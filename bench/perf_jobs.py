@@ -6,9 +6,9 @@ ways the product runs a batch, measured side by side in one run, in this order:
     replica's workers (``concurrency`` of the ``jobs`` app, 2) through the module deployments;
 (b) the synchronous route ``POST /jewelry/lightbox`` on the same cluster, one photo per
     request, from as many concurrent clients as the job has workers;
-(a') the same job API with the jobs app redeployed with ``steps: inprocess``: the jobs
-    replica runs items over its own in-process cores (in threads) instead of the module
-    deployments;
+(a') the same job API with the jobs app redeployed with ``steps: actors``: the jobs
+    replica hands each item to a pool of Ray actors holding in-process cores, as the bulk
+    command does, instead of calling the module deployments;
 (c) ``lumograph batch`` (``jobs.bulk.run_bulk``, Ray Data actors holding in-process cores)
     on a fresh local Ray after the Serve cluster is shut down, so the paths never compete
     for the cores.
@@ -49,7 +49,7 @@ CASTS = ((1.0, 0.92, 0.78), (1.0, 0.96, 0.9), (0.93, 0.96, 1.0), (1.0, 0.9, 0.85
 METALS = ("white_metal", "yellow_gold", "rose_gold")
 #: The job path keeps at least this share of the Ray Data path's throughput.
 TARGET_JOB_OVER_BULK = 0.90
-PATHS = ("jobs", "jobs_inprocess", "sync", "bulk")
+PATHS = ("jobs", "jobs_actors", "sync", "bulk")
 #: Bulk actors: two when the machine has this much memory available, else one.
 BULK_MEMORY_FOR_TWO_GB = 6.0
 #: Titles of pooled Ray workers before they become an actor or run a task.
@@ -486,7 +486,7 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
         raise RuntimeError("Ray is already initialised in this process; run the bench in its own process")
     work = Path(tempfile.mkdtemp(prefix="lg-bench-jobs-", dir="/tmp"))
     photo_dir, data_dir, bulk_out = work / "photos", work / "jobs-data", work / "bulk-out"
-    data_dir_inproc = work / "jobs-data-inprocess"
+    data_dir_inproc = work / "jobs-data-actors"
     try:
         t0 = time.perf_counter()
         specs = make_photos(photo_dir, n_photos, sizes)
@@ -522,14 +522,14 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
             conditions["load_average_before"]["sync"] = [round(x, 2) for x in os.getloadavg()]
             sync = run_sync_path(base, photos, job_workers)
             conditions["replicas_after"]["sync"] = _replicas()
-            # The same job API with the jobs replica's own in-process cores (jobs app arg
-            # steps: inprocess): the Serve app is redeployed with that one arg changed.
-            jobs_app.args = {**jobs_app.args, "steps": "inprocess", "data_dir": str(data_dir_inproc)}
+            # The same job API with the jobs replica's actor pool (jobs app arg steps:
+            # actors): the Serve app is redeployed with that one arg changed.
+            jobs_app.args = {**jobs_app.args, "steps": "actors", "data_dir": str(data_dir_inproc)}
             cluster.deploy_config(config, timeout_s=300)
-            _wait_for_steps(base, "inprocess")
-            conditions["load_average_before"]["jobs_inprocess"] = [round(x, 2) for x in os.getloadavg()]
-            jobs_inprocess = run_job_path(base, photos, data_dir_inproc, job_workers)
-            conditions["replicas_after"]["jobs_inprocess"] = _replicas()
+            _wait_for_steps(base, "actors")
+            conditions["load_average_before"]["jobs_actors"] = [round(x, 2) for x in os.getloadavg()]
+            jobs_actors = run_job_path(base, photos, data_dir_inproc, job_workers)
+            conditions["replicas_after"]["jobs_actors"] = _replicas()
         finally:
             cluster.shutdown()
         conditions["serve_processes_left"] = _wait_for_no_children()
@@ -543,7 +543,7 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
         if not keep_dir:
             shutil.rmtree(work, ignore_errors=True)
 
-    paths = {"jobs": jobs, "jobs_inprocess": jobs_inprocess, "sync": sync, "bulk": bulk}
+    paths = {"jobs": jobs, "jobs_actors": jobs_actors, "sync": sync, "bulk": bulk}
     items = {name: path.pop("_items") for name, path in paths.items()}
 
     def ratio(a: float | None, b: float | None) -> float | None:
@@ -557,10 +557,10 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
         "job_over_sync_steady_throughput": ratio(jobs["steady_photos_per_minute"], sync["steady_photos_per_minute"]),
         "job_over_bulk_cluster_cpu_s_per_photo": ratio(jobs["cluster_cpu_s_per_photo"],
                                                        bulk["cluster_cpu_s_per_photo"]),
-        "job_inprocess_over_bulk_throughput": ratio(jobs_inprocess["photos_per_minute"], bulk["photos_per_minute"]),
-        "job_inprocess_over_bulk_steady_throughput": ratio(jobs_inprocess["steady_photos_per_minute"],
+        "job_actors_over_bulk_throughput": ratio(jobs_actors["photos_per_minute"], bulk["photos_per_minute"]),
+        "job_actors_over_bulk_steady_throughput": ratio(jobs_actors["steady_photos_per_minute"],
                                                            bulk["steady_photos_per_minute"]),
-        "job_inprocess_over_job_throughput": ratio(jobs_inprocess["photos_per_minute"], jobs["photos_per_minute"]),
+        "job_actors_over_job_throughput": ratio(jobs_actors["photos_per_minute"], jobs["photos_per_minute"]),
     }
     result = {
         "photos": {
@@ -577,16 +577,16 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
         "vertical": "jewelry",
         "options": "LightboxOptions defaults (amazon, jpeg, soft shadow); jobs and bulk run smart retry "
                    "(their default), the synchronous route does not",
-        "order": "jobs (steps: modules), then sync, then jobs_inprocess (the jobs app redeployed with steps: "
-                 "inprocess) on the same Serve cluster; then bulk on a fresh Ray after the Serve cluster was "
+        "order": "jobs (steps: modules), then sync, then jobs_actors (the jobs app redeployed with steps: "
+                 "actors) on the same Serve cluster; then bulk on a fresh Ray after the Serve cluster was "
                  "shut down",
         "paths": paths,
         "ratios": ratios,
         "target": {"job_over_bulk_throughput": TARGET_JOB_OVER_BULK},
         "meets_target": bool(ratios["job_over_bulk_throughput"] is not None
                              and ratios["job_over_bulk_throughput"] >= TARGET_JOB_OVER_BULK),
-        "meets_target_inprocess": bool(ratios["job_inprocess_over_bulk_throughput"] is not None
-                                       and ratios["job_inprocess_over_bulk_throughput"] >= TARGET_JOB_OVER_BULK),
+        "meets_target_actors": bool(ratios["job_actors_over_bulk_throughput"] is not None
+                                       and ratios["job_actors_over_bulk_throughput"] >= TARGET_JOB_OVER_BULK),
         "conditions": {
             "cores": os.cpu_count(),
             "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
@@ -596,8 +596,8 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
             "serve_config": "configs/local.yaml (jobs app data_dir in a temporary folder)",
             "serve_start_s": round(serve_start_s, 1),
             "concurrency": {"jobs": f"{job_workers} workers in the JobsIngress replica (jobs app arg concurrency)",
-                            "jobs_inprocess": f"{job_workers} workers in the JobsIngress replica, each item's "
-                                              "steps in threads over the replica's own cores",
+                            "jobs_actors": f"{job_workers} workers in the JobsIngress replica, each item on one "
+                                           f"of {job_workers} Ray actors holding in-process cores",
                             "sync": f"{job_workers} concurrent HTTP clients",
                             "bulk": f"{bulk['concurrency']} Ray Data actors ({bulk['concurrency_reason']})"},
             **conditions,
@@ -646,7 +646,7 @@ def draw_chart(result: dict, path: Path) -> Path:
     p95 = [paths[p]["latency_s"]["p95"] or 0 for p in PATHS]
     ax2.bar(x - 0.2, p50, 0.4, label="p50", color="#4a7")
     ax2.bar(x + 0.2, p95, 0.4, label="p95", color="#ad8")
-    ax2.set_xticks(x, ["jobs (item s)", "jobs in-process (item s)", "sync (request)", "bulk (row s)"])
+    ax2.set_xticks(x, ["jobs (item s)", "jobs actors (item s)", "sync (request)", "bulk (row s)"])
     ax2.set_ylabel("seconds per photo")
     ax2.set_title("item latency")
     ax2.legend()

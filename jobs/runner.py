@@ -29,6 +29,11 @@ VERTICALS: tuple[str, ...] = ("jewelry", "listing")
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 
 
+class WorkerLost(Exception):
+    """The process running an item died: the item is not at fault and is not recorded; its
+    claim lapses and it is run again."""
+
+
 @dataclass
 class ItemResult:
     """What became of one photo.

@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from lumograph.graphs.reports import jsonable
 from lumograph.jobs.bundle import item_context
 from lumograph.jobs.consistency import measure_job
-from lumograph.jobs.runner import ItemResult, PhotoRunner, error_of, look_of
+from lumograph.jobs.runner import ItemResult, PhotoRunner, WorkerLost, error_of, look_of
 from lumograph.jobs.storage import Storage
 from lumograph.jobs.store import Claimed, JobStore
 
@@ -101,13 +100,16 @@ class JobWorker:
             self._held[claimed.claim] = claimed
             try:
                 await self.process(claimed)
+            except Exception:
+                # Recording failed (storage or database down): the item keeps its claim
+                # until its lease runs out, then it is taken again; this loop goes on.
+                logger.exception("job %s item %s could not be recorded", claimed.job_id, claimed.n)
             finally:
                 self._held.pop(claimed.claim, None)
 
     async def process(self, claimed: Claimed) -> None:
         """Run one claimed item to its end and record it."""
         runner = self.runners[claimed.vertical]
-        t0 = time.perf_counter()
         try:
             context = claimed.context
             if claimed.vertical == "listing":
@@ -116,9 +118,11 @@ class JobWorker:
             result = await runner.run(data, claimed.filename, claimed.options,
                                       request_id=f"{claimed.job_id}-{claimed.n}", context=context,
                                       smart_retry=claimed.controls.get("smart_retry"), look=claimed.look or None)
+        except WorkerLost:
+            raise  # not the photo's fault: the claim lapses and the item runs again
         except Exception as exc:  # storage trouble: the item reports it, the job goes on
             result = ItemResult(state="error", error=error_of(exc))
-        closed = await asyncio.to_thread(self._record, claimed, result, time.perf_counter() - t0)
+        closed = await asyncio.to_thread(self._record, claimed, result)
         self.processed += 1
         if closed is not None and self.on_progress is not None:
             try:
@@ -126,7 +130,7 @@ class JobWorker:
             except Exception:
                 logger.exception("job progress callback failed")
 
-    def _record(self, claimed: Claimed, result: ItemResult, seconds: float) -> str | None:
+    def _record(self, claimed: Claimed, result: ItemResult) -> str | None:
         output_uri = sha = None
         out_key, report_key = output_keys(claimed.job_id, claimed.n, result.extension)
         report: dict[str, Any] = {"job_id": claimed.job_id, "n": claimed.n, "filename": claimed.filename,

@@ -17,8 +17,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from ray import serve
 from starlette.background import BackgroundTask
 
-from lumograph.graphs.local import LocalModules
 from lumograph.jobs import webhooks
+from lumograph.jobs.actors import ActorPool, PoolRunner
 from lumograph.jobs.archive import write_archive
 from lumograph.jobs.bundle import UNDECIDED
 from lumograph.jobs.db import sqlite_url
@@ -136,14 +136,14 @@ class JobsIngress:
     def __init__(self, **args):
         self.args = JobsAppArgs.model_validate(args)
         UPLOAD_LIMITS["/jobs"] = self.args.max_job_bytes
-        if self.args.steps == "inprocess":
-            modules = LocalModules.build("classical")
-            steps = {"jewelry": modules.jewelry_steps(threaded=True), "listing": modules.listing_steps(threaded=True)}
+        limits = {"max_pixels": self.args.max_pixels, "max_bytes": self.args.max_upload_bytes}
+        if self.args.steps == "actors":
+            pool = ActorPool(self.args.concurrency, backend="classical", **limits)
+            runners = {vertical: PoolRunner(vertical, pool) for vertical in ("jewelry", "listing")}
         else:
             steps = {"jewelry": jewelry_steps(), "listing": listing_steps()}
-        runners = {vertical: PhotoRunner(vertical, steps[vertical], max_pixels=self.args.max_pixels,
-                                         max_bytes=self.args.max_upload_bytes)
-                   for vertical in ("jewelry", "listing")}
+            runners = {vertical: PhotoRunner(vertical, steps[vertical], **limits)
+                       for vertical in ("jewelry", "listing")}
         self.service = JobService(job_settings(self.args), runners)
         self.metrics = IngressMetrics("jobs")
         self._started: Optional[asyncio.Task] = None

@@ -276,11 +276,11 @@ class JobsAppArgs(BaseModel):
                                     "webhook signing secret; unset: a random secret kept in DATA_DIR/webhook_secret.")
     allow_private_callbacks: bool = Field(False, description="Allow callback URLs on private/loopback addresses.")
     concurrency: int = Field(2, ge=1, le=256, description="Items run at once per jobs replica.")
-    steps: Literal["modules", "inprocess"] = Field(
+    steps: Literal["modules", "actors"] = Field(
         "modules", description="modules: items run through the shared module deployments (Serve sees the load and "
-                               "autoscales them; GPU fractions are shared). inprocess: the jobs replica holds its own "
-                               "classical cores and runs items in threads (no copies between processes: faster on a "
-                               "CPU-only single node, but invisible to the modules' autoscaling).")
+                               "autoscales them; GPU fractions are shared). actors: a pool of `concurrency` Ray "
+                               "actors, each with its own classical cores, runs one item at a time (as `lumograph "
+                               "batch` does: fastest on a CPU-only node, invisible to the modules' autoscaling).")
     lease_s: float = Field(30.0, ge=0.5, le=3600, description="An item's lease; a dead worker's items are taken "
                                                                "again after it.")
     max_items: int = Field(5000, ge=1, le=100_000, description="Most photos in one job.")

@@ -23,7 +23,7 @@ PATH_KEYS = {"photos", "processed", "concurrency", "wall_s", "photos_per_minute"
              "latency_s", "states", "verdicts", "peak_pss_gb", "cpu_utilisation_percent", "cluster_cpu_s",
              "cluster_cpu_s_per_photo", "cluster_cpu_s_by_process"}
 RATIOS = {"job_over_bulk_throughput", "job_over_sync_throughput", "job_over_bulk_steady_throughput",
-          "job_inprocess_over_bulk_throughput"}
+          "job_actors_over_bulk_throughput"}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_every_path_processed_every_photo(small_bench):
         assert len(result["items"][name]) == N
     jobs = result["paths"]["jobs"]
     assert jobs["job_state"] in ("done", "failed") and jobs["concurrency"] == 2
-    assert result["paths"]["jobs_inprocess"]["job_state"] in ("done", "failed")
+    assert result["paths"]["jobs_actors"]["job_state"] in ("done", "failed")
     assert result["paths"]["sync"]["concurrency"] == 2
     assert result["paths"]["bulk"]["concurrency"] in (1, 2) and result["paths"]["bulk"]["concurrency_reason"]
 

@@ -242,3 +242,44 @@ def test_a_listing_bundle_job_finds_its_primary_exterior_and_puts_dusk_on_it(tmp
     assert [r.get("primary") for r in reports] == [False, True, False]
     assert "day_to_dusk" in reports[1]["modules_applied"]
     assert not any("day_to_dusk" in r.get("modules_applied", []) for r in (reports[0], reports[2]))
+
+
+def test_a_failed_write_leaves_the_item_to_be_taken_again_and_the_worker_alive(tmp_path, modules, photos):
+    async def go():
+        service = make_service(tmp_path, modules, lease_s=0.6, concurrency=1)
+        real_write, failures = service.storage.write, []
+
+        def flaky_write(key, data):
+            if "/out/" in key and not failures:
+                failures.append(key)
+                raise OSError("disk full")
+            return real_write(key, data)
+
+        service.storage.write = flaky_write
+        await service.start()
+        try:
+            job_id, _ = service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[:2]))
+            return await wait_done(service, job_id), service.store.item_rows(job_id), failures
+        finally:
+            await service.stop()
+
+    status, rows, failures = asyncio.run(go())
+    assert failures and status["state"] == "done"
+    assert sorted(r.claims for r in rows) == [1, 2] and all(r.completions == 1 for r in rows)
+
+
+def test_storage_behind_fsspec_takes_a_non_local_root(tmp_path, modules, photos):
+    """An object-store-like root (fsspec's in-memory filesystem stands in for s3://)."""
+    async def go():
+        service = make_service(tmp_path, modules, storage_root="memory://lumograph-test-store")
+        await service.start()
+        try:
+            job_id, _ = service.submit(vertical="jewelry", options=OPTIONS, uploads=uploads(photos[:1]))
+            return await wait_done(service, job_id), service.store.item_rows(job_id)
+        finally:
+            await service.stop()
+
+    status, rows = asyncio.run(go())
+    assert status["state"] == "done"
+    assert rows[0].input_uri.startswith("memory://") and rows[0].output_uri.startswith("memory://")
+    assert Storage.read(rows[0].output_uri)[:2] == b"\xff\xd8"

@@ -110,3 +110,26 @@ def test_recover_requeues_only_expired_leases(store):
     assert store.recover() == 1
     rows = {r.n: r for r in store.item_rows(expired.job_id)}
     assert rows[expired.n].state == "queued" and rows[live.n].state == "running"
+
+
+def test_a_whole_job_runs_on_this_database(url, tmp_path, modules):
+    import asyncio
+
+    from lumograph.serve.schemas import LightboxOptions
+    from tests.jobs.conftest import jpeg, make_service, wait_done
+    from lumograph.jobs.service import Upload
+
+    async def go():
+        service = make_service(tmp_path, modules, database_url=url)
+        await service.start()
+        try:
+            job_id, _ = service.submit(vertical="jewelry", options=LightboxOptions().model_dump(mode="json"),
+                                       uploads=[Upload("a.jpg", jpeg(0)), Upload("b.jpg", b"not an image")],
+                                       idempotency_key=f"db-{tmp_path.name}")
+            return await wait_done(service, job_id)
+        finally:
+            await service.stop()
+
+    status = asyncio.run(go())
+    assert status["state"] == "done" and status["counts"]["done"] == 1 and status["counts"]["error"] == 1
+    assert status["summary"]["consistency"]["n_delivered"] == 1
