@@ -486,7 +486,7 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
         raise RuntimeError("Ray is already initialised in this process; run the bench in its own process")
     work = Path(tempfile.mkdtemp(prefix="lg-bench-jobs-", dir="/tmp"))
     photo_dir, data_dir, bulk_out = work / "photos", work / "jobs-data", work / "bulk-out"
-    data_dir_inproc = work / "jobs-data-actors"
+    data_dir_actors = work / "jobs-data-actors"
     try:
         t0 = time.perf_counter()
         specs = make_photos(photo_dir, n_photos, sizes)
@@ -496,7 +496,8 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
         port = free_port()
         config = cluster.load_serve_config(cluster.DEFAULT_CONFIG, http_port=port)
         jobs_app = next(app for app in config.applications if app.name == "jobs")
-        jobs_app.args = {**jobs_app.args, "data_dir": str(data_dir)}
+        # The first job phase goes through the module deployments whatever the config says.
+        jobs_app.args = {**jobs_app.args, "data_dir": str(data_dir), "steps": "modules"}
         job_workers = int(jobs_app.args.get("concurrency", 2))
         base = f"http://127.0.0.1:{port}"
         conditions: dict[str, Any] = {"load_average_before": {}, "replicas_after": {}}
@@ -524,11 +525,11 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
             conditions["replicas_after"]["sync"] = _replicas()
             # The same job API with the jobs replica's actor pool (jobs app arg steps:
             # actors): the Serve app is redeployed with that one arg changed.
-            jobs_app.args = {**jobs_app.args, "steps": "actors", "data_dir": str(data_dir_inproc)}
+            jobs_app.args = {**jobs_app.args, "steps": "actors", "data_dir": str(data_dir_actors)}
             cluster.deploy_config(config, timeout_s=300)
             _wait_for_steps(base, "actors")
             conditions["load_average_before"]["jobs_actors"] = [round(x, 2) for x in os.getloadavg()]
-            jobs_actors = run_job_path(base, photos, data_dir_inproc, job_workers)
+            jobs_actors = run_job_path(base, photos, data_dir_actors, job_workers)
             conditions["replicas_after"]["jobs_actors"] = _replicas()
         finally:
             cluster.shutdown()
@@ -596,7 +597,7 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
             "serve_config": "configs/local.yaml (jobs app data_dir in a temporary folder)",
             "serve_start_s": round(serve_start_s, 1),
             "concurrency": {"jobs": f"{job_workers} workers in the JobsIngress replica (jobs app arg concurrency)",
-                            "jobs_actors": f"{job_workers} workers in the JobsIngress replica, each item on one "
+                            "jobs_actors": f"{job_workers + 1} workers in the JobsIngress replica, each item on one "
                                            f"of {job_workers} Ray actors holding in-process cores",
                             "sync": f"{job_workers} concurrent HTTP clients",
                             "bulk": f"{bulk['concurrency']} Ray Data actors ({bulk['concurrency_reason']})"},

@@ -75,7 +75,10 @@ def job_settings(args: JobsAppArgs) -> JobSettings:
         database_url=args.database_url or os.environ.get("LUMOGRAPH_JOBS_DATABASE_URL") or sqlite_url(data_dir),
         storage_root=args.storage_root or os.environ.get("LUMOGRAPH_JOBS_STORAGE") or str(data_dir / "store"),
         webhook_secret=webhook_secret(args, data_dir),
-        concurrency=args.concurrency, lease_s=args.lease_s, input_roots=list(args.input_roots),
+        # With an actor pool, one worker more than actors: it claims and reads the next item
+        # while the others are recorded, so no actor waits for the database between items.
+        concurrency=args.concurrency + (1 if args.steps == "actors" else 0),
+        lease_s=args.lease_s, input_roots=list(args.input_roots),
         allow_private_callbacks=args.allow_private_callbacks,
         limits=JobLimits(max_items=args.max_items, max_bytes=args.max_job_bytes,
                          max_file_bytes=args.max_upload_bytes, max_active_jobs=args.max_active_jobs),

@@ -61,8 +61,20 @@ _INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
 # one-pixel cache inside a transform is the only part of it that is not thread-safe.
 _CMS_FLAGS = ImageCms.Flags.NOCACHE | ImageCms.Flags.BLACKPOINTCOMPENSATION
 _SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+#: The ICC header's creation date-time (bytes 24-35): LittleCMS stamps the moment the
+#: profile object was made, so every process would embed different bytes and the same
+#: photo would encode differently in two replicas (a retried job item, a restart). Pinned
+#: to one date. The profile ID (bytes 84-99, an MD5 that covers the date) is cleared:
+#: all zero means "not computed" in the ICC spec (and LittleCMS leaves it so anyway).
+_PINNED_ICC_DATE = bytes.fromhex("07ea000c0001000000000000")  # 2026-12-01 00:00:00
+
+
+def _pinned_date(icc: bytes) -> bytes:
+    return icc[:24] + _PINNED_ICC_DATE + icc[36:84] + bytes(16) + icc[100:]
+
+
 #: The ICC profile every encoded deliverable carries (LittleCMS's built-in sRGB, 588 bytes).
-SRGB_ICC: bytes = _SRGB_PROFILE.tobytes()
+SRGB_ICC: bytes = _pinned_date(_SRGB_PROFILE.tobytes())
 _CMS_LOCK = threading.Lock()  # building transforms reads shared profile objects
 #: Profile colour space -> the PIL modes its pixels may come in, each with the mode the
 #: transform writes (alpha is carried through by Pillow).

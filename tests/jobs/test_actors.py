@@ -18,6 +18,9 @@ OPTIONS = LightboxOptions().model_dump(mode="json")
 
 @pytest.fixture(scope="module")
 def ray_local():
+    if ray.is_initialized():  # a session cluster of another test module: use it as it is
+        yield
+        return
     ray.init(num_cpus=2, object_store_memory=200 * 1024 * 1024, include_dashboard=False,
              namespace="lg-jobs-actors-test", log_to_driver=False)
     yield

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 
 import colour
 import cv2
@@ -318,3 +319,22 @@ def test_pure_white_survives_encode_then_decode_exactly(fmt):
     background = np.ones(canvas.shape[:2], bool)
     cv2.circle(background.view(np.uint8), (128, 128), 60, 0, -1)
     assert (decoded.rgb[background] == 255).all()
+
+
+def test_the_same_image_encodes_to_the_same_bytes_in_two_processes():
+    """The embedded profile must not carry the moment a process made it (LittleCMS stamps
+    one): a job item retried on another replica, or after a restart, must give the same
+    file as an uninterrupted run."""
+    import subprocess
+    import sys
+
+    code = ("import hashlib, numpy as np\n"
+            "from lumograph.models.common.imageio import encode_image\n"
+            "rgb = (np.arange(64 * 48 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)\n"
+            "print(hashlib.sha256(encode_image(rgb, 'jpeg', quality=90)).hexdigest())\n")
+    digests = set()
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+        digests.add(done.stdout.strip())
+        time.sleep(1.1)  # the profile's date field counts seconds
+    assert len(digests) == 1
