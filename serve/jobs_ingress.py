@@ -191,26 +191,28 @@ class JobsIngress:
             form = await request.form(max_files=self.args.max_items + 1, max_fields=300)
         except Exception as exc:
             raise InvalidOptions(f"the multipart body could not be parsed: {exc}", code="invalid_request") from None
-        files = [u for u in form.getlist("image") if not isinstance(u, str)]
-        fields = {k: v for k, v in form.multi_items() if k != "image" and isinstance(v, str)}
-        job = {k: fields.pop(k) for k in JOB_FIELDS if k in fields}
-        vertical = job.get("vertical")
-        if vertical not in OPTION_MODELS:
-            raise InvalidOptions(f"vertical: must be 'jewelry' or 'listing', got {vertical!r}")
-        n_photos = len(files)
-        bundle = None
-        if _flag(job.get("bundle")):
-            if vertical != "listing":
-                raise InvalidOptions("bundle: only a listing job can be a bundle")
-            bundle = bundle_contexts(fields, n_photos)
-        options = parse_options(OPTION_MODELS[vertical], fields).model_dump(mode="json")
-        controls = {"smart_retry": _flag(job.get("smart_retry", "true")), **consistency_control(job, vertical)}
-        job_id, created = await asyncio.to_thread(
-            self.service.submit, vertical=vertical, options=options,
-            uploads=[Upload(f.filename, f.file) for f in files], source=job.get("source"),
-            callback_url=job.get("callback_url"), callback_per_item=_flag(job.get("callback_per_item")),
-            bundle=bundle, idempotency_key=idempotency_key, controls=controls)
-        await form.close()
+        try:  # the spooled upload files are removed whatever happens
+            files = [u for u in form.getlist("image") if not isinstance(u, str)]
+            fields = {k: v for k, v in form.multi_items() if k != "image" and isinstance(v, str)}
+            job = {k: fields.pop(k) for k in JOB_FIELDS if k in fields}
+            vertical = job.get("vertical")
+            if vertical not in OPTION_MODELS:
+                raise InvalidOptions(f"vertical: must be 'jewelry' or 'listing', got {vertical!r}")
+            n_photos = len(files)
+            bundle = None
+            if _flag(job.get("bundle")):
+                if vertical != "listing":
+                    raise InvalidOptions("bundle: only a listing job can be a bundle")
+                bundle = bundle_contexts(fields, n_photos)
+            options = parse_options(OPTION_MODELS[vertical], fields).model_dump(mode="json")
+            controls = {"smart_retry": _flag(job.get("smart_retry", "true")), **consistency_control(job, vertical)}
+            job_id, created = await asyncio.to_thread(
+                self.service.submit, vertical=vertical, options=options,
+                uploads=[Upload(f.filename, f.file) for f in files], source=job.get("source"),
+                callback_url=job.get("callback_url"), callback_per_item=_flag(job.get("callback_per_item")),
+                bundle=bundle, idempotency_key=idempotency_key, controls=controls)
+        finally:
+            await form.close()
         status = await asyncio.to_thread(self.service.status, job_id, with_items=False)
         body = {"id": job_id, "state": status["state"], "n_items": status["n_items"], "created": created,
                 "urls": status["urls"], "request_id": rid}
