@@ -40,16 +40,19 @@ class PhotoActor:
 
 
 class ActorPool:
-    """``size`` ``PhotoActor``s and a queue of the free ones."""
+    """``size`` ``PhotoActor``s and a queue of the free ones. The actors start with the
+    first item, not with the service: an idle jobs app holds no cores (about 0.5 GB each)."""
 
     def __init__(self, size: int, *, num_cpus: float = 0.01, **actor_args: Any):
         self._remote = ray.remote(num_cpus=num_cpus)(PhotoActor)
         self._args = actor_args
-        self.actors = [self._remote.remote(**actor_args) for _ in range(max(1, int(size)))]
+        self.size = max(1, int(size))
+        self.actors: list = []
         self._free: asyncio.Queue | None = None
 
     def _queue(self) -> asyncio.Queue:
-        if self._free is None:  # made on the event loop that uses it
+        if self._free is None:  # made on the event loop that uses it, at the first item
+            self.actors = [self._remote.remote(**self._args) for _ in range(self.size)]
             self._free = asyncio.Queue()
             for actor in self.actors:
                 self._free.put_nowait(actor)

@@ -29,7 +29,7 @@ def ray_local():
 
 def test_a_job_runs_on_the_actor_pool_and_survives_dead_actors(ray_local, tmp_path, photos):
     pool = ActorPool(2, backend="classical")
-    ray.get([a.ready.remote() for a in pool.actors], timeout=120)
+    assert pool.actors == []  # nothing held until the first item
 
     async def go():
         service = JobService(settings_for(tmp_path, lease_s=1.0),
