@@ -18,7 +18,13 @@ from lumograph.graphs.jewelry import JewelrySteps, run_lightbox
 from lumograph.graphs.listing import ListingSteps, run_enhance
 from lumograph.jobs.retry import better, failing_checks, plan_retry
 from lumograph.models.common.errors import LumographError
-from lumograph.models.common.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from lumograph.models.common.imageio import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    FORMAT_EXTENSIONS,
+    FORMAT_MEDIA_TYPES,
+    decode_image,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +32,7 @@ Vertical = Literal["jewelry", "listing"]
 VERTICALS: tuple[str, ...] = ("jewelry", "listing")
 
 #: File extension of each output media type (archive and bulk-run file names).
-EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+EXTENSIONS = {FORMAT_MEDIA_TYPES[fmt]: suffixes[0] for fmt, suffixes in FORMAT_EXTENSIONS.items()}
 
 
 class WorkerLost(Exception):

@@ -14,9 +14,7 @@ import fsspec
 from fsspec.core import url_to_fs
 
 from lumograph.models.common.errors import InvalidOptions
-
-#: Photo files a server-side input folder contributes.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif")
+from lumograph.models.common.imageio import IMAGE_SUFFIXES
 
 
 def _join(root: str, key: str) -> str:

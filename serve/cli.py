@@ -51,12 +51,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Files ``process`` / ``enhance`` pick up from a folder.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif")
-
-
 def _inputs_of(path: str) -> list[Path]:
     """The photos to process: the file itself, or the image files of a folder (sorted)."""
+    from lumograph.models.common.imageio import IMAGE_SUFFIXES  # the decoder's formats
+
     p = Path(path)
     if p.is_dir():
         return sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)

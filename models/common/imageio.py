@@ -40,6 +40,8 @@ DEFAULT_MAX_BYTES = 40 * 1024 * 1024
 #: Output formats and the filename extensions that match them.
 FORMAT_EXTENSIONS = {"jpeg": (".jpg", ".jpeg"), "png": (".png",), "webp": (".webp",)}
 FORMAT_MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+#: File suffixes of the photos a folder contributes (what ``decode_image`` reads).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif")
 
 #: ISO-BMFF ``ftyp`` brands of the HEIF family (ISO/IEC 23008-12, AV1-ISOBMFF): the
 #: specific brands name the codec; ``mif1``/``msf1`` alone say only "some HEIF".
