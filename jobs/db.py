@@ -6,11 +6,13 @@ upgrades a database to head before use, so a new release migrates an old file in
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Engine,
@@ -117,6 +119,58 @@ deliveries = Table(
 )
 
 
+# ---------------------------------------------------------------- tenants, keys, quotas (0003)
+# Owned by ``lumograph.access``; they live here so one Alembic history owns the database.
+
+tenants = Table(
+    "tenants", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=True),
+    # Overrides of the configured default limits ({"requests_per_s": 5, ...}); null: defaults.
+    Column("limits", JSON, nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False, server_default=false()),
+    Column("created_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    # The public half of a key ("lg_<id>_<secret>"): looked up, listed, revoked by it.
+    Column("id", String(16), primary_key=True),
+    Column("tenant", String(64), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=True),
+    # SHA-256 of the secret half. Keys are 256 random bits, so a fast hash is enough: there
+    # is nothing to brute-force; a slow KDF would only cost every request.
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Column("last_used_at", Float, nullable=True),
+    Index("ix_api_keys_tenant", "tenant"),
+)
+
+buckets = Table(
+    "buckets", metadata,
+    # One token bucket per tenant and limit ("requests", "images"): shared by every ingress
+    # replica, so a tenant's rate is one rate however many replicas serve it.
+    Column("tenant", String(64), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+usage = Table(
+    "usage", metadata,
+    # Per tenant and UTC day: what was taken in (the bytes-per-day quota) and served.
+    Column("tenant", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("requests", Integer, nullable=False, default=0),
+    Column("images", Integer, nullable=False, default=0),
+    Column("bytes_in", BigInteger, nullable=False, default=0),
+)
+
+
+_UPGRADE_LOCK = threading.Lock()
+
+
 def now() -> float:
     return time.time()
 
@@ -151,12 +205,25 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config
 
+    from sqlalchemy.exc import DatabaseError
+
     here = Path(__file__).resolve().parent / "migrations"
     config = Config()
     config.set_main_option("script_location", str(here))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    # Every ingress replica opens the database as it starts, often at the same moment: one
+    # migrates, another may read the old version, then find the tables made ("already
+    # exists"). Upgrading again reads the new version and does nothing.
+    for attempt in range(4):
+        try:
+            # Alembic's command context is module-global: one upgrade at a time per process.
+            with _UPGRADE_LOCK, engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+            return
+        except DatabaseError:
+            if attempt == 3:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def open_db(url: str) -> Engine:

@@ -15,7 +15,9 @@ FORBIDDEN = {
                "lumograph.deployments", "lumograph.bench"),
     "graphs": ("ray", "fastapi", "lumograph.serve", "lumograph.jobs", "lumograph.deployments", "lumograph.bench"),
     "jobs": ("fastapi", "starlette", "ray.serve", "lumograph.serve", "lumograph.deployments", "lumograph.bench"),
-    "deployments": ("lumograph.serve", "lumograph.bench", "lumograph.jobs"),
+    "access": ("fastapi", "starlette", "ray", "lumograph.serve", "lumograph.deployments", "lumograph.graphs",
+               "lumograph.bench"),
+    "deployments": ("lumograph.serve", "lumograph.bench", "lumograph.jobs", "lumograph.access"),
     "serve": ("lumograph.bench",),
 }
 
