@@ -42,6 +42,7 @@ import numpy as np
 import requests
 import yaml
 
+from lumograph.bench.keyed import keyed_session
 from lumograph.bench.sheets import save_result
 from lumograph.bench.synthetic import ring_photo
 from lumograph.models.common.imageio import encode_image, resize_long_side
@@ -118,9 +119,11 @@ def _measure_variant(name: str, scale: int) -> dict:
     temp_dir = tempfile.mkdtemp(prefix="lg-bench-conc-", dir="/tmp")
     port = free_port()
     base = f"http://127.0.0.1:{port}/jewelry"
-    cluster.start_ray(object_store_mb=768, dashboard=False, temp_dir=temp_dir)
+    config = _config(port, env_vars)
+    client = keyed_session(config, Path(temp_dir) / "data")
+    cluster.start_ray(object_store_mb=768, dashboard=False, temp_dir=temp_dir, config=config)
     try:
-        cluster.deploy_config(_config(port, env_vars), timeout_s=240)
+        cluster.deploy_config(config, timeout_s=240)
         seg = serve.get_deployment_handle("Segmenter", app_name="modules")
         rgb_ref = ray.put(photo.rgb)
         proxy_hw = resize_long_side(photo.rgb, 1024).shape[:2]
@@ -129,7 +132,7 @@ def _measure_variant(name: str, scale: int) -> dict:
             seg.segment_jewelry.remote(rgb_ref, proxy_hw).result(timeout_s=300)
 
         def lightbox():
-            r = requests.post(f"{base}/lightbox", files={"image": ("ring.jpg", jpeg, "image/jpeg")}, timeout=300)
+            r = client.post(f"{base}/lightbox", files={"image": ("ring.jpg", jpeg, "image/jpeg")}, timeout=300)
             if r.status_code != 200:
                 raise RuntimeError(f"lightbox answered {r.status_code}: {r.text[:200]}")
 
@@ -137,7 +140,7 @@ def _measure_variant(name: str, scale: int) -> dict:
             seg.backend.remote().result(timeout_s=120)
 
         def healthz():
-            r = requests.get(f"{base}/healthz", timeout=120)
+            r = client.get(f"{base}/healthz", timeout=120)
             if r.status_code != 200:
                 raise RuntimeError(f"healthz answered {r.status_code}: {r.text[:200]}")
 
@@ -149,7 +152,7 @@ def _measure_variant(name: str, scale: int) -> dict:
         # Where a single request's time goes, per graph stage, one request at a time.
         stages: dict[str, list[float]] = {}
         for _ in range(STAGE_REPEATS):
-            r = requests.post(f"{base}/lightbox", files={"image": ("ring.jpg", jpeg, "image/jpeg")},
+            r = client.post(f"{base}/lightbox", files={"image": ("ring.jpg", jpeg, "image/jpeg")},
                               params={"report": "json"}, timeout=300)
             for stage, seconds in r.json()["report"]["timings_s"].items():
                 stages.setdefault(stage, []).append(seconds)

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import requests
 
+from lumograph.bench.keyed import keyed_session
 from lumograph.bench.sheets import save_result
 from lumograph.bench.synthetic import ring_photo
 from lumograph.graphs.jewelry import run_lightbox
@@ -113,16 +114,17 @@ def run_bench_jewelry(*, json_out: Path, repeats: int = 5, chart: Path | None = 
     temp_dir = tempfile.mkdtemp(prefix="lg-bench-", dir="/tmp")
     port = free_port()
     config = cluster.load_serve_config(cluster.DEFAULT_CONFIG, http_port=port)
+    client = keyed_session(config, Path(temp_dir) / "data")
     url = f"http://127.0.0.1:{port}/jewelry/lightbox"
     runs: list[dict] = []
     with PeakPSS() as mem:
-        cluster.start_ray(object_store_mb=512, dashboard=False, temp_dir=temp_dir)
+        cluster.start_ray(object_store_mb=512, dashboard=False, temp_dir=temp_dir, config=config)
         try:
             cluster.deploy_config(config, timeout_s=240)
 
             def http_once(report: bool = False) -> tuple[float, requests.Response]:
                 t0 = time.perf_counter()
-                r = requests.post(url, files={"image": ("bench.jpg", data, "image/jpeg")},
+                r = client.post(url, files={"image": ("bench.jpg", data, "image/jpeg")},
                                   params={"report": "json"} if report else {}, timeout=300)
                 return time.perf_counter() - t0, r
 

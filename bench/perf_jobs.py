@@ -38,6 +38,7 @@ import psutil
 import requests
 
 from lumograph.bench.perf_jewelry import BackgroundSampler, PeakPSS
+from lumograph.bench.keyed import keyed_session
 from lumograph.bench.sheets import save_result
 from lumograph.bench.synthetic import ring_photo
 from lumograph.models.common.imageio import encode_image
@@ -259,12 +260,12 @@ def _replicas() -> dict[str, int]:
 # --- the three paths -----------------------------------------------------------------
 
 
-def _wait_for_steps(base: str, steps: str, timeout_s: float = 300.0) -> None:
+def _wait_for_steps(client: requests.Session, base: str, steps: str, timeout_s: float = 300.0) -> None:
     """Wait until the redeployed jobs replica answers with ``steps``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{base}/v1/healthz", timeout=30).json().get("steps") == steps:
+            if client.get(f"{base}/v1/healthz", timeout=30).json().get("steps") == steps:
                 return
         except (requests.RequestException, ValueError):
             pass
@@ -272,7 +273,7 @@ def _wait_for_steps(base: str, steps: str, timeout_s: float = 300.0) -> None:
     raise RuntimeError(f"the jobs app did not come back with steps={steps!r}")
 
 
-def run_job_path(base: str, photos: list[tuple[str, bytes]], data_dir: Path, concurrency: int) -> dict[str, Any]:
+def run_job_path(client: requests.Session, base: str, photos: list[tuple[str, bytes]], data_dir: Path, concurrency: int) -> dict[str, Any]:
     """(a) One job of every photo through ``/v1/jobs``; figures from the job's status and
     its database rows (``started_at``/``finished_at``/``seconds`` per item)."""
     from lumograph.jobs.db import make_engine, sqlite_url
@@ -284,14 +285,14 @@ def run_job_path(base: str, photos: list[tuple[str, bytes]], data_dir: Path, con
     with PeakPSS(PSS_INTERVAL_S) as mem, CpuMeter() as cpu:
         t_submit = time.time()
         p0 = time.perf_counter()
-        answer = requests.post(f"{base}/v1/jobs", files=files, data={"vertical": "jewelry"}, timeout=1200)
+        answer = client.post(f"{base}/v1/jobs", files=files, data={"vertical": "jewelry"}, timeout=1200)
         submit_s = time.perf_counter() - p0
         if answer.status_code != 202:
             raise RuntimeError(f"job submit failed: {answer.status_code} {answer.text[:300]}")
         job_id = answer.json()["id"]
         deadline = time.monotonic() + 3600
         while True:
-            state = requests.get(f"{base}/v1/jobs/{job_id}", params={"items": "false"}, timeout=60).json()["state"]
+            state = client.get(f"{base}/v1/jobs/{job_id}", params={"items": "false"}, timeout=60).json()["state"]
             polls += 1
             if state in ("done", "failed", "cancelled"):
                 break
@@ -299,7 +300,7 @@ def run_job_path(base: str, photos: list[tuple[str, bytes]], data_dir: Path, con
                 raise TimeoutError(f"job {job_id} not finished after an hour: {state}")
             time.sleep(0.5)
         seen_done_s = time.time() - t_submit
-    status = requests.get(f"{base}/v1/jobs/{job_id}", timeout=120).json()
+    status = client.get(f"{base}/v1/jobs/{job_id}", timeout=120).json()
     store = JobStore(make_engine(sqlite_url(data_dir)))
     job = store.job_row(job_id)
     rows = store.item_rows(job_id)
@@ -352,13 +353,13 @@ def run_job_path(base: str, photos: list[tuple[str, bytes]], data_dir: Path, con
     }
 
 
-def run_sync_path(base: str, photos: list[tuple[str, bytes]], clients: int) -> dict[str, Any]:
+def run_sync_path(client: requests.Session, base: str, photos: list[tuple[str, bytes]], clients: int) -> dict[str, Any]:
     """(b) ``POST /jewelry/lightbox`` per photo from ``clients`` concurrent clients."""
 
     def one(photo: tuple[str, bytes]) -> dict[str, Any]:
         name, data = photo
         t0 = time.perf_counter()
-        r = requests.post(f"{base}/jewelry/lightbox", files={"image": (name, data, "image/jpeg")}, timeout=600)
+        r = client.post(f"{base}/jewelry/lightbox", files={"image": (name, data, "image/jpeg")}, timeout=600)
         seconds = time.perf_counter() - t0
         entry = {"name": name, "status": r.status_code, "seconds": round(seconds, 3), "end": time.perf_counter()}
         if r.status_code == 200:
@@ -497,39 +498,41 @@ def run(json_path: Path, chart_path: Path | None = None, *, n_photos: int = 200,
         config = cluster.load_serve_config(cluster.DEFAULT_CONFIG, http_port=port)
         jobs_app = next(app for app in config.applications if app.name == "jobs")
         # The first job phase goes through the module deployments whatever the config says.
-        jobs_app.args = {**jobs_app.args, "data_dir": str(data_dir), "steps": "modules"}
+        jobs_app.args = {**jobs_app.args, "steps": "modules"}
+        client = keyed_session(config, data_dir)
         job_workers = int(jobs_app.args.get("concurrency", 2))
         base = f"http://127.0.0.1:{port}"
         conditions: dict[str, Any] = {"load_average_before": {}, "replicas_after": {}}
         t0 = time.perf_counter()
         cluster.start_ray(num_cpus=os.cpu_count() or 2, object_store_mb=512, dashboard=False,
-                          temp_dir=str(work / "ray-serve"))
+                          temp_dir=str(work / "ray-serve"), config=config)
         try:
             cluster.deploy_config(config, timeout_s=300)
             # Warm-up, as a running service is: the modules' replicas answer, the jobs
             # replica has started its workers. Not one of the measured photos.
             warm_jpeg = encode_image(ring_photo(*sizes[0], seed=1, with_chain=False).rgb, "jpeg", quality=92)
-            warm = requests.post(f"{base}/jewelry/lightbox", files={"image": ("warm.jpg", warm_jpeg, "image/jpeg")},
+            warm = client.post(f"{base}/jewelry/lightbox", files={"image": ("warm.jpg", warm_jpeg, "image/jpeg")},
                                  timeout=300)
             if warm.status_code not in (200, 422):
                 raise RuntimeError(f"warm-up failed: {warm.status_code} {warm.text[:300]}")
-            requests.get(f"{base}/v1/healthz", timeout=120).raise_for_status()
+            client.get(f"{base}/v1/healthz", timeout=120).raise_for_status()
             serve_start_s = time.perf_counter() - t0
             conditions["replicas_before"] = _replicas()
 
             conditions["load_average_before"]["jobs"] = [round(x, 2) for x in os.getloadavg()]
-            jobs = run_job_path(base, photos, data_dir, job_workers)
+            jobs = run_job_path(client, base, photos, data_dir, job_workers)
             conditions["replicas_after"]["jobs"] = _replicas()
             conditions["load_average_before"]["sync"] = [round(x, 2) for x in os.getloadavg()]
-            sync = run_sync_path(base, photos, job_workers)
+            sync = run_sync_path(client, base, photos, job_workers)
             conditions["replicas_after"]["sync"] = _replicas()
             # The same job API with the jobs replica's actor pool (jobs app arg steps:
             # actors): the Serve app is redeployed with that one arg changed.
-            jobs_app.args = {**jobs_app.args, "steps": "actors", "data_dir": str(data_dir_actors)}
+            jobs_app.args = {**jobs_app.args, "steps": "actors"}
+            client = keyed_session(config, data_dir_actors)
             cluster.deploy_config(config, timeout_s=300)
-            _wait_for_steps(base, "actors")
+            _wait_for_steps(client, base, "actors")
             conditions["load_average_before"]["jobs_actors"] = [round(x, 2) for x in os.getloadavg()]
-            jobs_actors = run_job_path(base, photos, data_dir_actors, job_workers)
+            jobs_actors = run_job_path(client, base, photos, data_dir_actors, job_workers)
             conditions["replicas_after"]["jobs_actors"] = _replicas()
         finally:
             cluster.shutdown()

@@ -24,6 +24,7 @@ import psutil
 import requests
 
 from lumograph.bench.perf_jewelry import BackgroundSampler, PeakPSS
+from lumograph.bench.keyed import keyed_session
 from lumograph.bench.sheets import save_result
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo
 from lumograph.graphs.listing import run_enhance
@@ -107,18 +108,19 @@ def run_bench_listing(*, json_out: Path, repeats: int = 3, chart: Path | None = 
     temp_dir = tempfile.mkdtemp(prefix="lg-bench-", dir="/tmp")
     port = free_port()
     config = cluster.load_serve_config(cluster.DEFAULT_CONFIG, http_port=port)
+    client = keyed_session(config, Path(temp_dir) / "data")
     base = f"http://127.0.0.1:{port}/listing"
     runs: dict[str, list[dict]] = {c: [] for c in CASES}
     bundle: dict = {}
     with PeakPSS() as mem:
-        cluster.start_ray(object_store_mb=768, dashboard=False, temp_dir=temp_dir)
+        cluster.start_ray(object_store_mb=768, dashboard=False, temp_dir=temp_dir, config=config)
         try:
             cluster.deploy_config(config, timeout_s=300)
 
             def http_once(case: str) -> tuple[float, requests.Response]:
                 tier, kind = CASES[case]
                 t0 = time.perf_counter()
-                r = requests.post(f"{base}/enhance", files={"image": ("bench.jpg", photos_12mp[kind], "image/jpeg")},
+                r = client.post(f"{base}/enhance", files={"image": ("bench.jpg", photos_12mp[kind], "image/jpeg")},
                                   data={"tier": tier, "report": "json"}, timeout=300)
                 return time.perf_counter() - t0, r
 
@@ -141,7 +143,7 @@ def run_bench_listing(*, json_out: Path, repeats: int = 3, chart: Path | None = 
             files = [("image", (name, blob, "image/jpeg")) for name, blob in photos]
             with CpuSampler() as cpu:
                 t0 = time.perf_counter()
-                r = requests.post(f"{base}/bundle", files=files, data={"tier": "standard"}, timeout=1800)
+                r = client.post(f"{base}/bundle", files=files, data={"tier": "standard"}, timeout=1800)
                 wall = time.perf_counter() - t0
             body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
             bundle = {

@@ -125,11 +125,14 @@ class JobService:
     def submit(self, *, vertical: str, options: dict[str, Any], uploads: list[Upload] | None = None,
                source: str | None = None, callback_url: str | None = None, callback_per_item: bool = False,
                bundle: dict[str, Any] | None = None, idempotency_key: str | None = None,
-               tenant: str = "default", controls: dict[str, Any] | None = None) -> tuple[str, bool]:
+               tenant: str = "default", controls: dict[str, Any] | None = None,
+               max_active_jobs: int | None = None) -> tuple[str, bool]:
         """Store the photos and queue the job. Returns (job id, created); a retried submit
         with the same ``idempotency_key`` and body returns the first job (created False).
-        Synchronous (hashing and copying files): call it in a thread."""
+        ``max_active_jobs``: the tenant's own bound (default: the settings'). Synchronous
+        (hashing and copying files): call it in a thread."""
         limits = self.settings.limits
+        active_bound = max_active_jobs or limits.max_active_jobs
         uploads = uploads or []
         if bool(uploads) == bool(source):
             raise InvalidOptions("give the photos as 'image' file parts or as a 'source' folder, not both "
@@ -161,9 +164,9 @@ class JobService:
             existing = self.store.find_idempotent(tenant, idempotency_key, request_hash)
             if existing:
                 return existing, False
-        if self.store.active_jobs(tenant) >= limits.max_active_jobs:
-            raise TooManyJobs(f"{limits.max_active_jobs} jobs are already queued or running; retry later",
-                              details={"retry_after_s": 30})
+        if self.store.active_jobs(tenant) >= active_bound:
+            raise TooManyJobs(f"{active_bound} jobs are already queued or running; retry later",
+                              details={"limit": "max_active_jobs", "limit_value": active_bound, "retry_after_s": 30})
         job_id = uuid.uuid4().hex
         contexts = list((bundle or {}).get("contexts") or [])
         if bundle and len(contexts) != len(photos):

@@ -266,6 +266,14 @@ class JobStore:
             raise JobNotFound(f"no job {job_id!r}")
         return row
 
+    def owned_job(self, job_id: str, tenant: str):
+        """The job's row when ``tenant`` owns it; another tenant's job is "no such job", the
+        same answer as an unknown id (nothing tells a caller that the id exists)."""
+        row = self.job_row(job_id)
+        if row.tenant != tenant:
+            raise JobNotFound(f"no job {job_id!r}")
+        return row
+
     def item_rows(self, job_id: str) -> list:
         with self.engine.connect() as c:
             return list(c.execute(select(items).where(items.c.job_id == job_id).order_by(items.c.n)))

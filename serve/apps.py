@@ -65,21 +65,26 @@ def modules_app(args: Optional[dict] = None, deployment_options: DeploymentOptio
     return with_yaml_options(RootIngress, deployment_options).bind(directory=directory)
 
 
+def _resolved(model, args):
+    """``args`` validated into ``model``, its ``data_dir`` made absolute here, in the process
+    that deploys (``lumograph serve``'s working directory), not in a replica's."""
+    args = model.model_validate(args or {}) if not isinstance(args, model) else args
+    return args.model_copy(update={"data_dir": os.path.abspath(os.path.expanduser(args.data_dir))})
+
+
 def jewelry_app(args: JewelryAppArgs, deployment_options: DeploymentOptions = None) -> Application:
-    args = JewelryAppArgs.model_validate(args or {}) if not isinstance(args, JewelryAppArgs) else args
+    args = _resolved(JewelryAppArgs, args)
     return with_yaml_options(JewelryIngress, deployment_options).bind(**args.model_dump())
 
 
 def listing_app(args: ListingAppArgs, deployment_options: DeploymentOptions = None) -> Application:
-    args = ListingAppArgs.model_validate(args or {}) if not isinstance(args, ListingAppArgs) else args
+    args = _resolved(ListingAppArgs, args)
     return with_yaml_options(ListingIngress, deployment_options).bind(**args.model_dump())
 
 
 def jobs_app(args: JobsAppArgs, deployment_options: DeploymentOptions = None) -> Application:
-    """Asynchronous jobs. A relative ``data_dir`` is resolved here, in the process that
-    deploys (``lumograph serve``'s working directory), not in a replica's."""
-    args = JobsAppArgs.model_validate(args or {}) if not isinstance(args, JobsAppArgs) else args
-    args = args.model_copy(update={"data_dir": os.path.abspath(os.path.expanduser(args.data_dir))})
+    """Asynchronous jobs over the same service database."""
+    args = _resolved(JobsAppArgs, args)
     return with_yaml_options(JobsIngress, deployment_options).bind(**args.model_dump())
 
 

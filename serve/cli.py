@@ -24,9 +24,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from lumograph.serve.plan import PlanDoesNotFit
 
     config = cluster.load_serve_config(args.config, http_port=args.port)
+    if args.host:
+        config.http_options.host = args.host
+    made = cluster.first_start_key(config)
     cluster.start_ray(
         num_cpus=args.num_cpus, num_gpus=args.num_gpus, object_store_mb=args.object_store_mb,
-        dashboard=True, dashboard_port=args.dashboard_port, metrics_port=args.metrics_port,
+        dashboard=True, dashboard_port=args.dashboard_port, metrics_port=args.metrics_port, config=config,
     )
     try:
         cluster.deploy_config(config)
@@ -36,11 +39,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         cluster.shutdown()
         return 2
     port = config.http_options.port
-    print(f"lumograph: serving on http://127.0.0.1:{port} (API docs: http://127.0.0.1:{port}/docs; jewelry: "
+    host = config.http_options.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    where = f" (every interface: {host})" if host in ("0.0.0.0", "::") else ""
+    print(f"lumograph: serving on http://{shown}:{port}{where} (API docs: http://{shown}:{port}/docs; jewelry: "
           f"/jewelry/lightbox; listing: /listing/enhance, /listing/bundle; /healthz). Metrics (Prometheus): "
           f"http://127.0.0.1:{args.metrics_port}/metrics. Ray dashboard: http://127.0.0.1:{args.dashboard_port} "
           f"(its 'Authentication Token Required' dialog takes the token `ray get-auth-token` prints; the Serve "
           f"tab shows each deployment's replicas and queue). Ctrl-C stops.", flush=True)
+    if made:
+        key, path = made
+        print(f"lumograph: first start: an API key for tenant 'local' (shown once; kept in {path}, mode 0600):\n"
+              f"  {key}\n  send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; "
+              f"more: lumograph keys --help", flush=True)
     stop = threading.Event()
     # Ray installs its own handlers; make Ctrl-C and SIGTERM end the foreground loop.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -352,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default="local.yaml",
                    help="a Serve YAML path, or a shipped config: local.yaml (default), gpu.yaml")
     s.add_argument("--port", type=int, default=None, help="HTTP port (default: the config's, 8000)")
+    s.add_argument("--host", default=None, help="HTTP address (default: the config's; local.yaml: 127.0.0.1). "
+                                                "0.0.0.0 serves every interface: every API route needs a key")
     s.add_argument("--dashboard-port", type=int, default=8265)
     s.add_argument("--metrics-port", type=int, default=8080,
                    help="Prometheus metrics port of the local node (Serve's and lumograph's series)")
@@ -406,6 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--gpus", type=float, required=True, help="GPUs in the cluster (whole devices)")
     pc.add_argument("--cpus", type=float, required=True, help="CPUs Ray may schedule on")
     pc.set_defaults(func=_cmd_plan_check)
+
+    from lumograph.serve.keys_cli import register as register_keys
+
+    register_keys(sub)
 
     w = sub.add_parser("weights", help="model weights folder tools")
     w_sub = w.add_subparsers(dest="weights_command", required=True)

@@ -6,6 +6,7 @@ file path that an operator deploys with ``serve deploy``.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -27,6 +28,9 @@ MALLOC_ARENAS = "2"
 #: controller's loop every 0.1 s and every replica exporting metrics every 0.1 s cost about
 #: a sixth of a 2-core machine while the modules sit idle (`bench jobs`: per-process CPU
 #: seconds). Every value can be overridden from the environment.
+#: Serve loads the proxy's middlewares from this import path (the body cap).
+PROXY_CALLBACK_ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
+PROXY_CALLBACK = "lumograph.serve.proxy_guard:middlewares"
 LOCAL_SERVE_PACE = {
     "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
     "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
@@ -67,8 +71,13 @@ def start_ray(
     dashboard_port: int = 8265,
     metrics_port: int | None = None,
     temp_dir: str | None = None,
+    config: Any = None,
 ) -> None:
     """Start a fresh local Ray instance (never attaching to a stale one).
+
+    With the Serve ``config`` it will deploy, Serve's HTTP proxy gets the body cap of
+    ``serve/proxy_guard.py`` with that config's limits (the proxy inherits its environment
+    from this ``ray.init``, so it is set here, before).
 
     ``num_gpus`` declares that many GPUs to Ray (None: Ray detects them). They may be
     logical: on a CPU machine ``num_gpus=1`` lets fractional-GPU replicas schedule, each
@@ -80,6 +89,11 @@ def start_ray(
     if ray.is_initialized():
         return
     os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
+    os.environ.setdefault(PROXY_CALLBACK_ENV, PROXY_CALLBACK)
+    if config is not None:
+        from lumograph.serve.proxy_guard import LIMITS_ENV
+
+        os.environ[LIMITS_ENV] = json.dumps(body_limits(config))
     for name, value in LOCAL_SERVE_PACE.items():
         os.environ.setdefault(name, value)
     kwargs: dict[str, Any] = dict(
@@ -179,3 +193,65 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
+
+# --------------------------------------------------------------------------- the service database
+
+#: Applications whose args carry the service database (``ServiceDataArgs``).
+SERVICE_DATA_APPS = ("lumograph.serve.apps:jewelry_app", "lumograph.serve.apps:listing_app",
+                     "lumograph.serve.apps:jobs_app")
+
+
+def service_data_args(config: Any):
+    """The service database settings of a Serve config (its first application that has
+    them), ``data_dir`` made absolute against this process's working directory."""
+    from lumograph.serve.schemas import ServiceDataArgs
+
+    for app in config.applications:
+        if app.import_path in SERVICE_DATA_APPS:
+            fields = {k: v for k, v in (app.args or {}).items() if k in ServiceDataArgs.model_fields}
+            args = ServiceDataArgs.model_validate(fields)
+            return args.model_copy(update={"data_dir": os.path.abspath(os.path.expanduser(args.data_dir))})
+    return None
+
+
+def use_data_dir(config: Any, data_dir: str | Path) -> None:
+    """Point every application of ``config`` at one service data folder (tests, benches)."""
+    for app in config.applications:
+        if app.import_path in SERVICE_DATA_APPS:
+            app.args = {**(app.args or {}), "data_dir": str(data_dir)}
+
+
+def issue_key(config: Any, tenant: str, name: str | None = None) -> str:
+    """A new API key for ``tenant`` in ``config``'s service database (tests, benches)."""
+    from lumograph.access.keys import KeyStore
+    from lumograph.jobs.db import open_db
+    from lumograph.serve.access import database_url_of
+
+    return KeyStore(open_db(database_url_of(service_data_args(config)))).create_key(tenant, name).token
+
+
+def first_start_key(config: Any) -> tuple[str, Path] | None:
+    """``lumograph serve``'s first start: a key for tenant ``local`` (see ``keys_cli``)."""
+    from lumograph.serve.access import database_url_of
+    from lumograph.serve.keys_cli import ensure_local_key
+
+    args = service_data_args(config)
+    return None if args is None else ensure_local_key(database_url_of(args), args.data_dir)
+
+
+def body_limits(config: Any) -> dict[str, int]:
+    """Largest request body per full path (route prefix + route) of ``config``'s
+    applications, from their args (the same figures each ingress enforces)."""
+    from lumograph.serve.schemas import JewelryAppArgs, JobsAppArgs, ListingAppArgs
+
+    models = dict(zip(SERVICE_DATA_APPS, (JewelryAppArgs, ListingAppArgs, JobsAppArgs)))
+    limits: dict[str, int] = {}
+    for app in config.applications:
+        model = models.get(app.import_path)
+        if model is None:
+            continue
+        prefix = (app.route_prefix or "").rstrip("/")
+        for suffix, n in model.model_validate(app.args or {}).body_limits().items():
+            limits[prefix + suffix] = n
+    return limits

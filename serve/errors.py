@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi.responses import JSONResponse
 
@@ -40,6 +41,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "subject_not_found": (422, "no piece separable from the backdrop"),
     "out_of_scope": (422, "not what the route is for (an on-model shot to the lightbox); details: reason, cue"),
     "quality_rejected": (422, "the QA gate failed the output; the report is in details"),
+    "bundle_failed": (422, "no photo of a bundle could be delivered; details.photos says why for each"),
     "not_found": (404, "no such route"),
     "method_not_allowed": (405, "the route does not take this method"),
     "http_error": (400, "another HTTP-level error (status as answered)"),
@@ -54,7 +56,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "item_not_ready": (409, "the job item has not finished yet"),
     "item_not_delivered": (409, "the job item ended without an image (rejected or error); details say why"),
     "job_too_large": (413, "more photos or bytes than a job may have"),
-    "too_many_jobs": (429, "too many jobs queued or running; retry later"),
+    "too_many_jobs": (429, "the tenant's jobs queued or running are at its max_active_jobs; Retry-After"),
+    "unauthorized": (401, "no API key, or one that is malformed or unknown (WWW-Authenticate: Bearer)"),
+    "forbidden": (403, "the API key was revoked, or its tenant is disabled"),
+    "rate_limited": (429, "over the tenant's requests per second or images per minute; Retry-After says when"),
+    "quota_exceeded": (429, "the tenant's upload bytes for the UTC day are spent; Retry-After: until midnight UTC"),
 }
 _STATUS_BY_CLASS: list[tuple[type[LumographError], int]] = [
     (InvalidImage, 400),
@@ -67,10 +73,33 @@ _STATUS_BY_CLASS: list[tuple[type[LumographError], int]] = [
 ]
 
 
+#: Seconds a client is asked to wait after a replica died or a module's queue was full:
+#: Serve replaces a dead replica within seconds, and a full queue drains about as fast.
+TRANSIENT_RETRY_AFTER_S = 2
+
+
+def transient(exc: BaseException) -> LumographError | None:
+    """A failure of the serving machinery rather than of the request (a module replica died
+    mid-call, was unreachable, or its queue was full): 503 with ``Retry-After``, never a 500.
+    None for anything else."""
+    from ray.exceptions import RayActorError
+    from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+
+    details = {"retry_after_s": TRANSIENT_RETRY_AFTER_S, "cause": type(exc).__name__}
+    if isinstance(exc, BackPressureError):
+        return BackendUnavailable("a module's queue is full; retry shortly", details=details)
+    if isinstance(exc, (RayActorError, DeploymentUnavailableError)):
+        return BackendUnavailable("a module replica became unavailable during the request; retry shortly",
+                                  details=details)
+    return None
+
+
 def unwrap(exc: BaseException) -> BaseException:
-    """Return the original exception behind a Ray wrapper (a replica's error)."""
+    """Return the original exception behind a Ray wrapper (a replica's error); a failure of
+    the serving machinery becomes its ``transient`` 503."""
     cause = getattr(exc, "cause", None)
-    return cause if isinstance(cause, BaseException) else exc
+    exc = cause if isinstance(cause, BaseException) else exc
+    return transient(exc) or exc
 
 
 def status_for(err: LumographError) -> int:
@@ -95,10 +124,18 @@ def error_body(exc: BaseException, request_id: str) -> dict:
             "details": details}
 
 
+def retry_after_header(status: int, details: dict) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, at least 1) for a 429 or 503 whose details say when."""
+    retry = details.get("retry_after_s") if status in (429, 503) else None
+    return {"Retry-After": str(max(1, math.ceil(float(retry))))} if retry is not None else {}
+
+
 def error_response(exc: BaseException, request_id: str) -> JSONResponse:
-    """Map any exception to a JSON error response with its HTTP status."""
+    """Map any exception to a JSON error response with its HTTP status (and ``Retry-After``
+    when the error says when to come back)."""
     body = error_body(exc, request_id)
-    return JSONResponse(status_code=body.pop("status"), content=body)
+    status = body.pop("status")
+    return JSONResponse(status_code=status, content=body, headers=retry_after_header(status, body["details"]))
 
 
 def install_error_handlers(app) -> None:

@@ -18,7 +18,7 @@ from ray import serve
 from lumograph.deployments.directory import MODULES_APP, module_handle
 from lumograph.graphs.jewelry import JewelrySteps, run_lightbox
 from lumograph.models.common.errors import QualityRejected
-from lumograph.models.common.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from lumograph.models.common.imageio import decode_image
 from lumograph.serve.contract import (
     IMAGE_DOC,
     REPORT_DOC,
@@ -28,10 +28,11 @@ from lumograph.serve.contract import (
     error_responses,
     image_response,
 )
+from lumograph.serve.access import open_gate
 from lumograph.serve.errors import error_response
 from lumograph.serve.metrics import IngressMetrics
 from lumograph.serve.responses import answer, health, ingress_api
-from lumograph.serve.schemas import LightboxOptions, LightboxReport
+from lumograph.serve.schemas import JewelryAppArgs, LightboxOptions, LightboxReport
 from lumograph.serve.uploads import (
     parse_options,
     read_uploads,
@@ -51,7 +52,7 @@ def jewelry_steps() -> JewelrySteps:
     )
 
 
-api, UPLOAD_LIMITS = ingress_api(
+api, ACCESS = ingress_api(
     "lumograph jewelry lightbox",
     "Raw jewelry photo in, marketplace-ready lightbox image and QA report out.",
 )
@@ -60,10 +61,12 @@ api, UPLOAD_LIMITS = ingress_api(
 @serve.deployment(name="JewelryIngress")
 @serve.ingress(api)
 class JewelryIngress:
-    def __init__(self, max_upload_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS):
-        self.max_upload_bytes = int(max_upload_bytes)
-        self.max_pixels = int(max_pixels)
-        UPLOAD_LIMITS["/lightbox"] = self.max_upload_bytes
+    def __init__(self, **args):
+        self.args = JewelryAppArgs.model_validate(args)
+        self.max_upload_bytes = self.args.max_upload_bytes
+        self.max_pixels = self.args.max_pixels
+        ACCESS.body_limits.update(self.args.body_limits())
+        ACCESS.gate = open_gate(self.args)
         self.metrics = IngressMetrics("jewelry")
         self.steps = jewelry_steps()
         self.directory = serve.get_deployment_handle("ModuleDirectory", app_name=MODULES_APP, _check_exists=False)

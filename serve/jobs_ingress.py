@@ -21,7 +21,6 @@ from lumograph.jobs import webhooks
 from lumograph.jobs.actors import ActorPool, PoolRunner
 from lumograph.jobs.archive import write_archive
 from lumograph.jobs.bundle import UNDECIDED
-from lumograph.jobs.db import sqlite_url
 from lumograph.jobs.runner import PhotoRunner
 from lumograph.jobs.service import JobLimits, JobService, JobSettings, Upload
 from lumograph.jobs.sheet import job_sheet
@@ -29,6 +28,7 @@ from lumograph.jobs.storage import Storage
 from lumograph.models.common.errors import InvalidOptions, LumographError
 from lumograph.serve.jewelry_ingress import jewelry_steps
 from lumograph.serve.listing_ingress import listing_steps
+from lumograph.serve.access import count_images, database_url_of, open_gate, principal_of
 from lumograph.serve.metrics import IngressMetrics
 from lumograph.serve.responses import answer, ingress_api
 from lumograph.serve.schemas import BundleFields, EnhanceOptions, JobsAppArgs, LightboxOptions
@@ -72,7 +72,7 @@ def job_settings(args: JobsAppArgs) -> JobSettings:
     # On a cluster the database URL (with its password) and the bucket come from the
     # pods' environment (a Kubernetes Secret), not from the Serve YAML.
     return JobSettings(
-        database_url=args.database_url or os.environ.get("LUMOGRAPH_JOBS_DATABASE_URL") or sqlite_url(data_dir),
+        database_url=database_url_of(args.model_copy(update={"data_dir": str(data_dir)})),
         storage_root=args.storage_root or os.environ.get("LUMOGRAPH_JOBS_STORAGE") or str(data_dir / "store"),
         webhook_secret=webhook_secret(args, data_dir),
         # With an actor pool, one worker more than actors: it claims and reads the next item
@@ -81,7 +81,7 @@ def job_settings(args: JobsAppArgs) -> JobSettings:
         lease_s=args.lease_s, input_roots=list(args.input_roots),
         allow_private_callbacks=args.allow_private_callbacks,
         limits=JobLimits(max_items=args.max_items, max_bytes=args.max_job_bytes,
-                         max_file_bytes=args.max_upload_bytes, max_active_jobs=args.max_active_jobs),
+                         max_file_bytes=args.max_upload_bytes, max_active_jobs=args.limits.max_active_jobs),
     )
 
 
@@ -126,7 +126,7 @@ def consistency_control(job: dict, vertical: str) -> dict:
     return {"consistency": {"lock": True, "reference": reference}}
 
 
-api, UPLOAD_LIMITS = ingress_api(
+api, ACCESS = ingress_api(
     "lumograph jobs",
     "Asynchronous batches for both verticals: submit photos, get 202 and a job id, poll or take a signed "
     "webhook, download each image or the whole archive.",
@@ -138,7 +138,8 @@ api, UPLOAD_LIMITS = ingress_api(
 class JobsIngress:
     def __init__(self, **args):
         self.args = JobsAppArgs.model_validate(args)
-        UPLOAD_LIMITS["/jobs"] = self.args.max_job_bytes
+        ACCESS.body_limits.update(self.args.body_limits())
+        ACCESS.gate = open_gate(self.args)
         limits = {"max_pixels": self.args.max_pixels, "max_bytes": self.args.max_upload_bytes}
         if self.args.steps == "actors":
             pool = ActorPool(self.args.concurrency, backend="classical", **limits)
@@ -159,6 +160,11 @@ class JobsIngress:
 
     async def check_health(self) -> None:
         await self._ensure_started()
+
+    async def _owned(self, request: Request, job_id: str) -> None:
+        """404 ``job_not_found`` unless the caller's tenant owns the job (another tenant's
+        job is answered exactly as an unknown id)."""
+        await asyncio.to_thread(self.service.store.owned_job, job_id, principal_of(request).tenant)
 
     @api.get("/healthz")
     async def healthz(self):
@@ -189,6 +195,8 @@ class JobsIngress:
                                  "'vertical' and the vertical's options", code="invalid_request")
         try:
             form = await request.form(max_files=self.args.max_items + 1, max_fields=300)
+        except LumographError:
+            raise  # the body passed its limit while it streamed in
         except Exception as exc:
             raise InvalidOptions(f"the multipart body could not be parsed: {exc}", code="invalid_request") from None
         try:  # the spooled upload files are removed whatever happens
@@ -206,11 +214,14 @@ class JobsIngress:
                 bundle = bundle_contexts(fields, n_photos)
             options = parse_options(OPTION_MODELS[vertical], fields).model_dump(mode="json")
             controls = {"smart_retry": _flag(job.get("smart_retry", "true")), **consistency_control(job, vertical)}
+            caller = principal_of(request)
+            count_images(request, n_photos)
             job_id, created = await asyncio.to_thread(
                 self.service.submit, vertical=vertical, options=options,
                 uploads=[Upload(f.filename, f.file) for f in files], source=job.get("source"),
                 callback_url=job.get("callback_url"), callback_per_item=_flag(job.get("callback_per_item")),
-                bundle=bundle, idempotency_key=idempotency_key, controls=controls)
+                bundle=bundle, idempotency_key=idempotency_key, controls=controls,
+                tenant=caller.tenant, max_active_jobs=caller.limits.max_active_jobs)
         finally:
             await form.close()
         status = await asyncio.to_thread(self.service.status, job_id, with_items=False)
@@ -225,6 +236,7 @@ class JobsIngress:
     async def status(self, request: Request, job_id: str,
                      items: Annotated[bool, Query(description="Include the per-item list.")] = True):
         async def handler(req, rid):
+            await self._owned(req, job_id)
             return JSONResponse(await asyncio.to_thread(self.service.status, job_id, with_items=items))
         return await answer("/v1/jobs/{id}", handler, request, self.metrics)
 
@@ -232,6 +244,7 @@ class JobsIngress:
     async def item(self, request: Request, job_id: str, n: int,
                    report: Annotated[Optional[str], Query(description="json: the item's report")] = None):
         async def handler(req, rid):
+            await self._owned(req, job_id)
             row = await asyncio.to_thread(self.service.store.item_row, job_id, n)
             if report_wanted({"report": report} if report else {}, req):
                 if not row.report_uri:
@@ -252,7 +265,7 @@ class JobsIngress:
     @api.get("/jobs/{job_id}/archive", summary="A zip: every delivered image, report.csv and report.json")
     async def archive(self, request: Request, job_id: str):
         async def handler(req, rid):
-            await asyncio.to_thread(self.service.store.job_row, job_id)
+            await self._owned(req, job_id)
             path = await asyncio.to_thread(write_archive, self.service.store, job_id)
             return FileResponse(path, media_type="application/zip", filename=f"lumograph-job-{job_id}.zip",
                                 background=BackgroundTask(os.unlink, path))
@@ -261,6 +274,7 @@ class JobsIngress:
     @api.get("/jobs/{job_id}/sheet", summary="The whole job on one contact sheet (PNG) with its consistency numbers")
     async def sheet(self, request: Request, job_id: str):
         async def handler(req, rid):
+            await self._owned(req, job_id)
             png = await asyncio.to_thread(job_sheet, self.service.store, job_id)
             return Response(content=png, media_type="image/png")
         return await answer("/v1/jobs/{id}/sheet", handler, request, self.metrics)
@@ -268,6 +282,7 @@ class JobsIngress:
     @api.delete("/jobs/{job_id}", summary="Cancel what has not started")
     async def cancel(self, request: Request, job_id: str):
         async def handler(req, rid):
+            await self._owned(req, job_id)
             result = await self.service.cancel(job_id)
             status = await asyncio.to_thread(self.service.status, job_id, with_items=False)
             return JSONResponse({**result, "state": status["state"], "counts": status["counts"]})
@@ -277,6 +292,7 @@ class JobsIngress:
     async def redeliver(self, request: Request, job_id: str):
         async def handler(req, rid):
             await self._ensure_started()
+            await self._owned(req, job_id)
             task = self.service.notifier.redeliver(job_id)
             if task is None:
                 raise InvalidOptions(f"job {job_id} has no callback_url")
@@ -286,7 +302,7 @@ class JobsIngress:
     @api.get("/jobs/{job_id}/deliveries", summary="The job's webhook delivery log")
     async def deliveries(self, request: Request, job_id: str):
         async def handler(req, rid):
-            await asyncio.to_thread(self.service.store.job_row, job_id)
+            await self._owned(req, job_id)
             return JSONResponse({"job_id": job_id,
                                  "deliveries": await asyncio.to_thread(self.service.store.deliveries, job_id),
                                  "signature": {"header": webhooks.SIGNATURE_HEADER,

@@ -20,8 +20,8 @@ from ray import serve
 
 from lumograph.deployments.directory import MODULES_APP, module_handle
 from lumograph.graphs.listing import ListingSteps, run_bundle, run_enhance
-from lumograph.models.common.errors import InvalidOptions, QualityRejected
-from lumograph.models.common.imageio import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from lumograph.models.common.errors import InvalidOptions, LumographError, QualityRejected
+from lumograph.models.common.imageio import decode_image
 from lumograph.serve.contract import (
     IMAGE_DOC,
     REPORT_DOC,
@@ -34,17 +34,18 @@ from lumograph.serve.contract import (
     error_responses,
     image_response,
 )
+from lumograph.serve.access import open_gate, take_images
 from lumograph.serve.errors import error_body, error_response
 from lumograph.serve.metrics import IngressMetrics
 from lumograph.serve.responses import answer, health, ingress_api
-from lumograph.serve.schemas import BundleFields, EnhanceOptions, ListingReport, StageOptions
+from lumograph.serve.schemas import BundleFields, EnhanceOptions, ListingAppArgs, ListingReport, StageOptions
 from lumograph.serve.uploads import (
     parse_options,
     read_uploads,
     report_wanted,
 )
 
-api, UPLOAD_LIMITS = ingress_api(
+api, ACCESS = ingress_api(
     "lumograph listing enhancement",
     "Listing photos in; only the fixes each needs, with MLS disclosures, out.",
 )
@@ -119,6 +120,12 @@ def input_info(data: bytes, filename, decoded) -> dict:
             "filename": filename, "conversions": list(decoded.notes)}
 
 
+class BundleFailed(LumographError):
+    """No photo of a bundle could be delivered (422); details.photos says why for each."""
+
+    code = "bundle_failed"
+
+
 def rejected(report: ListingReport) -> QualityRejected:
     failed = [c.name for c in report.checks if not c.passed and c.severity == "fail"]
     return QualityRejected(f"the QA gate failed this photo: {', '.join(failed) or 'see report'}",
@@ -128,18 +135,17 @@ def rejected(report: ListingReport) -> QualityRejected:
 @serve.deployment(name="ListingIngress")
 @serve.ingress(api)
 class ListingIngress:
-    def __init__(self, max_upload_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 max_bundle_photos: int = 60, max_bundle_bytes: int = 400 * 1024 * 1024,
-                 max_brackets: int = 9, bundle_concurrency: int = 4):
-        self.max_upload_bytes = int(max_upload_bytes)
-        self.max_pixels = int(max_pixels)
-        self.max_bundle_photos = int(max_bundle_photos)
-        self.max_bundle_bytes = int(max_bundle_bytes)
-        self.max_brackets = int(max_brackets)
-        self.bundle_concurrency = int(bundle_concurrency)
+    def __init__(self, **args):
+        self.args = ListingAppArgs.model_validate(args)
+        self.max_upload_bytes = self.args.max_upload_bytes
+        self.max_pixels = self.args.max_pixels
+        self.max_bundle_photos = self.args.max_bundle_photos
+        self.max_bundle_bytes = self.args.max_bundle_bytes
+        self.max_brackets = self.args.max_brackets
+        self.bundle_concurrency = self.args.bundle_concurrency
         self.metrics = IngressMetrics("listing")
-        UPLOAD_LIMITS.update({"/enhance": self.max_upload_bytes * self.max_brackets,
-                              "/bundle": self.max_bundle_bytes, "/stage": self.max_upload_bytes})
+        ACCESS.body_limits.update(self.args.body_limits())
+        ACCESS.gate = open_gate(self.args)
         self.inpainter = serve.get_deployment_handle("Inpainter", app_name=MODULES_APP,
                                                      _check_exists=False)
         self.directory = serve.get_deployment_handle("ModuleDirectory", app_name=MODULES_APP,
@@ -232,6 +238,7 @@ class ListingIngress:
 
     async def _bundle(self, request: Request, rid: str) -> Response:
         uploads, fields = await read_uploads(request, max_files=self.max_bundle_photos)
+        await take_images(request, len(uploads))
         bundle = parse_options(BundleFields, {k: fields.pop(k) for k in list(fields)
                                               if k in BundleFields.model_fields})
         options = parse_options(EnhanceOptions, fields)
@@ -280,4 +287,8 @@ class ListingIngress:
         if undecodable:
             by_tier = summary["billing"]["by_tier"]
             by_tier["not_billed"] = by_tier.get("not_billed", 0) + undecodable
+        if not any(p["status"] == "ok" for p in photos):
+            # Nothing to deliver is not a success: 422, each photo's error in the details.
+            return error_response(BundleFailed(f"none of the {len(photos)} photos could be delivered",
+                                               details={"photos": photos, **summary}), rid)
         return JSONResponse({"request_id": rid, "photos": photos, **summary})

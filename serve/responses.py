@@ -6,21 +6,26 @@ from fastapi import Request
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
 
+from lumograph.serve.access import AccessMiddleware, AccessState
 from lumograph.serve.errors import error_response, install_error_handlers
-from lumograph.serve.uploads import install_size_guard, request_id_for
+from lumograph.serve.uploads import request_id_for
+
+KEY_DOC = (" Every route but /healthz and the docs needs an API key: 'Authorization: Bearer <key>' or "
+           "'X-API-Key: <key>' (`lumograph keys create`).")
 
 
-def ingress_api(title: str, description: str) -> tuple[FastAPIOffline, dict]:
-    """A vertical's FastAPI app and its upload limits (route suffix -> bytes, filled by the
-    ingress at start-up). FastAPIOffline serves Swagger UI and ReDoc from files inside its
-    wheel, so ``/<vertical>/docs`` works without internet; errors follow ``ErrorBody``; a
-    declared body over its route's limit is refused before the form is parsed."""
+def ingress_api(title: str, description: str) -> tuple[FastAPIOffline, AccessState]:
+    """A vertical's FastAPI app and its access state (the gate and the body limits per route
+    suffix, filled by the ingress at start-up). FastAPIOffline serves Swagger UI and ReDoc
+    from files inside its wheel, so ``/<vertical>/docs`` works without internet; errors
+    follow ``ErrorBody``; every request passes ``serve/access.py``'s middleware (key,
+    limits, body size as it streams)."""
     api = FastAPIOffline(title=title, description=description + " Options are multipart form fields "
-                         "(or query parameters); errors are JSON with a stable code.")
+                         "(or query parameters); errors are JSON with a stable code." + KEY_DOC)
     install_error_handlers(api)
-    limits: dict = {}
-    install_size_guard(api, limits)
-    return api, limits
+    access = AccessState()
+    api.add_middleware(AccessMiddleware, state=access)
+    return api, access
 
 
 async def answer(route: str, handler, request: Request, metrics) -> Response:

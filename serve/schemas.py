@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lumograph.access.limits import Limits
 from lumograph.models.common.errors import InvalidOptions
 
 Marketplace = Literal["amazon", "amazon_jewelry", "etsy", "shopify", "google", "ebay"]
@@ -241,26 +242,9 @@ class ErrorBody(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
-class JewelryAppArgs(BaseModel):
-    """``args`` of the ``jewelry`` application (``lumograph.serve.apps:jewelry_app``)."""
-
-    model_config = ConfigDict(extra="forbid")
-    max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1024, le=2**31, description="Largest upload accepted.")
-    max_pixels: int = Field(64_000_000, ge=10_000, le=400_000_000, description="Largest image accepted, in pixels.")
-
-
-class ListingAppArgs(JewelryAppArgs):
-    """``args`` of the ``listing`` application (``lumograph.serve.apps:listing_app``)."""
-
-    max_bundle_photos: int = Field(60, ge=1, le=500, description="Most photos in one bundle.")
-    max_bundle_bytes: int = Field(400 * 1024 * 1024, ge=1024, le=2**33, description="Largest bundle upload.")
-    max_brackets: int = Field(9, ge=2, le=16, description="Most exposures in one bracket set.")
-    bundle_concurrency: int = Field(4, ge=1, le=64, description="Photos of a bundle processed at once.")
-
-
-class JobsAppArgs(BaseModel):
-    """``args`` of the ``jobs`` application (``lumograph.serve.apps:jobs_app``): where job
-    state and files live, how many items run at once, and the bounds of a job."""
+class ServiceDataArgs(BaseModel):
+    """Where the service database lives (jobs, tenants, API keys, rate limits) and the
+    tenants' default limits: the same in every application of a deployment."""
 
     model_config = ConfigDict(extra="forbid")
     data_dir: str = Field("data", description="Folder of the embedded database and storage (relative: to the "
@@ -268,6 +252,39 @@ class JobsAppArgs(BaseModel):
     database_url: str | None = Field(None, description="SQLAlchemy URL (postgresql+psycopg://...); default: "
                                                        "$LUMOGRAPH_JOBS_DATABASE_URL, else SQLite (WAL) at "
                                                        "DATA_DIR/jobs.sqlite3.")
+    limits: Limits = Field(default_factory=Limits, description="Every tenant's limits unless the database "
+                                                               "overrides them (`lumograph keys limits`).")
+
+
+class JewelryAppArgs(ServiceDataArgs):
+    """``args`` of the ``jewelry`` application (``lumograph.serve.apps:jewelry_app``)."""
+
+    max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1024, le=2**31, description="Largest upload accepted.")
+    max_pixels: int = Field(64_000_000, ge=10_000, le=400_000_000, description="Largest image accepted, in pixels.")
+
+
+    def body_limits(self) -> dict[str, int]:
+        """Largest body per route (path suffix -> bytes), for the ingress and the proxy."""
+        return {"/lightbox": self.max_upload_bytes}
+
+
+class ListingAppArgs(JewelryAppArgs):
+    """``args`` of the ``listing`` application (``lumograph.serve.apps:listing_app``)."""
+
+    def body_limits(self) -> dict[str, int]:
+        return {"/enhance": self.max_upload_bytes * self.max_brackets, "/bundle": self.max_bundle_bytes,
+                "/stage": self.max_upload_bytes}
+
+    max_bundle_photos: int = Field(60, ge=1, le=500, description="Most photos in one bundle.")
+    max_bundle_bytes: int = Field(400 * 1024 * 1024, ge=1024, le=2**33, description="Largest bundle upload.")
+    max_brackets: int = Field(9, ge=2, le=16, description="Most exposures in one bracket set.")
+    bundle_concurrency: int = Field(4, ge=1, le=64, description="Photos of a bundle processed at once.")
+
+
+class JobsAppArgs(ServiceDataArgs):
+    """``args`` of the ``jobs`` application (``lumograph.serve.apps:jobs_app``): where job
+    state and files live, how many items run at once, and the bounds of a job."""
+
     storage_root: str | None = Field(None, description="fsspec root for inputs and outputs (s3://bucket/prefix); "
                                                        "default: $LUMOGRAPH_JOBS_STORAGE, else DATA_DIR/store.")
     input_roots: list[str] = Field(default_factory=list, description="Server-side folders a job's 'source' may "
@@ -287,4 +304,7 @@ class JobsAppArgs(BaseModel):
     max_job_bytes: int = Field(20 * 1024 ** 3, ge=1024, description="Largest job, all photos together.")
     max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1024, le=2**31, description="Largest photo.")
     max_pixels: int = Field(64_000_000, ge=10_000, le=400_000_000, description="Largest image, in pixels.")
-    max_active_jobs: int = Field(20, ge=1, le=10_000, description="Jobs queued or running at once (429 beyond).")
+
+    def body_limits(self) -> dict[str, int]:
+        """Largest body per route (path suffix -> bytes), for the ingress and the proxy."""
+        return {"/jobs": self.max_job_bytes}

@@ -10,7 +10,7 @@ from typing import TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from lumograph.models.common.errors import InvalidOptions, UnsupportedInput
+from lumograph.models.common.errors import InvalidOptions, LumographError
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 Options = TypeVar("Options", bound=BaseModel)
@@ -45,36 +45,6 @@ def report_wanted(fields: dict[str, str], request: Request) -> bool:
     return value == "json" or ("application/json" in accept and "image/" not in accept)
 
 
-def install_size_guard(app, limits: dict[str, int]) -> None:
-    """Refuse a declared body over its route's limit before FastAPI parses the form.
-
-    limits: route path suffix (``"/lightbox"``) -> bytes; the ingress fills it at start-up
-    from its deployment args. Chunked bodies without a length are caught after reading
-    (``decode_image`` checks every upload's size)."""
-    from lumograph.serve.errors import error_response
-
-    @app.middleware("http")
-    async def _size_guard(request: Request, call_next):
-        if request.method == "POST":
-            limit = next((v for k, v in limits.items() if request.url.path.endswith(k)), None)
-            try:
-                if limit is not None:
-                    refuse_oversize(request, limit)
-            except UnsupportedInput as err:
-                return error_response(err, request_id_for(request))
-        return await call_next(request)
-
-
-def refuse_oversize(request: Request, max_bytes: int) -> None:
-    """Refuse a declared body over ``max_bytes`` before reading it."""
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > max_bytes + 64 * 1024:
-        raise UnsupportedInput(
-            f"the request body is {declared} bytes; the limit is {max_bytes} bytes",
-            code="upload_too_large",
-        )
-
-
 async def read_uploads(request: Request, max_files: int = 1
                        ) -> tuple[list[tuple[bytes, str | None]], dict[str, str]]:
     """The multipart ``image`` parts (or one raw image body) and the option fields.
@@ -87,6 +57,8 @@ async def read_uploads(request: Request, max_files: int = 1
     if ctype.startswith("multipart/form-data"):
         try:
             form = await request.form(max_files=max_files + 1, max_fields=200)
+        except LumographError:
+            raise  # the body passed its limit while it streamed in
         except Exception as exc:
             raise InvalidOptions(f"the multipart body could not be parsed: {exc}",
                                  code="invalid_request") from None

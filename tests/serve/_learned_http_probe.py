@@ -53,14 +53,17 @@ def main() -> dict:
     config_path = temp / "learned.yaml"
     config_path.write_text(yaml.safe_dump(raw))
     config = cluster.load_serve_config(config_path)
-    cluster.start_ray(num_cpus=2, object_store_mb=200, dashboard=False, temp_dir=str(temp / "ray"))
+    cluster.use_data_dir(config, temp / "data")
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {cluster.issue_key(config, 'probe')}"
+    cluster.start_ray(num_cpus=2, object_store_mb=200, dashboard=False, temp_dir=str(temp / "ray"), config=config)
     out: dict = {}
     try:
         cluster.deploy_config(config, timeout_s=240)
         url = f"http://127.0.0.1:{port}"
-        out["healthz"] = requests.get(f"{url}/listing/healthz", timeout=120).json()["modules"]
+        out["healthz"] = http.get(f"{url}/listing/healthz", timeout=120).json()["modules"]
         room = _jpeg(room_photo(640, 480, seed=2).rgb)
-        r = requests.post(f"{url}/listing/enhance", files={"image": ("room.jpg", room, "image/jpeg")},
+        r = http.post(f"{url}/listing/enhance", files={"image": ("room.jpg", room, "image/jpeg")},
                           data={"tier": "premium", "room": "kitchen"}, params={"report": "json"}, timeout=180)
         out["enhance"] = {"status": r.status_code, "code": r.json().get("code") if r.status_code != 200 else None}
         if r.status_code == 200:
@@ -69,7 +72,7 @@ def main() -> dict:
                                   windows=len(rep["windows"]), modules_run=rep["modules_run"],
                                   glass_masks=rep.get("glass_masks"))
         outside = _jpeg(exterior_photo(640, 480, seed=1).rgb)
-        r = requests.post(f"{url}/listing/enhance", files={"image": ("house.jpg", outside, "image/jpeg")},
+        r = http.post(f"{url}/listing/enhance", files={"image": ("house.jpg", outside, "image/jpeg")},
                           data={"tier": "standard", "room": "exterior", "seed": "2"},
                           params={"report": "json"}, timeout=180)
         out["exterior"] = {"status": r.status_code}
@@ -81,13 +84,13 @@ def main() -> dict:
             out["exterior"].update(sky_ran=sky["ran"], sky_backend=sky.get("backend"),
                                    sky_source=sky.get("report", {}).get("sky_source"),
                                    disclosures=report["disclosures"], verdict=report["verdict"])
-        r = requests.post(f"{url}/listing/stage", files={"image": ("room.jpg", room, "image/jpeg")},
+        r = http.post(f"{url}/listing/stage", files={"image": ("room.jpg", room, "image/jpeg")},
                           data={"room_type": "bedroom", "style": "modern", "seed": "3"}, timeout=180)
         out["stage"] = {"status": r.status_code, "backend": r.headers.get("X-Lumograph-Backend"),
                         "disclosure": r.headers.get("X-Lumograph-Disclosure"),
                         "size": list(Image.open(io.BytesIO(r.content)).size) if r.status_code == 200 else None}
         ring = _jpeg(ring_photo(1400, 1100).rgb)
-        r = requests.post(f"{url}/jewelry/lightbox", files={"image": ("ring.jpg", ring, "image/jpeg")},
+        r = http.post(f"{url}/jewelry/lightbox", files={"image": ("ring.jpg", ring, "image/jpeg")},
                           params={"report": "json"}, timeout=180)
         body = r.json()
         report = body.get("report") or body.get("details", {}).get("report", {})

@@ -4,11 +4,11 @@ import io
 
 import numpy as np
 import pytest
-import requests
 from PIL import Image
 
 from lumograph.bench.synthetic import ring_photo
 from tests import bad_inputs as bad
+from tests.serve.http import api
 
 pytestmark = pytest.mark.serve
 
@@ -19,7 +19,7 @@ def ring_jpeg():
 
 
 def post(url, data, filename="ring.jpg", params=None, fields=None, headers=None):
-    return requests.post(
+    return api.post(
         f"{url}/jewelry/lightbox",
         files={"image": (filename, data, "application/octet-stream")},
         data=fields or {},
@@ -30,7 +30,7 @@ def post(url, data, filename="ring.jpg", params=None, fields=None, headers=None)
 
 
 def test_healthz_reports_every_module_backend(serve_url):
-    r = requests.get(f"{serve_url}/jewelry/healthz", timeout=60)
+    r = api.get(f"{serve_url}/jewelry/healthz", timeout=60)
     assert r.status_code == 200
     modules = r.json()["modules"]
     assert set(modules) == {"classifier", "segmenter", "grader", "compositor", "qa",
@@ -146,24 +146,24 @@ def test_bad_options_quote_the_bad_value(serve_url, ring_jpeg):
 def test_replicas_survive_the_bad_inputs(serve_url, ring_jpeg):
     for maker in (bad.truncated_jpeg, bad.png_bomb_header, lambda: b""):
         post(serve_url, maker())
-    assert requests.get(f"{serve_url}/jewelry/healthz", timeout=60).status_code == 200
+    assert api.get(f"{serve_url}/jewelry/healthz", timeout=60).status_code == 200
     assert post(serve_url, ring_jpeg).status_code == 200
 
 
 def test_the_root_links_both_verticals_docs_which_load_offline(serve_url):
-    index = requests.get(f"{serve_url}/docs", timeout=60)
+    index = api.get(f"{serve_url}/docs", timeout=60)
     assert index.status_code == 200 and "/jewelry/docs" in index.text and "/listing/docs" in index.text
     for vertical in ("jewelry", "listing"):
-        page = requests.get(f"{serve_url}/{vertical}/docs", timeout=60)
+        page = api.get(f"{serve_url}/{vertical}/docs", timeout=60)
         assert page.status_code == 200 and "cdn." not in page.text
         asset = f"/{vertical}/static-offline-docs/swagger-ui-bundle.js"
         assert asset in page.text
-        assert requests.get(f"{serve_url}{asset}", timeout=60).status_code == 200
-        spec = requests.get(f"{serve_url}/{vertical}/openapi.json", timeout=60).json()
+        assert api.get(f"{serve_url}{asset}", timeout=60).status_code == 200
+        spec = api.get(f"{serve_url}/{vertical}/openapi.json", timeout=60).json()
         assert spec["paths"]
-    health = requests.get(f"{serve_url}/healthz", timeout=60).json()
+    health = api.get(f"{serve_url}/healthz", timeout=60).json()
     assert set(health["modules"]) >= {"segmenter", "qa"}
-    missing = requests.get(f"{serve_url}/no/such/route", timeout=60)
+    missing = api.get(f"{serve_url}/no/such/route", timeout=60)
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 
 

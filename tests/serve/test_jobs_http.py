@@ -17,6 +17,7 @@ from lumograph.jobs.db import make_engine, sqlite_url
 from lumograph.jobs.store import JobStore
 from tests.jobs.conftest import jpeg
 from tests.serve.conftest import JOBS_DATA, JOBS_LEASE_S
+from tests.serve.http import api
 
 pytestmark = pytest.mark.serve
 
@@ -30,14 +31,14 @@ def submit(url, photos, fields=None, headers=None, broken_at=None):
     files = [("image", (f"ring{i}.jpg", data, "image/jpeg")) for i, data in enumerate(photos)]
     if broken_at is not None:
         files.insert(broken_at, ("image", ("broken.jpg", b"\xff\xd8\xff not a jpeg" * 20, "image/jpeg")))
-    return requests.post(f"{url}/v1/jobs", files=files, data={"vertical": "jewelry", **(fields or {})},
+    return api.post(f"{url}/v1/jobs", files=files, data={"vertical": "jewelry", **(fields or {})},
                          headers=headers or {}, timeout=120)
 
 
 def wait(url, job_id, timeout_s=300, until=("done", "failed", "cancelled")):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        status = requests.get(f"{url}/v1/jobs/{job_id}", timeout=30).json()
+        status = api.get(f"{url}/v1/jobs/{job_id}", timeout=30).json()
         if status["state"] in until:
             return status
         time.sleep(0.3)
@@ -58,14 +59,14 @@ def test_submit_poll_download_and_archive(serve_url, photos):
     assert status["counts"]["error"] == 1 and status["items"][1]["error"]["code"] == "invalid_image"
     delivered = [i for i in status["items"] if i["state"] == "done"]
     assert delivered
-    image = requests.get(f"{serve_url}{delivered[0]['url']}", timeout=30)
+    image = api.get(f"{serve_url}{delivered[0]['url']}", timeout=30)
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
     assert image.content[:2] == b"\xff\xd8"
-    report = requests.get(f"{serve_url}{delivered[0]['url']}", params={"report": "json"}, timeout=30).json()
+    report = api.get(f"{serve_url}{delivered[0]['url']}", params={"report": "json"}, timeout=30).json()
     assert report["state"] == "done" and report["report"]["verdict"] == delivered[0]["verdict"]
-    missing = requests.get(f"{serve_url}/v1/jobs/{body['id']}/items/1", timeout=30)
+    missing = api.get(f"{serve_url}/v1/jobs/{body['id']}/items/1", timeout=30)
     assert missing.status_code == 409 and missing.json()["code"] == "item_not_delivered"
-    archive = requests.get(f"{serve_url}/v1/jobs/{body['id']}/archive", timeout=60)
+    archive = api.get(f"{serve_url}/v1/jobs/{body['id']}/archive", timeout=60)
     assert archive.status_code == 200
     with zipfile.ZipFile(io.BytesIO(archive.content)) as z:
         rows = list(csv.DictReader(io.StringIO(z.read("report.csv").decode())))
@@ -85,14 +86,14 @@ def test_idempotency_and_errors(serve_url, photos):
     assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
     other = submit(serve_url, photos[1:2], headers=key)
     assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
-    bad = requests.post(f"{serve_url}/v1/jobs", files=[("image", ("a.jpg", photos[0], "image/jpeg"))],
+    bad = api.post(f"{serve_url}/v1/jobs", files=[("image", ("a.jpg", photos[0], "image/jpeg"))],
                         data={"vertical": "watches"}, timeout=30)
     assert bad.status_code == 422 and "watches" in bad.json()["message"]
     bad_option = submit(serve_url, photos[:1], fields={"fill_ratio": "7"})
     assert bad_option.status_code == 422 and bad_option.json()["code"] == "invalid_options"
-    unknown = requests.get(f"{serve_url}/v1/jobs/nope", timeout=30)
+    unknown = api.get(f"{serve_url}/v1/jobs/nope", timeout=30)
     assert unknown.status_code == 404 and unknown.json()["code"] == "job_not_found"
-    no_source = requests.post(f"{serve_url}/v1/jobs", data={"vertical": "jewelry", "source": "/etc"}, timeout=30)
+    no_source = api.post(f"{serve_url}/v1/jobs", data={"vertical": "jewelry", "source": "/etc"}, timeout=30)
     assert no_source.status_code == 422 and "allowed" in no_source.json()["message"]
     wait(serve_url, first.json()["id"])
 
@@ -105,7 +106,7 @@ def test_a_consistency_locked_job_shares_one_look_and_has_a_sheet(serve_url, pho
     consistency = status["summary"]["consistency"]
     assert consistency["lock"] == "applied" and len(consistency["canvas_sides"]) <= 1
     assert consistency["white_point_spread_deg"] in (0.0, None)
-    sheet = requests.get(f"{serve_url}/v1/jobs/{status['id']}/sheet", timeout=60)
+    sheet = api.get(f"{serve_url}/v1/jobs/{status['id']}/sheet", timeout=60)
     assert sheet.status_code == 200 and sheet.content[:4] == b"\x89PNG"
     wrong = submit(serve_url, photos[:1], fields={"consistency": "always"})
     assert wrong.status_code == 422 and "consistency" in wrong.json()["message"]
@@ -124,7 +125,7 @@ def test_a_job_survives_its_replica_being_killed_mid_job(serve_url, photos):
     # Kill the replica once the job is under way: some items done, others running or queued.
     deadline = time.monotonic() + 240
     while True:
-        status = requests.get(f"{serve_url}/v1/jobs/{job_id}", timeout=30).json()
+        status = api.get(f"{serve_url}/v1/jobs/{job_id}", timeout=30).json()
         if status["counts"]["done"] + status["counts"]["rejected"] >= 1:
             break
         assert time.monotonic() < deadline, status
@@ -135,7 +136,7 @@ def test_a_job_survives_its_replica_being_killed_mid_job(serve_url, photos):
     deadline = time.monotonic() + 240
     while True:
         try:
-            status = requests.get(f"{serve_url}/v1/jobs/{job_id}", timeout=30).json()
+            status = api.get(f"{serve_url}/v1/jobs/{job_id}", timeout=30).json()
             if status.get("state") == "done":
                 break
         except requests.RequestException:
@@ -155,5 +156,5 @@ def test_a_job_survives_its_replica_being_killed_mid_job(serve_url, photos):
         if interrupted.output_uri:
             with open(interrupted.output_uri, "rb") as f:
                 assert hashlib.sha256(f.read()).hexdigest() == clean.output_sha256
-    health = requests.get(f"{serve_url}/v1/healthz", timeout=30).json()
+    health = api.get(f"{serve_url}/v1/healthz", timeout=30).json()
     assert health["status"] == "ok" and health["lease_s"] == JOBS_LEASE_S

@@ -5,12 +5,12 @@ import io
 
 import numpy as np
 import pytest
-import requests
 from PIL import Image
 from ray import serve
 
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo
 from tests import bad_inputs as bad
+from tests.serve.http import api
 
 pytestmark = pytest.mark.serve
 
@@ -28,7 +28,7 @@ def exterior_jpeg():
 def enhance(url, files, fields=None, params=None):
     if isinstance(files, bytes):
         files = [files]
-    return requests.post(
+    return api.post(
         f"{url}/listing/enhance",
         files=[("image", (f"p{i}.jpg", data, "image/jpeg")) for i, data in enumerate(files)],
         data=fields or {}, params=params or {}, timeout=180)
@@ -39,10 +39,10 @@ def decode(data: bytes) -> np.ndarray:
 
 
 def test_listing_and_jewelry_share_one_pool_of_module_replicas(serve_url):
-    r = requests.get(f"{serve_url}/listing/healthz", timeout=60)
+    r = api.get(f"{serve_url}/listing/healthz", timeout=60)
     assert r.status_code == 200
     listing = r.json()["modules"]
-    jewelry = requests.get(f"{serve_url}/jewelry/healthz", timeout=60).json()["modules"]
+    jewelry = api.get(f"{serve_url}/jewelry/healthz", timeout=60).json()["modules"]
     assert listing == jewelry
     assert {"classifier", "segmenter", "window_detector", "inpainter", "grader", "compositor",
             "qa"} == set(listing)
@@ -98,7 +98,7 @@ def test_bundle_returns_every_photo_with_primary_disclosures_and_bill(serve_url,
     files = [("image", ("front.jpg", exterior_jpeg, "image/jpeg")),
              ("image", ("kitchen.jpg", room_jpeg, "image/jpeg")),
              ("image", ("broken.jpg", b"not an image", "image/jpeg"))]
-    r = requests.post(f"{serve_url}/listing/bundle", files=files,
+    r = api.post(f"{serve_url}/listing/bundle", files=files,
                       data={"rooms": ",kitchen,", "tier": "auto"}, timeout=300)
     assert r.status_code == 200, r.text[:600]
     body = r.json()
@@ -114,6 +114,15 @@ def test_bundle_returns_every_photo_with_primary_disclosures_and_bill(serve_url,
     assert photos[1]["report"]["classification"]["room_source"] == "client"
     assert sum(body["billing"]["by_tier"].values()) == 3
     assert body["billing"]["by_tier"].get("not_billed", 0) >= 1
+
+
+def test_a_bundle_with_nothing_to_deliver_is_not_a_success(serve_url):
+    files = [("image", (f"broken{i}.jpg", b"not an image %d" % i, "image/jpeg")) for i in range(2)]
+    r = api.post(f"{serve_url}/listing/bundle", files=files, timeout=120)
+    assert r.status_code == 422, r.text[:600]
+    body = r.json()
+    assert body["code"] == "bundle_failed" and body["request_id"]
+    assert [p["error"]["code"] for p in body["details"]["photos"]] == ["invalid_image", "invalid_image"]
 
 
 @pytest.mark.parametrize(
@@ -155,15 +164,15 @@ def test_awkward_uploads_never_crash_a_replica(serve_url, maker):
     assert r.status_code in (200, 413, 415, 422), r.text[:300]
     if r.status_code != 200:
         assert r.json()["code"]
-    assert requests.get(f"{serve_url}/listing/healthz", timeout=60).status_code == 200
+    assert api.get(f"{serve_url}/listing/healthz", timeout=60).status_code == 200
 
 
 def test_staging_without_weights_answers_503_naming_them(serve_url, room_jpeg):
-    r = requests.post(f"{serve_url}/listing/stage", files={"image": ("room.jpg", room_jpeg, "image/jpeg")},
+    r = api.post(f"{serve_url}/listing/stage", files={"image": ("room.jpg", room_jpeg, "image/jpeg")},
                       data={"room_type": "bedroom", "style": "scandinavian"}, timeout=60)
     assert r.status_code == 503, r.text[:300]
     body = r.json()
     assert body["code"] == "weights_missing" and "inpaint" in body["message"]
-    r = requests.post(f"{serve_url}/listing/stage", files={"image": ("room.jpg", room_jpeg, "image/jpeg")},
+    r = api.post(f"{serve_url}/listing/stage", files={"image": ("room.jpg", room_jpeg, "image/jpeg")},
                       data={"style": "baroque"}, timeout=60)
     assert r.status_code == 422 and "baroque" in r.json()["message"]

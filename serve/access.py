@@ -1,0 +1,205 @@
+"""Every API request's gate, as ASGI middleware on each vertical's app: the API key, the
+tenant's limits, and the body's size counted as it streams.
+
+* Open without a key: each app's ``/healthz``, its docs (``/docs``, ``/redoc``,
+  ``/openapi.json`` and their files). Everything else needs ``Authorization: Bearer <key>``
+  or ``X-API-Key: <key>``: 401 ``unauthorized`` without a valid one, 403 ``forbidden`` for a
+  revoked key or a disabled tenant.
+* One request from the tenant's request bucket, and the synchronous single-photo routes
+  take their photo from the image bucket (a bundle takes one per photo in its handler):
+  429 ``rate_limited`` / ``quota_exceeded`` with ``Retry-After``. Every answer to a keyed
+  request carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (the
+  request bucket's burst, whole requests left, seconds until it is full).
+* The body is counted as it arrives, with or without ``Content-Length``: a declared length
+  over the route's limit is refused before a byte is read, and a chunked body the moment it
+  passes the limit (413 ``upload_too_large``), so nothing past the limit is buffered.
+* After the answer, the request's bytes and photos are added to the tenant's day.
+
+The ingress hands the middleware its ``Gate`` and body limits at start-up
+(``AccessState``), as it does with its other deployment args.
+"""
+import asyncio
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from starlette.requests import Request
+
+from lumograph.access.gate import Gate, Principal
+from lumograph.access.quotas import Take
+from lumograph.models.common.errors import BackendUnavailable, LumographError, UnsupportedInput
+from lumograph.serve.errors import error_body, retry_after_header
+from lumograph.serve.uploads import request_id_for
+
+logger = logging.getLogger("ray.serve")
+
+#: Paths (relative to the application's route prefix) open without a key.
+OPEN_PATHS = ("/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+OPEN_PREFIXES = ("/static-offline-docs/",)
+#: Synchronous routes that take one photo from the tenant's image bucket per request.
+ONE_PHOTO_ROUTES = ("/lightbox", "/enhance", "/stage")
+#: Multipart framing around the photos: a body may pass its limit by this much.
+FRAMING_SLACK = 64 * 1024
+
+
+class BodyTooLarge(UnsupportedInput):
+    """The body passed the route's limit while it streamed in (413)."""
+
+    code = "upload_too_large"
+
+
+@dataclass
+class AccessState:
+    """Filled by the ingress at start-up: its gate, and route suffix -> body limit (bytes)."""
+
+    gate: Optional[Gate] = None
+    body_limits: dict = field(default_factory=dict)
+
+
+def database_url_of(args) -> str:
+    """The service database of an application's ``ServiceDataArgs``: its ``database_url``,
+    else $LUMOGRAPH_JOBS_DATABASE_URL (on a cluster: from a Secret, with its password),
+    else SQLite under ``data_dir``."""
+    from lumograph.jobs.db import sqlite_url
+
+    return args.database_url or os.environ.get("LUMOGRAPH_JOBS_DATABASE_URL") or sqlite_url(args.data_dir)
+
+
+def open_gate(args) -> Gate:
+    """The gate over the service database with the application's default limits."""
+    from lumograph.jobs.db import open_db
+
+    return Gate(open_db(database_url_of(args)), args.limits)
+
+
+def principal_of(request: Request) -> Principal:
+    """The caller the middleware authenticated (every keyed route has one)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        raise BackendUnavailable("no authenticated caller on this request")
+    return principal
+
+
+async def take_images(request: Request, count: int) -> None:
+    """Take ``count`` photos from the caller's image bucket (a bundle's photos), or raise 429."""
+    state = request.scope["state"]
+    await asyncio.to_thread(state["gate"].take_images, principal_of(request), count)
+    state["images"] = count
+
+
+def count_images(request: Request, count: int) -> None:
+    """Photos a request brought that no bucket limits (a job's), for the tenant's usage."""
+    request.scope["state"]["images"] = count
+
+
+def _relative(scope) -> str:
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    return path[len(root):] or "/" if root and path.startswith(root) else path
+
+
+def _token(request: Request) -> Optional[str]:
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key") or None
+
+
+def _rate_headers(take: Optional[Take]) -> list:
+    if take is None:
+        return []
+    return [(b"ratelimit-limit", str(take.limit).encode()), (b"ratelimit-remaining", str(take.remaining).encode()),
+            (b"ratelimit-reset", str(math.ceil(take.reset_s)).encode())]
+
+
+async def _send_error(send, exc: BaseException, rid: str, take: Optional[Take]) -> None:
+    body = error_body(exc, rid)
+    status = body.pop("status")
+    details = body.get("details", {})
+    if take is None and "burst" in details:  # a refused take: the bucket as it stands
+        take = Take(False, details["burst"], details["remaining"], details["reset_s"], details["retry_after_s"])
+    # Serve's proxy puts the request's X-Request-ID on every answer itself.
+    headers = [(b"content-type", b"application/json")] + _rate_headers(take)
+    headers += [(k.lower().encode(), v.encode()) for k, v in retry_after_header(status, details).items()]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="lumograph"'))
+    payload = json.dumps(body).encode()
+    headers.append((b"content-length", str(len(payload)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class AccessMiddleware:
+    def __init__(self, app, state: AccessState):
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        rid = request_id_for(request)
+        path = _relative(scope)
+        gate = self.state.gate
+        limit = next((v for k, v in self.state.body_limits.items() if path.endswith(k)), None)
+        if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            limit = 0
+        try:
+            declared = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            declared = 0
+        take: Optional[Take] = None
+        principal: Optional[Principal] = None
+        if limit is not None and declared > limit + FRAMING_SLACK:
+            return await _send_error(send, BodyTooLarge(
+                f"the request body is {declared} bytes; the limit is {limit} bytes"), rid, None)
+        keyed = not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES))
+        images = 0
+        if keyed:
+            try:
+                if gate is None:
+                    raise BackendUnavailable("the service is starting; retry in a moment",
+                                             details={"retry_after_s": 1})
+                images = 1 if scope["method"] == "POST" and path in ONE_PHOTO_ROUTES else 0
+                principal, take = await asyncio.to_thread(gate.enter, _token(request), declared, images)
+            except LumographError as err:
+                return await _send_error(send, err, rid, take)
+            state = scope.setdefault("state", {})
+            state.update(principal=principal, gate=gate, images=images)
+
+        counted = 0
+
+        async def counting_receive():
+            nonlocal counted
+            message = await receive()
+            if message["type"] == "http.request":
+                counted += len(message.get("body", b""))
+                if limit is not None and counted > limit + FRAMING_SLACK:
+                    raise BodyTooLarge(f"the request body passed the limit of {limit} bytes while it streamed in",
+                                       details={"limit_bytes": limit, "received_bytes": counted})
+            return message
+
+        started = False
+
+        async def send_with_headers(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": list(message.get("headers", [])) + _rate_headers(take)}
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, send_with_headers)
+        except BodyTooLarge as err:
+            if started:
+                raise
+            await _send_error(send, err, rid, take)
+        finally:
+            if principal is not None:
+                images = scope.get("state", {}).get("images", images)
+                try:
+                    await asyncio.to_thread(gate.record, principal, bytes_in=counted, images=images)
+                except Exception:  # usage is bookkeeping: an answered request stands, the log says
+                    logger.exception("request %s: usage of tenant %s not recorded", rid, principal.tenant)
