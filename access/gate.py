@@ -118,14 +118,20 @@ class Gate:
                 details={"limit": "requests_per_s", "limit_value": limits.requests_per_s, **_bucket(take)})
         return take
 
-    def enter(self, token: str | None, declared_bytes: int = 0, images: int = 0) -> tuple[Principal, Take]:
-        """``authenticate``, ``admit`` and (``images`` > 0) ``take_images`` in one call: what a
-        request does at the door, in one hop to a worker thread."""
-        principal = self.authenticate(token)
+    def peek(self, principal: Principal) -> Take:
+        """The request bucket as it stands, nothing taken (for the headers of a refusal that
+        spent no token)."""
+        limits = principal.limits
+        return self.quotas.take(principal.tenant, "requests", 0, rate_per_s=limits.requests_per_s,
+                                capacity=limits.requests_burst)
+
+    def admit_with_images(self, principal: Principal, declared_bytes: int = 0, images: int = 0) -> Take:
+        """``admit`` and (``images`` > 0) ``take_images`` in one call (one hop to a worker
+        thread); returns the request bucket's take."""
         take = self.admit(principal, declared_bytes)
         if images:
             self.take_images(principal, images)
-        return principal, take
+        return take
 
     def take_images(self, principal: Principal, count: int) -> Take:
         limits = principal.limits

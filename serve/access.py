@@ -13,10 +13,13 @@ tenant's limits, and the body's size counted as it streams.
 * The body is counted as it arrives, with or without ``Content-Length``: a declared length
   over the route's limit is refused before a byte is read, and a chunked body the moment it
   passes the limit (413 ``upload_too_large``), so nothing past the limit is buffered.
+* The heavy routes (a photo through a graph) pass their ``Shedder`` (``serve/shedding.py``):
+  a request that could not start within the bound is refused here, 503 ``overloaded`` with
+  ``Retry-After``, before its body is read; its slot is freed however the request ends.
 * After the answer, the request's bytes and photos are added to the tenant's day.
 
-The ingress hands the middleware its ``Gate`` and body limits at start-up
-(``AccessState``), as it does with its other deployment args.
+The ingress hands the middleware its ``Gate``, body limits and shedders at start-up
+(``AccessState``), from its deployment args.
 """
 import asyncio
 import json
@@ -57,6 +60,12 @@ class AccessState:
 
     gate: Optional[Gate] = None
     body_limits: dict = field(default_factory=dict)
+    #: route suffix -> its Shedder (the heavy routes): refused at the door when a request
+    #: could not start in time, before its body is read.
+    shedders: dict = field(default_factory=dict)
+
+    def load(self) -> dict:
+        return {route: shed.state() for route, shed in self.shedders.items()}
 
 
 def database_url_of(args) -> str:
@@ -157,17 +166,30 @@ class AccessMiddleware:
                 f"the request body is {declared} bytes; the limit is {limit} bytes"), rid, None)
         keyed = not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES))
         images = 0
-        if keyed:
-            try:
+        shed = self.state.shedders.get(path) if scope["method"] == "POST" else None
+        ticket = None
+        try:
+            # Who is calling first (401/403 whatever the load), then whether the request could
+            # start in time (503, before any of the tenant's tokens are spent), then the buckets.
+            if keyed:
                 if gate is None:
                     raise BackendUnavailable("the service is starting; retry in a moment",
                                              details={"retry_after_s": 1})
+                principal = await asyncio.to_thread(gate.authenticate, _token(request))
+            if shed is not None:
+                ticket = shed.enter()
+            if keyed:
                 images = 1 if scope["method"] == "POST" and path in ONE_PHOTO_ROUTES else 0
-                principal, take = await asyncio.to_thread(gate.enter, _token(request), declared, images)
-            except LumographError as err:
-                return await _send_error(send, err, rid, take)
-            state = scope.setdefault("state", {})
-            state.update(principal=principal, gate=gate, images=images)
+                take = await asyncio.to_thread(gate.admit_with_images, principal, declared, images)
+        except LumographError as err:
+            if ticket is not None:
+                shed.leave(*ticket, ok=False)
+            if take is None and principal is not None and "burst" not in err.details:
+                take = await asyncio.to_thread(gate.peek, principal)  # RateLimit headers on every answer
+            return await _send_error(send, err, rid, take)
+        if keyed:
+            scope.setdefault("state", {}).update(principal=principal, gate=gate, images=images)
+        status = 0
 
         counted = 0
 
@@ -184,9 +206,10 @@ class AccessMiddleware:
         started = False
 
         async def send_with_headers(message):
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message = {**message, "headers": list(message.get("headers", [])) + _rate_headers(take)}
             await send(message)
 
@@ -197,6 +220,8 @@ class AccessMiddleware:
                 raise
             await _send_error(send, err, rid, take)
         finally:
+            if ticket is not None:  # also when the client went away: the slot is free again
+                shed.leave(*ticket, ok=200 <= status < 300)
             if principal is not None:
                 images = scope.get("state", {}).get("images", images)
                 try:

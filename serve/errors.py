@@ -45,7 +45,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "not_found": (404, "no such route"),
     "method_not_allowed": (405, "the route does not take this method"),
     "http_error": (400, "another HTTP-level error (status as answered)"),
-    "backend_unavailable": (503, "a module's backend cannot run"),
+    "backend_unavailable": (503, "a module's backend cannot run, or a replica died or its queue was full "
+                                 "mid-request (Retry-After)"),
+    "overloaded": (503, "the replica could not start the request within its wait bound (Retry-After)"),
+    "deadline_exceeded": (504, "the request ran past its deadline and was cancelled"),
     "weights_missing": (503, "the route needs a learned backend whose weights are not installed"),
     "weights_invalid": (503, "a learned backend's weights are present but unusable"),
     "unknown_backend": (503, "a module was configured with a backend it does not have"),

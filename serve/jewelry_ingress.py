@@ -19,6 +19,7 @@ from lumograph.deployments.directory import MODULES_APP, module_handle
 from lumograph.graphs.jewelry import JewelrySteps, run_lightbox
 from lumograph.models.common.errors import QualityRejected
 from lumograph.models.common.imageio import decode_image
+from lumograph.serve.access import open_gate
 from lumograph.serve.contract import (
     IMAGE_DOC,
     REPORT_DOC,
@@ -28,16 +29,17 @@ from lumograph.serve.contract import (
     error_responses,
     image_response,
 )
-from lumograph.serve.access import open_gate
 from lumograph.serve.errors import error_response
 from lumograph.serve.metrics import IngressMetrics
 from lumograph.serve.responses import answer, health, ingress_api
 from lumograph.serve.schemas import JewelryAppArgs, LightboxOptions, LightboxReport
+from lumograph.serve.shedding import Shedder
 from lumograph.serve.uploads import (
     parse_options,
     read_uploads,
     report_wanted,
 )
+
 
 def jewelry_steps() -> JewelrySteps:
     """The lightbox graph's steps as handles on the shared ``modules`` deployments."""
@@ -67,19 +69,20 @@ class JewelryIngress:
         self.max_pixels = self.args.max_pixels
         ACCESS.body_limits.update(self.args.body_limits())
         ACCESS.gate = open_gate(self.args)
+        ACCESS.shedders.update({route: Shedder(**self.args.shed.model_dump()) for route in ("/lightbox",)})
         self.metrics = IngressMetrics("jewelry")
         self.steps = jewelry_steps()
         self.directory = serve.get_deployment_handle("ModuleDirectory", app_name=MODULES_APP, _check_exists=False)
 
     @api.get("/healthz")
     async def healthz(self, request: Request):
-        return await health(self.directory, request, vertical="jewelry")
+        return await health(self.directory, request, vertical="jewelry", load=ACCESS.load())
 
     @api.post(
         "/lightbox", response_class=Response, summary="Photo in, lightbox image out",
         responses={**image_response(LightboxJSON, "The lightbox image (verdict pass or review), or with "
                                                   "report=json its JSON report and image."),
-                   **error_responses(400, 413, 415, 422, 503)},
+                   **error_responses(400, 401, 403, 413, 415, 422, 429, 503, 504)},
     )
     async def lightbox(
         self,
@@ -88,7 +91,8 @@ class JewelryIngress:
         options: Annotated[LightboxForm, Form()] = None,
         report: Annotated[ReportFormat, Query(description=REPORT_DOC)] = None,
     ):
-        return await answer("/jewelry/lightbox", self._lightbox, request, self.metrics)
+        return await answer("/jewelry/lightbox", self._lightbox, request, self.metrics,
+                            deadline_s=self.args.deadline_s)
 
     async def _lightbox(self, request: Request, rid: str) -> Response:
         uploads, fields = await read_uploads(request, max_files=1)

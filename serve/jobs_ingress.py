@@ -26,9 +26,9 @@ from lumograph.jobs.service import JobLimits, JobService, JobSettings, Upload
 from lumograph.jobs.sheet import job_sheet
 from lumograph.jobs.storage import Storage
 from lumograph.models.common.errors import InvalidOptions, LumographError
+from lumograph.serve.access import count_images, database_url_of, open_gate, principal_of
 from lumograph.serve.jewelry_ingress import jewelry_steps
 from lumograph.serve.listing_ingress import listing_steps
-from lumograph.serve.access import count_images, database_url_of, open_gate, principal_of
 from lumograph.serve.metrics import IngressMetrics
 from lumograph.serve.responses import answer, ingress_api
 from lumograph.serve.schemas import BundleFields, EnhanceOptions, JobsAppArgs, LightboxOptions

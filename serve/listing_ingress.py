@@ -22,6 +22,7 @@ from lumograph.deployments.directory import MODULES_APP, module_handle
 from lumograph.graphs.listing import ListingSteps, run_bundle, run_enhance
 from lumograph.models.common.errors import InvalidOptions, LumographError, QualityRejected
 from lumograph.models.common.imageio import decode_image
+from lumograph.serve.access import open_gate, take_images
 from lumograph.serve.contract import (
     IMAGE_DOC,
     REPORT_DOC,
@@ -34,11 +35,11 @@ from lumograph.serve.contract import (
     error_responses,
     image_response,
 )
-from lumograph.serve.access import open_gate, take_images
 from lumograph.serve.errors import error_body, error_response
 from lumograph.serve.metrics import IngressMetrics
 from lumograph.serve.responses import answer, health, ingress_api
 from lumograph.serve.schemas import BundleFields, EnhanceOptions, ListingAppArgs, ListingReport, StageOptions
+from lumograph.serve.shedding import Shedder
 from lumograph.serve.uploads import (
     parse_options,
     read_uploads,
@@ -146,6 +147,9 @@ class ListingIngress:
         self.metrics = IngressMetrics("listing")
         ACCESS.body_limits.update(self.args.body_limits())
         ACCESS.gate = open_gate(self.args)
+        # One shedder per route: a bundle's time is not a photo's.
+        ACCESS.shedders.update({route: Shedder(**self.args.shed.model_dump())
+                                for route in ("/enhance", "/bundle", "/stage")})
         self.inpainter = serve.get_deployment_handle("Inpainter", app_name=MODULES_APP,
                                                      _check_exists=False)
         self.directory = serve.get_deployment_handle("ModuleDirectory", app_name=MODULES_APP,
@@ -154,13 +158,14 @@ class ListingIngress:
 
     @api.get("/healthz")
     async def healthz(self, request: Request):
-        return await health(self.directory, request, vertical="listing")
+        return await health(self.directory, request, vertical="listing",
+                            load=ACCESS.load())
 
     @api.post(
         "/enhance", response_class=Response, summary="One listing photo (or one bracket set) in, enhanced out",
         responses={**image_response(EnhanceJSON, "The enhanced photo (verdict pass or review), or with "
                                                  "report=json its JSON report and image."),
-                   **error_responses(400, 413, 415, 422, 503)},
+                   **error_responses(400, 401, 403, 413, 415, 422, 429, 503, 504)},
     )
     async def enhance(
         self,
@@ -170,12 +175,13 @@ class ListingIngress:
         options: Annotated[EnhanceForm, Form()] = None,
         report: Annotated[ReportFormat, Query(description=REPORT_DOC)] = None,
     ):
-        return await answer("/listing/enhance", self._enhance, request, self.metrics)
+        return await answer("/listing/enhance", self._enhance, request, self.metrics,
+                            deadline_s=self.args.deadline_s)
 
     @api.post(
         "/bundle", summary="A whole listing: every photo, its report, disclosures and the bill",
         response_model=BundleJSON, response_model_exclude_none=True,
-        responses=error_responses(400, 413, 415, 422, 503),
+        responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503, 504),
     )
     async def bundle(
         self,
@@ -183,12 +189,13 @@ class ListingIngress:
         image: Annotated[Optional[list[UploadFile]], File(description="One part per photo, in listing order.")] = None,
         options: Annotated[BundleForm, Form()] = None,
     ):
-        return await answer("/listing/bundle", self._bundle, request, self.metrics)
+        return await answer("/listing/bundle", self._bundle, request, self.metrics,
+                            deadline_s=self.args.deadline_s)
 
     @api.post(
         "/stage", response_class=Response, summary="Virtual staging of an empty room (learned inpainter only)",
         responses={**image_response(None, "The staged photo; X-Lumograph-Disclosure carries the MLS disclosure."),
-                   **error_responses(400, 413, 415, 422, 503)},
+                   **error_responses(400, 401, 403, 413, 415, 422, 429, 503, 504)},
     )
     async def stage(
         self,
@@ -196,7 +203,8 @@ class ListingIngress:
         image: Annotated[Optional[list[UploadFile]], File(description=IMAGE_DOC)] = None,
         options: Annotated[StageForm, Form()] = None,
     ):
-        return await answer("/listing/stage", self._stage, request, self.metrics)
+        return await answer("/listing/stage", self._stage, request, self.metrics,
+                            deadline_s=self.args.deadline_s)
 
     async def _stage(self, request: Request, rid: str) -> Response:
         """Furnish an empty room. Without inpainting weights the inpainter raises

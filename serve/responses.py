@@ -1,6 +1,8 @@
 """How every ingress answers: one place turns a handler's outcome or exception into the
 response, times it for the metrics, and answers ``/healthz`` from the module directory."""
+import asyncio
 import time
+from typing import Optional
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -8,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 
 from lumograph.serve.access import AccessMiddleware, AccessState
 from lumograph.serve.errors import error_response, install_error_handlers
+from lumograph.serve.shedding import DeadlineExceeded
 from lumograph.serve.uploads import request_id_for
 
 KEY_DOC = (" Every route but /healthz and the docs needs an API key: 'Authorization: Bearer <key>' or "
@@ -28,13 +31,21 @@ def ingress_api(title: str, description: str) -> tuple[FastAPIOffline, AccessSta
     return api, access
 
 
-async def answer(route: str, handler, request: Request, metrics) -> Response:
-    """``await handler(request, request_id)``; any exception becomes its JSON error. The
+async def answer(route: str, handler, request: Request, metrics, *, deadline_s: Optional[float] = None) -> Response:
+    """``await handler(request, request_id)``; any exception becomes its JSON error. With
+    ``deadline_s``, a request that runs longer is cancelled (504 ``deadline_exceeded``). The
     wall time is recorded per route and status."""
     rid = request_id_for(request)
     t0 = time.perf_counter()
     try:
-        response = await handler(request, rid)
+        if deadline_s is None:
+            response = await handler(request, rid)
+        else:
+            try:
+                response = await asyncio.wait_for(handler(request, rid), timeout=deadline_s)
+            except asyncio.TimeoutError:
+                raise DeadlineExceeded(f"the request ran past its deadline of {deadline_s:g} s and was cancelled",
+                                       details={"deadline_s": deadline_s}) from None
     except Exception as exc:
         response = error_response(exc, rid)
     metrics.record_latency(route, response.status_code, time.perf_counter() - t0)

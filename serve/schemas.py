@@ -242,6 +242,17 @@ class ErrorBody(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class ShedArgs(BaseModel):
+    """Latency-aware shedding of a vertical's heavy routes (``serve/shedding.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    parallel: int = Field(2, ge=1, le=100_000, description="Requests the modules serve side by side without "
+                                                          "queueing (from `lumograph bench load`'s capacity).")
+    max_wait_s: float = Field(10.0, gt=0, le=3600, description="Longest a request may wait to start; beyond it "
+                                                              "the request is refused at once (503 overloaded).")
+    initial_service_s: float = Field(2.0, gt=0, le=3600, description="A request's time until one is measured.")
+
+
 class ServiceDataArgs(BaseModel):
     """Where the service database lives (jobs, tenants, API keys, rate limits) and the
     tenants' default limits: the same in every application of a deployment."""
@@ -261,7 +272,10 @@ class JewelryAppArgs(ServiceDataArgs):
 
     max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1024, le=2**31, description="Largest upload accepted.")
     max_pixels: int = Field(64_000_000, ge=10_000, le=400_000_000, description="Largest image accepted, in pixels.")
-
+    shed: ShedArgs = Field(default_factory=ShedArgs, description="Refuse at once what could not start in time.")
+    deadline_s: float = Field(110.0, gt=0, le=3600, description="A request still running after this is cancelled "
+                                                               "and answered 504 (keep it under the proxy's "
+                                                               "request_timeout_s, which answers in plain text).")
 
     def body_limits(self) -> dict[str, int]:
         """Largest body per route (path suffix -> bytes), for the ingress and the proxy."""

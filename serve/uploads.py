@@ -12,13 +12,16 @@ from pydantic import BaseModel, ValidationError
 
 from lumograph.models.common.errors import InvalidOptions, LumographError
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: Serve's proxy puts an X-Request-ID on every request (the client's, else its own) and
+#: echoes it on the answer; the body uses the same one. Printable ASCII only (headers carry
+#: no line breaks anyway), bounded so a log line stays a line.
+_REQUEST_ID = re.compile(r"^[\x20-\x7e]{1,256}$")
 Options = TypeVar("Options", bound=BaseModel)
 
 
 def request_id_for(request: Request) -> str:
-    """Use the caller's ``X-Request-ID`` when it is sane, else a new one."""
-    given = request.headers.get("x-request-id", "")
+    """The request's ``X-Request-ID`` (the one the proxy answers with), else a new one."""
+    given = request.headers.get("x-request-id", "").strip()
     return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 

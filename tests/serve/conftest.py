@@ -9,7 +9,6 @@ from lumograph.serve import cluster
 from lumograph.serve.cluster import free_port
 from tests.serve.http import TENANT, api
 
-
 #: The jobs app's data folder for the test run (its database and storage).
 JOBS_DATA = tempfile.mkdtemp(prefix="lg-jobs-", dir="/tmp")
 #: A short lease: the restart test waits for a killed replica's lease to run out.

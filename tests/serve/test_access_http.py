@@ -68,6 +68,13 @@ def test_every_api_route_needs_a_key_and_health_and_docs_do_not(serve_url, job_i
         assert requests.get(serve_url + path, timeout=60).status_code == 200, path
 
 
+def test_the_body_and_the_header_carry_the_same_request_id(serve_url):
+    for given in ("order 42/retry#1", "plain-id"):
+        answer = api.get(f"{serve_url}/v1/jobs/nope", headers={"X-Request-ID": given}, timeout=30)
+        assert answer.status_code == 404
+        assert answer.json()["request_id"] == answer.headers["x-request-id"] == given
+
+
 def test_either_header_carries_the_key_and_answers_carry_ratelimit_headers(serve_url):
     for header in ("bearer", "x-api-key"):
         client = session(f"either-{header}", header=header)
