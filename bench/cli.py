@@ -52,6 +52,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         result = run(Path(args.json), chart, n_photos=args.photos)
         print(json.dumps({k: v for k, v in result.items() if k != "items"}, indent=2))
         return 0
+    if args.what == "load":
+        from lumograph.bench.perf_load import run_bench_load
+
+        result = run_bench_load(json_out=Path(args.json), chart=chart, soak_s=args.soak_s, level_s=args.level_s)
+        print(json.dumps({k: v for k, v in result.items() if k != "soak"}, indent=2))
+        return 0
     if args.what == "jewelry":
         from lumograph.bench.perf_jewelry import run_bench_jewelry
 
@@ -104,10 +110,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_cmd_eval)
 
     b = sub.add_parser("bench", help="performance benchmark")
-    b.add_argument("what", choices=["jewelry", "listing", "models", "concurrency", "jobs"],
+    b.add_argument("what", choices=["jewelry", "listing", "models", "concurrency", "jobs", "load"],
                    help="jewelry/listing: 12 MP floor vs in-process vs HTTP; models: learned backends; "
                         "concurrency: replica thread pool vs event loop; jobs: N photos through the job "
-                        "API, the synchronous route and the bulk command")
+                        "API, the synchronous route and the bulk command; load: open-loop load at 0.5-4x of "
+                        "the measured capacity on the jewelry and listing routes, then a memory soak")
     b.add_argument("--json", required=True)
     b.add_argument("--chart", default=None, help="PNG chart path (default: next to the JSON)")
     b.add_argument("--repeats", type=int, default=None, help="default: 5 (jewelry), 3 (listing)")
@@ -120,6 +127,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="jobs: photos (synthetic rings, 2-4 MP) through each path (default 200)")
     b.add_argument("--size", choices=["tiny", "real"], default="real",
                    help="models: random-weight model size (default real: production shapes)")
+    b.add_argument("--soak-s", type=float, default=600.0, help="load: soak duration in seconds (default 600)")
+    b.add_argument("--level-s", type=float, default=30.0, help="load: seconds per offered-load level (default 30)")
     b.add_argument("--only", default=None,
                    help="models: comma-separated backends among clip,sam,yolo,inpaint (default all)")
     b.set_defaults(func=_cmd_bench)

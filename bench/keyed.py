@@ -9,7 +9,6 @@ import requests
 
 from lumograph.serve import cluster
 
-
 BENCH_TENANT = "bench"
 UNTHROTTLED = {"requests_per_s": 10_000, "requests_burst": 10_000, "images_per_min": 1_000_000,
                "images_burst": 1_000_000, "max_active_jobs": 1_000}

@@ -39,7 +39,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import requests
 import yaml
 
 from lumograph.bench.keyed import keyed_session

@@ -77,16 +77,20 @@ class PeakPSS(BackgroundSampler):
         super().__init__(interval_s)
 
     def _loop(self) -> None:
-        me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
-            for proc in me.children(recursive=True):
-                try:
-                    total += proc.memory_full_info().pss
-                except (psutil.Error, AttributeError):
-                    continue
-            self.peak_gb = max(self.peak_gb, total / 1e9)
+            self.peak_gb = max(self.peak_gb, descendants_pss_bytes() / 1e9)
             self._stop.wait(self.interval_s)
+
+
+def descendants_pss_bytes() -> int:
+    """The summed PSS of this process's descendants (the local Ray cluster), in bytes."""
+    total = 0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            total += proc.memory_full_info().pss
+        except (psutil.Error, AttributeError):
+            continue
+    return total
 
 
 def run_bench_jewelry(*, json_out: Path, repeats: int = 5, chart: Path | None = None, photo: Path | None = None) -> dict:

@@ -37,8 +37,8 @@ import numpy as np
 import psutil
 import requests
 
-from lumograph.bench.perf_jewelry import BackgroundSampler, PeakPSS
 from lumograph.bench.keyed import keyed_session
+from lumograph.bench.perf_jewelry import BackgroundSampler, PeakPSS
 from lumograph.bench.sheets import save_result
 from lumograph.bench.synthetic import ring_photo
 from lumograph.models.common.imageio import encode_image

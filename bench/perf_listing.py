@@ -23,8 +23,8 @@ import numpy as np
 import psutil
 import requests
 
-from lumograph.bench.perf_jewelry import BackgroundSampler, PeakPSS
 from lumograph.bench.keyed import keyed_session
+from lumograph.bench.perf_jewelry import BackgroundSampler, PeakPSS
 from lumograph.bench.sheets import save_result
 from lumograph.bench.synthetic_listing import exterior_photo, room_photo
 from lumograph.graphs.listing import run_enhance
