@@ -86,3 +86,49 @@ def animated_gif() -> bytes:
     buf = io.BytesIO()
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- hostile uploads
+
+
+def polyglot_jpeg_zip() -> bytes:
+    """A real JPEG with a ZIP archive appended (a file that is both)."""
+    import zipfile
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("payload.txt", "not for you" * 100)
+    return jpeg_bytes(rgb_image(128, 96)) + archive.getvalue()
+
+
+def _jpeg_with_segments(segments: list[bytes]) -> bytes:
+    """A small JPEG with extra marker segments inserted after SOI."""
+    data = jpeg_bytes(rgb_image(128, 96))
+    return data[:2] + b"".join(segments) + data[2:]
+
+
+def huge_icc_jpeg(total: int = 4 * 1024 * 1024) -> bytes:
+    """A JPEG carrying a 4 MB 'ICC profile' of garbage split over APP2 segments."""
+    chunk = 65519
+    n = -(-total // chunk)
+    blob = (b"\x13\x37" * (total // 2 + 1))[:total]
+    segs = []
+    for i in range(n):
+        payload = b"ICC_PROFILE\0" + bytes([i + 1 if i < 255 else 255, min(n, 255)]) + blob[i * chunk:(i + 1) * chunk]
+        segs.append(b"\xff\xe2" + struct.pack(">H", len(payload) + 2) + payload)
+    return _jpeg_with_segments(segs)
+
+
+def huge_xmp_jpeg(segments: int = 64) -> bytes:
+    """A JPEG with 64 APP1 XMP segments of 64 KB each (4 MB of metadata)."""
+    body = b"http://ns.adobe.com/xap/1.0/\0" + b"<x:xmpmeta>" + b"A" * 65000 + b"</x:xmpmeta>"
+    seg = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+    return _jpeg_with_segments([seg] * segments)
+
+
+def restart_marker_jpeg() -> bytes:
+    """A JPEG with a restart marker after every MCU: over 10,000 markers in a 1024x768 image."""
+    buf = io.BytesIO()
+    rgb = np.random.default_rng(0).integers(0, 255, (768, 1024, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(buf, "JPEG", quality=80, subsampling=0, restart_marker_blocks=1)
+    return buf.getvalue()
