@@ -174,3 +174,28 @@ def test_report_is_a_declared_choice_and_accept_json_gets_the_report(serve_url, 
     as_json = post(serve_url, ring_jpeg, headers={"Accept": "application/json"})
     assert as_json.status_code == 200 and as_json.headers["content-type"].startswith("application/json")
     assert as_json.json()["report"]["verdict"] in {"pass", "review"}
+
+
+def test_outputs_carry_no_camera_metadata_only_the_srgb_profile(serve_url):
+    """A phone photo's EXIF (GPS position, maker note, camera serial) never reaches the
+    delivered file: outputs are encoded from pixels and carry only the sRGB profile."""
+    from PIL import Image as PILImage
+
+    exif = PILImage.Exif()
+    exif[0x010F] = "PhoneMaker"           # Make
+    exif[0xA431] = "SERIAL-12345"         # BodySerialNumber
+    exif[0x927C] = b"secret maker note"   # MakerNote
+    gps = {1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)}
+    exif[0x8825] = gps                    # GPSInfo
+    buf = io.BytesIO()
+    PILImage.fromarray(ring_photo(1600, 1200).rgb).save(buf, "JPEG", quality=90, exif=exif)
+    source = buf.getvalue()
+    assert b"SERIAL-12345" in source and b"Exif" in source
+    for fmt in ("jpeg", "png", "webp"):
+        r = post(serve_url, source, fields={"format": fmt})
+        assert r.status_code == 200, r.text[:300]
+        out = r.content
+        for leak in (b"Exif\0\0", b"SERIAL-12345", b"PhoneMaker", b"secret maker note"):
+            assert leak not in out, (fmt, leak)
+        img = PILImage.open(io.BytesIO(out))
+        assert not dict(img.getexif()) and img.info.get("icc_profile"), fmt
