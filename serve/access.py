@@ -181,12 +181,20 @@ class AccessMiddleware:
             if keyed:
                 images = 1 if scope["method"] == "POST" and path in ONE_PHOTO_ROUTES else 0
                 take = await asyncio.to_thread(gate.admit_with_images, principal, declared, images)
-        except LumographError as err:
+        except Exception as exc:
             if ticket is not None:
                 shed.leave(*ticket, ok=False)
-            if take is None and principal is not None and "burst" not in err.details:
-                take = await asyncio.to_thread(gate.peek, principal)  # RateLimit headers on every answer
-            return await _send_error(send, err, rid, take)
+            if not isinstance(exc, LumographError):
+                # The service database did not answer: not the caller's fault, and not for long.
+                logger.exception("request %s: the access gate failed", rid)
+                exc = BackendUnavailable("the service database did not answer; retry shortly",
+                                         details={"retry_after_s": 2})
+            elif take is None and principal is not None and "burst" not in exc.details:
+                try:  # RateLimit headers on every answer
+                    take = await asyncio.to_thread(gate.peek, principal)
+                except Exception:  # noqa: BLE001 - the refusal stands without them
+                    logger.exception("request %s: the request bucket could not be read", rid)
+            return await _send_error(send, exc, rid, take)
         if keyed:
             scope.setdefault("state", {}).update(principal=principal, gate=gate, images=images)
         status = 0

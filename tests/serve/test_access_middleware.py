@@ -82,3 +82,16 @@ def test_a_cancelled_request_frees_its_slot(tmp_path):
 
     asyncio.run(scenario())
     assert shedder.in_flight == 0
+
+
+def test_a_database_that_does_not_answer_is_a_503_not_a_500(tmp_path):
+    shedder = Shedder(parallel=1, max_wait_s=1.5, initial_service_s=1.0)
+    mw, token, release, _ = setup(tmp_path, shedder)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("database is locked")
+
+    mw.state.gate.authenticate = broken
+    sent = asyncio.run(call(mw, token))
+    assert sent[0]["status"] == 503 and int(dict(sent[0]["headers"])[b"retry-after"]) >= 1
+    assert json.loads(sent[1]["body"])["code"] == "backend_unavailable" and shedder.in_flight == 0
