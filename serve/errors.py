@@ -30,6 +30,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "black_image": (400, "an image with no light in it to measure"),
     "upload_too_large": (413, "the body or an upload is over max_upload_bytes"),
     "image_too_large": (413, "the image has more pixels than max_pixels (64 MP by default)"),
+    "request_too_large": (413, "the request's photos and output canvas pass max_request_pixels (256 MP by default)"),
     "unsupported_format": (415, "not JPEG, PNG, WebP, HEIC/HEIF, AVIF, TIFF, BMP or GIF"),
     "animated_image": (415, "an animated GIF/WebP/PNG"),
     "invalid_options": (422, "an option or form field is missing, unknown or out of range; the message quotes it"),

@@ -18,7 +18,7 @@ from ray import serve
 from lumograph.deployments.directory import MODULES_APP, module_handle
 from lumograph.graphs.jewelry import JewelrySteps, run_lightbox
 from lumograph.models.common.errors import QualityRejected
-from lumograph.models.common.imageio import decode_image
+from lumograph.models.common.imageio import decode_image, image_pixels, require_pixel_budget
 from lumograph.serve.access import open_gate
 from lumograph.serve.contract import (
     IMAGE_DOC,
@@ -99,6 +99,10 @@ class JewelryIngress:
         data, filename = uploads[0]
         want_json = report_wanted(fields, request)
         options = parse_options(LightboxOptions, fields)
+        # The photo and the canvas it would be composed on (a size asked for; the profile's
+        # default canvas is bounded by the marketplace table).
+        require_pixel_budget([image_pixels(data)], self.args.max_request_pixels,
+                             canvas=(options.size or 0) ** 2, max_pixels=self.max_pixels)
         decoded = await asyncio.to_thread(
             decode_image, data, filename=filename, max_pixels=self.max_pixels, max_bytes=self.max_upload_bytes
         )

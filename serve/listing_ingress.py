@@ -21,7 +21,7 @@ from ray import serve
 from lumograph.deployments.directory import MODULES_APP, module_handle
 from lumograph.graphs.listing import ListingSteps, run_bundle, run_enhance
 from lumograph.models.common.errors import InvalidOptions, LumographError, QualityRejected
-from lumograph.models.common.imageio import decode_image
+from lumograph.models.common.imageio import decode_image, image_pixels, require_pixel_budget
 from lumograph.serve.access import open_gate, take_images
 from lumograph.serve.contract import (
     IMAGE_DOC,
@@ -227,6 +227,8 @@ class ListingIngress:
         uploads, fields = await read_uploads(request, max_files=self.max_brackets)
         want_json = report_wanted(fields, request)
         options = parse_options(EnhanceOptions, fields)
+        require_pixel_budget([image_pixels(d) for d, _ in uploads], self.args.max_request_pixels,
+                             max_pixels=self.max_pixels)
         decoded = [await self._decode(data, name) for data, name in uploads]
         info = input_info(uploads[0][0], uploads[0][1], decoded[0])
         if len(decoded) > 1:
@@ -246,6 +248,8 @@ class ListingIngress:
 
     async def _bundle(self, request: Request, rid: str) -> Response:
         uploads, fields = await read_uploads(request, max_files=self.max_bundle_photos)
+        require_pixel_budget([image_pixels(d) for d, _ in uploads], self.args.max_request_pixels,
+                             max_pixels=self.max_pixels)
         await take_images(request, len(uploads))
         bundle = parse_options(BundleFields, {k: fields.pop(k) for k in list(fields)
                                               if k in BundleFields.model_fields})

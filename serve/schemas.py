@@ -272,6 +272,9 @@ class JewelryAppArgs(ServiceDataArgs):
 
     max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1024, le=2**31, description="Largest upload accepted.")
     max_pixels: int = Field(64_000_000, ge=10_000, le=400_000_000, description="Largest image accepted, in pixels.")
+    max_request_pixels: int = Field(256_000_000, ge=10_000, le=4_000_000_000,
+                                    description="Pixels one request may bring, every photo (read from headers, "
+                                                "before any decode) and the output canvas together.")
     shed: ShedArgs = Field(default_factory=ShedArgs, description="Refuse at once what could not start in time.")
     deadline_s: float = Field(110.0, gt=0, le=3600, description="A request still running after this is cancelled "
                                                                "and answered 504 (keep it under the proxy's "

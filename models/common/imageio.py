@@ -367,6 +367,38 @@ def resize_long_side(rgb: np.ndarray, long_side: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
+def image_pixels(data: bytes) -> int:
+    """Width x height from the image's header, without decoding it (0 when the header
+    cannot be read: ``decode_image`` then says why). For a request's pixel budget, checked
+    before anything is decoded."""
+    _register_heif_opener()
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+    except Exception:  # noqa: BLE001 - garbage is decode_image's to name
+        return 0
+    return int(width) * int(height)
+
+
+def require_pixel_budget(pixels: list[int], budget: int, *, canvas: int = 0,
+                         max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse a request whose photos (``pixels``, from ``image_pixels``) and output canvas
+    together pass ``budget`` pixels: 413 ``request_too_large``, before any decode or
+    allocation. A single photo over ``max_pixels`` is named first (``image_too_large``, as
+    ``decode_image`` would)."""
+    for n, count in enumerate(pixels):
+        if count > max_pixels:
+            raise UnsupportedInput(f"photo {n} has {count} pixels; the limit is {max_pixels}",
+                                   code="image_too_large", details={"photo": n, "pixels": count})
+    total = int(sum(pixels)) + int(canvas)
+    if total > budget:
+        raise UnsupportedInput(
+            f"the request's photos{' and canvas' if canvas else ''} come to {total / 1e6:.1f} MP; "
+            f"one request may take {budget / 1e6:.0f} MP (split it, or send a job)",
+            code="request_too_large",
+            details={"pixels": total, "budget_pixels": budget, "photos": len(pixels), "canvas_pixels": canvas})
+
+
 def encode_image(
     rgb: np.ndarray,
     fmt: str,

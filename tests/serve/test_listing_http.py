@@ -2,6 +2,7 @@
 enhance (one photo, a bracket set), bundle, errors, and the shared module replicas."""
 import base64
 import io
+import time
 
 import numpy as np
 import pytest
@@ -176,3 +177,15 @@ def test_staging_without_weights_answers_503_naming_them(serve_url, room_jpeg):
     r = api.post(f"{serve_url}/listing/stage", files={"image": ("room.jpg", room_jpeg, "image/jpeg")},
                       data={"style": "baroque"}, timeout=60)
     assert r.status_code == 422 and "baroque" in r.json()["message"]
+
+
+def test_a_bundle_over_the_pixel_budget_is_refused_before_any_decode(serve_url):
+    """Five photos of 64 MP (a few hundred KB of PNG each) would need gigabytes decoded; the
+    headers alone refuse them: 413 request_too_large, at once."""
+    big = io.BytesIO()
+    Image.new("RGB", (8000, 8000), (200, 200, 200)).save(big, "PNG")
+    files = [("image", (f"big{i}.png", big.getvalue(), "image/png")) for i in range(5)]
+    t0 = time.monotonic()
+    r = api.post(f"{serve_url}/listing/bundle", files=files, timeout=120)
+    assert r.status_code == 413 and r.json()["code"] == "request_too_large", r.text[:300]
+    assert r.json()["details"]["pixels"] == 5 * 64_000_000 and time.monotonic() - t0 < 10

@@ -121,3 +121,19 @@ def test_resize_long_side_never_upscales_and_never_aliases_input():
     assert small.shape == (25, 50, 3)
     same = resize_long_side(rgb, 400)
     assert same.shape == rgb.shape and same is not rgb and same.flags.writeable
+
+
+def test_the_pixel_budget_reads_headers_only_and_counts_the_canvas():
+    from lumograph.models.common.imageio import image_pixels, require_pixel_budget
+
+    bomb = bad.png_bomb_header(30000, 30000)  # declares 900 MP, holds almost nothing
+    assert image_pixels(bomb) == 900_000_000 and image_pixels(b"garbage") == 0
+    require_pixel_budget([image_pixels(bad.jpeg_bytes(bad.rgb_image(64, 48)))] * 3, 10_000)
+    with pytest.raises(UnsupportedInput) as info:
+        require_pixel_budget([4_000_000] * 3, 10_000_000)
+    assert info.value.code == "request_too_large" and info.value.details["pixels"] == 12_000_000
+    with pytest.raises(UnsupportedInput):
+        require_pixel_budget([1_000_000], 10_000_000, canvas=10_000 ** 2)
+    with pytest.raises(UnsupportedInput) as info:  # one photo over the per-image limit is named as such
+        require_pixel_budget([5, 900_000_000], 10 ** 12, max_pixels=64_000_000)
+    assert info.value.code == "image_too_large" and info.value.details["photo"] == 1
