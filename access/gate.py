@@ -68,37 +68,41 @@ class Gate:
         self.quotas = Quotas(engine)
         self.defaults = defaults or Limits()
         self.cache_ttl_s = float(cache_ttl_s)
-        self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        # digest of a token -> (when looked up, its record, its merged limits)
+        self._cache: dict[str, tuple[float, KeyRecord | None, Limits | None]] = {}
         self._lock = threading.Lock()
 
     def authenticate(self, token: str | None) -> Principal:
         if not token:
             raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-        record = self._lookup(token)
+        record, limits = self._lookup(token)
         if record is None:
             raise Unauthorized("the API key is not valid")
         if record.revoked:
             raise Forbidden(f"the API key {record.id} was revoked", details={"key_id": record.id})
         if record.tenant_disabled:
             raise Forbidden(f"the tenant of key {record.id} is disabled", details={"key_id": record.id})
-        return Principal(record.tenant, record.id, self.defaults.merged(record.limits))
+        return Principal(record.tenant, record.id, limits)
 
-    def _lookup(self, token: str) -> KeyRecord | None:
-        # Cached by a digest of the token, never the token itself.
+    def _lookup(self, token: str) -> tuple[KeyRecord | None, Limits | None]:
+        """The key's record and its tenant's limits (defaults merged with the overrides, once
+        per lookup rather than per request), cached by a digest of the token, never the
+        token itself."""
         digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
         at = time.monotonic()
         with self._lock:
             hit = self._cache.get(digest)
         if hit is not None and at - hit[0] < self.cache_ttl_s:
-            return hit[1]
+            return hit[1], hit[2]
         record = self.keys.lookup(token)
+        limits = None if record is None else self.defaults.merged(record.limits)
         if record is not None and hit is None:
             self.keys.touch(record.id)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[digest] = (at, record)
-        return record
+            self._cache[digest] = (at, record, limits)
+        return record, limits
 
     def admit(self, principal: Principal, declared_bytes: int = 0) -> Take:
         """One request from the tenant's bucket; refused while the day's bytes are spent."""
@@ -110,8 +114,7 @@ class Gate:
                 f"the tenant's {limits.bytes_per_day} upload bytes for today are spent ({spent} used)",
                 details={"limit": "bytes_per_day", "limit_value": limits.bytes_per_day, "used": spent,
                          "retry_after_s": wait})
-        take = self.quotas.take(principal.tenant, "requests", 1, rate_per_s=limits.requests_per_s,
-                                capacity=limits.requests_burst)
+        take = self._requests(principal, 1)
         if not take.allowed:
             raise RateLimited(
                 f"over {limits.requests_per_s:g} requests per second (burst {limits.requests_burst})",
@@ -121,8 +124,11 @@ class Gate:
     def peek(self, principal: Principal) -> Take:
         """The request bucket as it stands, nothing taken (for the headers of a refusal that
         spent no token)."""
+        return self._requests(principal, 0)
+
+    def _requests(self, principal: Principal, cost: int) -> Take:
         limits = principal.limits
-        return self.quotas.take(principal.tenant, "requests", 0, rate_per_s=limits.requests_per_s,
+        return self.quotas.take(principal.tenant, "requests", cost, rate_per_s=limits.requests_per_s,
                                 capacity=limits.requests_burst)
 
     def admit_with_images(self, principal: Principal, declared_bytes: int = 0, images: int = 0) -> Take:

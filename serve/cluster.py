@@ -24,13 +24,13 @@ os.environ.pop("RAY_SERVE_THROUGHPUT_OPTIMIZED", None)
 #: 2.4 to 3.3 GB in `bench jewelry`, and back to 2.4 GB with two arenas. Ray's processes
 #: inherit it from here (the Dockerfile and the RayService pods set it too).
 MALLOC_ARENAS = "2"
+#: Serve loads the proxy's middlewares from this import path (the body cap).
+PROXY_CALLBACK_ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
+PROXY_CALLBACK = "lumograph.serve.proxy_guard:middlewares"
 #: A local (laptop) cluster's control plane runs at a calmer pace than Serve's defaults: the
 #: controller's loop every 0.1 s and every replica exporting metrics every 0.1 s cost about
 #: a sixth of a 2-core machine while the modules sit idle (`bench jobs`: per-process CPU
 #: seconds). Every value can be overridden from the environment.
-#: Serve loads the proxy's middlewares from this import path (the body cap).
-PROXY_CALLBACK_ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
-PROXY_CALLBACK = "lumograph.serve.proxy_guard:middlewares"
 LOCAL_SERVE_PACE = {
     "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
     "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
@@ -192,7 +192,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
 
 
 # --------------------------------------------------------------------------- the service database

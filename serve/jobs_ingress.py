@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from ray import serve
 from starlette.background import BackgroundTask
 
+from lumograph.access.gate import Gate
 from lumograph.jobs import webhooks
 from lumograph.jobs.actors import ActorPool, PoolRunner
 from lumograph.jobs.archive import write_archive
@@ -26,7 +27,7 @@ from lumograph.jobs.service import JobLimits, JobService, JobSettings, Upload
 from lumograph.jobs.sheet import job_sheet
 from lumograph.jobs.storage import Storage
 from lumograph.models.common.errors import InvalidOptions, LumographError
-from lumograph.serve.access import count_images, database_url_of, open_gate, principal_of
+from lumograph.serve.access import count_images, database_url_of, principal_of
 from lumograph.serve.jewelry_ingress import jewelry_steps
 from lumograph.serve.listing_ingress import listing_steps
 from lumograph.serve.metrics import IngressMetrics
@@ -139,7 +140,6 @@ class JobsIngress:
     def __init__(self, **args):
         self.args = JobsAppArgs.model_validate(args)
         ACCESS.body_limits.update(self.args.body_limits())
-        ACCESS.gate = open_gate(self.args)
         limits = {"max_pixels": self.args.max_pixels, "max_bytes": self.args.max_upload_bytes}
         if self.args.steps == "actors":
             pool = ActorPool(self.args.concurrency, backend="classical", **limits)
@@ -149,6 +149,8 @@ class JobsIngress:
             runners = {vertical: PhotoRunner(vertical, steps[vertical], **limits)
                        for vertical in ("jewelry", "listing")}
         self.service = JobService(job_settings(self.args), runners)
+        # Keys and buckets live in the job database: the gate uses the service's engine.
+        ACCESS.gate = Gate(self.service.engine, self.args.limits)
         self.metrics = IngressMetrics("jobs")
         self._started: Optional[asyncio.Task] = None
 

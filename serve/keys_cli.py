@@ -26,10 +26,12 @@ LOCAL_KEY_FILE = "local-api-key"
 
 
 def _engine(args: argparse.Namespace):
-    from lumograph.jobs.db import open_db, sqlite_url
+    """The service database named by ``--database-url`` / ``--data-dir`` (resolved as the
+    applications resolve theirs)."""
+    from lumograph.jobs.db import open_db
+    from lumograph.serve.access import database_url_of
 
-    url = args.database_url or os.environ.get("LUMOGRAPH_JOBS_DATABASE_URL") or sqlite_url(args.data_dir)
-    return open_db(url)
+    return open_db(database_url_of(args))
 
 
 def _store(args: argparse.Namespace):

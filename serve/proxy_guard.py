@@ -27,18 +27,17 @@ FRAMING_SLACK = 64 * 1024
 
 def _limits() -> dict:
     """The config's limits from the environment; without them (a cluster whose pods set only
-    the callback), the shipped defaults of each route at its shipped prefix."""
+    the callback), those of the shipped ``local.yaml`` (the same routes, prefixes and limits
+    as the KubeRay config)."""
     try:
         raw = json.loads(os.environ.get(LIMITS_ENV) or "{}")
     except ValueError:
         raw = {}
     if raw:
         return {str(k): int(v) for k, v in raw.items()}
-    from lumograph.serve.schemas import JewelryAppArgs, JobsAppArgs, ListingAppArgs
+    from lumograph.serve import cluster
 
-    return {prefix + suffix: n
-            for prefix, model in (("/jewelry", JewelryAppArgs), ("/listing", ListingAppArgs), ("/v1", JobsAppArgs))
-            for suffix, n in model().body_limits().items()}
+    return cluster.body_limits(cluster.load_serve_config(cluster.DEFAULT_CONFIG))
 
 
 def _refusal(limit: int, received: int, request_id: str) -> tuple[dict, dict]:
