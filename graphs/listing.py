@@ -388,6 +388,25 @@ async def run_enhance(
     return ListingOutcome(encoded["encoded"], encoded["media_type"], report)
 
 
+@dataclass(frozen=True)
+class BundlePhoto:
+    """One photo of a bundle as the graph takes it: ``proxy`` (long side
+    ``PROXY_LONG_SIDE``) for the scene pass over the whole listing, and ``load``, which
+    gives the full-resolution RGB when the photo's turn to be enhanced comes. The caller
+    decides what ``load`` costs (a photo it kept, or one it decodes again), so a listing
+    never needs all its photos at full resolution at once."""
+
+    proxy: np.ndarray
+    load: Callable[[], Awaitable[np.ndarray]]
+
+    @classmethod
+    def of(cls, rgb: np.ndarray) -> "BundlePhoto":
+        """A photo already in memory."""
+        async def load() -> np.ndarray:
+            return rgb
+        return cls(resize_long_side(rgb, PROXY_LONG_SIDE), load)
+
+
 @dataclass
 class BundleOutcome:
     """Per photo an outcome or the error it raised; the listing's disclosures and bill."""
@@ -397,7 +416,7 @@ class BundleOutcome:
 
 
 async def run_bundle(
-    photos: list[np.ndarray],
+    photos: list[np.ndarray | BundlePhoto],
     options: dict[str, Any],
     steps: ListingSteps,
     *,
@@ -411,14 +430,16 @@ async def run_bundle(
     """Enhance a whole listing: classify every photo, find the primary exterior, then
     enhance the photos concurrently (at most ``concurrency`` in flight).
 
-    photos: HxWx3 uint8 RGB each. rooms: optional client room label per photo (wins over
+    photos: HxWx3 uint8 RGB each, or ``BundlePhoto``s loaded only when their turn comes
+    (then at most ``concurrency`` full-resolution photos are in the graph's hands). rooms: optional client room label per photo (wins over
     the guess). primary_index: the hero photo; default the first photo classified
     exterior. dusk_primary: day-to-dusk on the primary exterior (the client's opt-in).
     A photo that fails is reported with its error; the others are still delivered.
     """
     t_start = time.perf_counter()
     rooms = list(rooms or [None] * len(photos))
-    proxies = [resize_long_side(p, PROXY_LONG_SIDE) for p in photos]
+    photos = [p if isinstance(p, BundlePhoto) else BundlePhoto.of(p) for p in photos]
+    proxies = [p.proxy for p in photos]
     scenes = await asyncio.gather(
         *(steps.scene(proxy, room) for proxy, room in zip(proxies, rooms)),
         return_exceptions=True)
@@ -435,7 +456,7 @@ async def run_bundle(
             photo_options["dusk"] = True
         async with gate:
             return await run_enhance(
-                [photos[i]], photo_options, steps, request_id=f"{request_id}-{i}",
+                [await photos[i].load()], photo_options, steps, request_id=f"{request_id}-{i}",
                 primary=i == primary_index, scene=scenes[i],
                 input_info=(input_infos or [{}] * len(photos))[i])
 

@@ -23,6 +23,7 @@ from lumograph.graphs.listing import ListingSteps, run_bundle, run_enhance
 from lumograph.models.common.errors import InvalidOptions, LumographError, QualityRejected
 from lumograph.models.common.imageio import decode_image, image_pixels, require_pixel_budget
 from lumograph.serve.access import open_gate, take_images
+from lumograph.serve.bundle_photos import BundlePhotos
 from lumograph.serve.contract import (
     IMAGE_DOC,
     REPORT_DOC,
@@ -219,9 +220,12 @@ class ListingIngress:
         return Response(content=encoded["encoded"], media_type=encoded["media_type"], headers={
             "X-Lumograph-Disclosure": disclosure, "X-Lumograph-Backend": staged["backend"]})
 
+    def _decode_sync(self, data: bytes, filename):
+        return decode_image(data, filename=filename, max_pixels=self.max_pixels,
+                            max_bytes=self.max_upload_bytes)
+
     async def _decode(self, data: bytes, filename):
-        return await asyncio.to_thread(decode_image, data, filename=filename,
-                                       max_pixels=self.max_pixels, max_bytes=self.max_upload_bytes)
+        return await asyncio.to_thread(self._decode_sync, data, filename)
 
     async def _enhance(self, request: Request, rid: str) -> Response:
         uploads, fields = await read_uploads(request, max_files=self.max_brackets)
@@ -258,19 +262,18 @@ class ListingIngress:
         if bundle.primary is not None and bundle.primary >= len(uploads):
             raise InvalidOptions(f"primary must index one of the {len(uploads)} photos, "
                                  f"got {bundle.primary}")
-        decoded = await asyncio.gather(*(self._decode(d, n) for d, n in uploads),
-                                       return_exceptions=True)
-        good = [i for i, d in enumerate(decoded) if not isinstance(d, Exception)]
+        # Decoded as processed: a survey for the scene pass, full pixels again in turn.
+        photos = BundlePhotos(self._decode_sync, hold_pixels=self.args.bundle_hold_pixels,
+                              concurrency=self.bundle_concurrency)
+        surveyed = await photos.survey(uploads)
+        good = [i for i, s in enumerate(surveyed) if s.error is None]
         primary = good.index(bundle.primary) if bundle.primary in good else None
         outcome = await run_bundle(
-            [decoded[i].rgb for i in good], options.model_dump(), self.steps, request_id=rid,
+            [surveyed[i].photo for i in good], options.model_dump(), self.steps, request_id=rid,
             rooms=[rooms[i] for i in good], primary_index=primary,
             dusk_primary=bundle.dusk_primary, concurrency=self.bundle_concurrency,
-            input_infos=[input_info(uploads[i][0], uploads[i][1], decoded[i]) for i in good])
-        results = [None] * len(uploads)
-        for i, d in enumerate(decoded):
-            if isinstance(d, Exception):
-                results[i] = d
+            input_infos=[input_info(uploads[i][0], uploads[i][1], surveyed[i].decoded) for i in good])
+        results = [s.error for s in surveyed]
         for slot, i in enumerate(good):
             results[i] = outcome.photos[slot]
         photos = []

@@ -296,6 +296,10 @@ class ListingAppArgs(JewelryAppArgs):
     max_bundle_bytes: int = Field(400 * 1024 * 1024, ge=1024, le=2**33, description="Largest bundle upload.")
     max_brackets: int = Field(9, ge=2, le=16, description="Most exposures in one bracket set.")
     bundle_concurrency: int = Field(4, ge=1, le=64, description="Photos of a bundle processed at once.")
+    bundle_hold_pixels: int = Field(48_000_000, ge=0, le=4_000_000_000,
+                                    description="Full-resolution pixels a bundle keeps decoded between its "
+                                                "scene pass and its enhancement; beyond them a photo is "
+                                                "decoded again when its turn comes.")
 
 
 class JobsAppArgs(ServiceDataArgs):
