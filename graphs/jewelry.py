@@ -17,8 +17,9 @@ import numpy as np
 from lumograph.graphs.reports import jsonable
 from lumograph.models.classifier.jewelry import ON_MODEL_SKIN_SHARE
 from lumograph.models.common.errors import OutOfScope, SubjectNotFound
-from lumograph.models.common.imageio import resize_long_side
+from lumograph.models.common.imageio import embed_xmp, resize_long_side
 from lumograph.models.common.marketplaces import get_profile, plan_canvas
+from lumograph.models.common.provenance import lightbox_source_type, xmp_packet
 
 #: The proxy every light-weight module works on: big enough for thin chains to show,
 #: small enough that classification and QA cost milliseconds.
@@ -183,6 +184,10 @@ async def run_lightbox(
     report["light"] = composed["light"]
     report["composition"] = jsonable(composed["report"])
     _ran(report, "compositor", composed.get("backend"))
+    source_type = lightbox_source_type(report.get("backends", {}))
+    if options.get("iptc_source_type"):
+        composed = {**composed, "encoded": embed_xmp(composed["encoded"], composed["format"],
+                                                     xmp_packet(source_type))}
 
     cutout = {
         "pieces": seg["pieces"],
@@ -206,6 +211,8 @@ async def run_lightbox(
         "width": composed["report"]["canvas_size"][0],
         "height": composed["report"]["canvas_size"][1],
         "transparent": bool(options.get("transparent")),
+        "digital_source_type": source_type,
+        "xmp": bool(options.get("iptc_source_type")),
     }
     return _finish(report, composed["encoded"], composed["media_type"], final, clock, t_start)
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from lumograph.graphs.jewelry import PROXY_LONG_SIDE
 from lumograph.graphs.reports import jsonable
-from lumograph.models.common.imageio import resize_long_side
+from lumograph.models.common.imageio import embed_xmp, resize_long_side
+from lumograph.models.common.provenance import GENERATIVE_BACKENDS, listing_source_type, xmp_packet
 from lumograph.models.grader.window_pull import window_fully_blown, window_needs_pull
 from lumograph.models.inpainter.diffusion import WINDOW_VIEW_DISCLOSURE
 
@@ -48,7 +49,6 @@ DISCLOSED = {
 #: The learned backends that give the graph more than their classical twins: pixel glass
 #: masks for the window pull, generated window views and skies.
 GLASS_MASK_BACKENDS = frozenset({"sam"})
-GENERATIVE_BACKENDS = frozenset({"diffusers"})
 
 # Auto-select thresholds: the measured signal must clear these for a module to run.
 GLARE_MIN_SHARE = 0.0003  # share of the frame in specular hot-spots
@@ -377,15 +377,29 @@ async def run_enhance(
     report["billing"] = {"tier": billed_tier(applied),
                          "add_ons": sorted(set(applied) & ADD_ONS),
                          "billable": qa["verdict"] != "fail" and billed_tier(applied) != "none"}
-    report["output"] = {k: encoded[k] for k in ("format", "media_type", "width", "height")}
-    report["output"]["bytes"] = len(encoded["encoded"])
     report["backends"] = {**backends, **{n: m["backend"] for n, m in modules.items()
                                          if m.get("backend")}}
+    data, provenance = _with_provenance(
+        encoded["encoded"], options["format"], bool(options.get("iptc_source_type")),
+        listing_source_type(applied, report["backends"], merged=brackets), report["disclosures"])
+    report["output"] = {k: encoded[k] for k in ("format", "media_type", "width", "height")}
+    report["output"].update(bytes=len(data), **provenance)
+    encoded = {**encoded, "encoded": data}
     timings["total"] = round(time.perf_counter() - t_start, 4)
     report["timings_s"] = timings
     if qa["verdict"] == "fail":
         return ListingOutcome(None, None, report)
     return ListingOutcome(encoded["encoded"], encoded["media_type"], report)
+
+
+def _with_provenance(data: bytes, fmt: str, wanted: bool, source_type: str | None,
+                     disclosures: list[str]) -> tuple[bytes, dict[str, Any]]:
+    """The delivered bytes, with IPTC's digital source type (and the disclosures) in XMP
+    when the client asked and a type applies; what the report says about it."""
+    written = wanted and source_type is not None
+    if written:
+        data = embed_xmp(data, fmt, xmp_packet(source_type, description=" ".join(disclosures) or None))
+    return data, {"digital_source_type": source_type, "xmp": written}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,10 @@ class LightboxOptions(BaseModel):
         description="Longest side of the piece over the canvas side. Default: the profile's target.",
     )
     quality: int = Field(92, ge=60, le=100, description="JPEG/WebP quality.")
+    iptc_source_type: bool = Field(
+        False, description="Write IPTC DigitalSourceType 'composite' (the piece on a made backdrop and "
+        "shadow) into the image's XMP, as Google Merchant Center asks of edited product images; without it "
+        "the file carries no metadata but its sRGB profile.")
     min_short_side: int | None = Field(
         None, ge=64, le=8000,
         description="A fixed input floor: minimum short side of the upload in pixels. Default: the "
@@ -132,6 +136,10 @@ class EnhanceOptions(BaseModel):
     quality: int = Field(90, ge=60, le=100, description="JPEG/WebP quality.")
     max_long_side: int | None = Field(
         None, ge=256, le=10000, description="Downscale the output to this long side.")
+    iptc_source_type: bool = Field(
+        False, description="Write IPTC DigitalSourceType (and the MLS disclosures as dc:description) into "
+        "the image's XMP, as Google Merchant Center asks of AI-edited images; without it the file carries "
+        "no metadata but its sRGB profile. Not written on a photo nothing was applied to.")
 
     @model_validator(mode="before")
     @classmethod

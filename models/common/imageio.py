@@ -479,6 +479,37 @@ def _embed_icc(data: bytes, fmt: str, icc: bytes, *, width: int, height: int) ->
     return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
 
 
+def embed_xmp(data: bytes, fmt: str, xmp: bytes) -> bytes:
+    """Add an XMP packet to bytes from ``encode_image`` without touching the image data.
+
+    JPEG: an APP1 segment with Adobe's namespace header after JFIF's APP0. PNG: an
+    uncompressed ``iTXt`` chunk with the keyword ``XML:com.adobe.xmp`` before ``IEND``.
+    WebP (extended layout, which ``encode_image``'s ICC profile already gives): an
+    ``XMP `` chunk at the end and the VP8X XMP flag."""
+    if fmt == "jpeg":
+        payload = b"http://ns.adobe.com/xap/1.0/\0" + xmp
+        if len(payload) + 2 > 65535:
+            raise ValueError(f"an XMP packet of {len(xmp)} bytes does not fit one JPEG segment")
+        segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+        pos = 2
+        if data[2:4] == b"\xff\xe0":
+            pos = 4 + struct.unpack(">H", data[4:6])[0]
+        return data[:pos] + segment + data[pos:]
+    if fmt == "png":
+        if data[-12:-8] != b"\0\0\0\0" or data[-8:-4] != b"IEND":
+            raise ValueError("PNG bytes do not end with IEND")
+        body = b"iTXt" + b"XML:com.adobe.xmp\0" + b"\0\0" + b"\0" + b"\0" + xmp
+        chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+        return data[:-12] + chunk + data[-12:]
+    if fmt == "webp":
+        if data[12:16] != b"VP8X":
+            raise ValueError("XMP needs the extended WebP layout (VP8X); encode_image gives it")
+        chunk = b"XMP " + struct.pack("<I", len(xmp)) + xmp + b"\0" * (len(xmp) % 2)
+        body = data[12:20] + bytes([data[20] | 0x04]) + data[21:] + chunk
+        return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+    raise InvalidOptions(f"output format {fmt!r} is not one of {sorted(FORMAT_EXTENSIONS)}")
+
+
 def sniff_format(data: bytes) -> str | None:
     """Return ``"jpeg"``, ``"png"`` or ``"webp"`` (the output formats) or ``"heic"``,
     ``"avif"`` or ``"heif"`` (input only) from magic bytes, else None.

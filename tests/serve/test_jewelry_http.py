@@ -199,3 +199,22 @@ def test_outputs_carry_no_camera_metadata_only_the_srgb_profile(serve_url):
             assert leak not in out, (fmt, leak)
         img = PILImage.open(io.BytesIO(out))
         assert not dict(img.getexif()) and img.info.get("icc_profile"), fmt
+        assert "xmp" not in img.info, fmt  # the source type only when asked for
+
+
+def test_iptc_source_type_is_written_when_asked(serve_url):
+    """``iptc_source_type=true``: the delivered file's XMP names it a composite (the
+    piece on a made backdrop and shadow), the report says so, nothing else leaks in."""
+    from PIL import Image as PILImage
+
+    from lumograph.models.common.provenance import COMPOSITE
+
+    r = post(serve_url, bad.jpeg_bytes(ring_photo(1200, 900).rgb),
+             fields={"iptc_source_type": "true", "format": "webp"}, params={"report": "json"})
+    assert r.status_code == 200, r.text[:300]
+    body = r.json()
+    assert body["report"]["output"]["digital_source_type"] == COMPOSITE
+    assert body["report"]["output"]["xmp"] is True
+    img = PILImage.open(io.BytesIO(base64.b64decode(body["image_base64"])))
+    xmp = img.info["xmp"].decode()
+    assert f'Iptc4xmpExt:DigitalSourceType="{COMPOSITE}"' in xmp and not dict(img.getexif())

@@ -84,6 +84,24 @@ def test_enhance_returns_image_with_headers(serve_url, exterior_jpeg):
     assert decode(r.content).shape == (900, 1200, 3)
 
 
+def test_iptc_source_type_carries_the_edit_and_the_disclosures(serve_url, exterior_jpeg):
+    """An exterior whose grey sky is replaced is a composite; the disclosure rides along
+    as dc:description. Without the option no XMP is written."""
+    from lumograph.models.common.provenance import COMPOSITE
+
+    fields = {"tier": "standard", "sky_style": "clear_blue"}
+    asked = enhance(serve_url, exterior_jpeg, fields={**fields, "iptc_source_type": "true"},
+                    params={"report": "json"})
+    assert asked.status_code == 200, asked.text[:600]
+    rep = asked.json()["report"]
+    assert "sky_replacement" in rep["modules_applied"], rep["modules"]["sky_replacement"]
+    assert rep["output"]["digital_source_type"] == COMPOSITE and rep["output"]["xmp"] is True
+    xmp = Image.open(io.BytesIO(base64.b64decode(asked.json()["image_base64"]))).info["xmp"].decode()
+    assert f'DigitalSourceType="{COMPOSITE}"' in xmp and rep["disclosures"][0] in xmp
+    plain = enhance(serve_url, exterior_jpeg, fields=fields)
+    assert plain.status_code == 200 and "xmp" not in Image.open(io.BytesIO(plain.content)).info
+
+
 def test_bracket_set_is_merged(serve_url):
     base = room_photo(800, 600, tilt_deg=0.0, seed=5).rgb.astype(np.float32)
     frames = [bad.jpeg_bytes(np.clip(base * f, 0, 255).astype(np.uint8)) for f in (0.35, 1.0, 2.2)]
