@@ -203,20 +203,54 @@ def _kill_one_replica(app: str, deployment: str) -> str | None:
     return found[0]["name"]
 
 
+def _replica_count(app: str, deployment: str) -> int:
+    import ray
+
+    return sum(1 for a in ray.util.list_named_actors(all_namespaces=True)
+               if "REPLICA" in a["name"].upper() and f"{app}#{deployment}#" in a["name"])
+
+
+async def _poll_health(client, url: str, polls: list[dict], t0: float, every_s: float = 1.0) -> None:
+    """GET ``url`` once a second until cancelled: its status, and the modules it named
+    not ok (a 503 names them in ``details.modules``)."""
+    while True:
+        at = round(time.monotonic() - t0, 1)
+        try:
+            r = await client.get(url, timeout=30.0)
+            entry: dict[str, Any] = {"at_s": at, "status": r.status_code}
+            if r.status_code != 200:
+                modules = (r.json().get("details") or {}).get("modules") or {}
+                entry["not_ok"] = {m: s.get("error") for m, s in modules.items() if not s.get("ok")}
+        except Exception as exc:  # noqa: BLE001 - a poll that got no answer is recorded as such
+            entry = {"at_s": at, "status": None, "error": type(exc).__name__}
+        polls.append(entry)
+        await asyncio.sleep(every_s)
+
+
 async def _kill_during_load(client, base: str, data: bytes, rate: float, duration_s: float) -> dict:
     """Open-loop load on the lightbox while one replica process of each module the lightbox
     uses is killed, one every few seconds; every answer is counted."""
     t0 = time.monotonic()
     load = asyncio.ensure_future(_open_loop(client, base + ROUTES["jewelry"], data, rate, duration_s, seed=7))
+    polls: list[dict] = []
+    poller = asyncio.ensure_future(_poll_health(client, base + "/jewelry/healthz", polls, t0))
     killed = []
     await asyncio.sleep(min(5.0, duration_s / 6))
     for deployment in MODULE_DEPLOYMENTS:
+        left = await asyncio.to_thread(_replica_count, "modules", deployment)
         name = await asyncio.to_thread(_kill_one_replica, "modules", deployment)
         if name:
-            killed.append({"deployment": deployment, "replica": name, "at_s": round(time.monotonic() - t0, 1)})
+            killed.append({"deployment": deployment, "replica": name, "replicas_before": left,
+                           "at_s": round(time.monotonic() - t0, 1)})
         await asyncio.sleep(min(4.0, duration_s / (2 * len(MODULE_DEPLOYMENTS))))
     summary = await load
+    poller.cancel()
     summary["killed"] = killed
+    by_status: dict[str, int] = {}
+    for poll in polls:
+        by_status[str(poll["status"])] = by_status.get(str(poll["status"]), 0) + 1
+    summary["healthz"] = {"polls": len(polls), "by_status": by_status,
+                          "not_ok": [p for p in polls if p["status"] != 200]}
     summary["failed"] = summary["sent"] - summary["delivered"]
     return summary
 

@@ -14,12 +14,22 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from typing import Any, ClassVar
+
+import numpy as np
 
 from lumograph.deployments.directory import MODULE_DEPLOYMENTS
 from lumograph.deployments.user_config import validate_user_config
+from lumograph.models.common.errors import LumographError
+from lumograph.models.common.probe import probe_rgb
 
 logger = logging.getLogger("ray.serve")
+
+#: Seconds a replica's probe result is reused: Serve asks ``check_health`` every 10 s and
+#: ``/healthz`` may be polled often; a probe runs at most this often per replica.
+HEALTH_TTL_S = 30.0
 
 
 class ModuleReplica:
@@ -30,6 +40,9 @@ class ModuleReplica:
 
     def __init__(self, **config: Any) -> None:
         self.core = None
+        self._health: dict[str, Any] | None = None
+        self._health_at = 0.0
+        self._health_lock = threading.Lock()
         self.reconfigure(config)
 
     def reconfigure(self, config: dict[str, Any] | None) -> None:
@@ -37,6 +50,7 @@ class ModuleReplica:
         config = validate_user_config(MODULE_DEPLOYMENTS[self.module], config).model_dump()
         core = self.core_class(**config)
         self.core = core
+        self._health = None  # a new core is probed afresh
         if core.selection.name != "classical":
             _limit_torch_threads()
         logger.info(
@@ -48,9 +62,39 @@ class ModuleReplica:
         """The backend this replica runs and why, for ``/healthz``."""
         return self.core.selection.to_dict()
 
+    def probe(self, rgb: np.ndarray) -> Any:
+        """One cheap call through the core's ordinary path (subclasses name it)."""
+        raise NotImplementedError
+
+    def health(self) -> dict[str, Any]:
+        """Whether this replica's core really works: the probe photo through ``probe``,
+        at most once per ``HEALTH_TTL_S``. ``ok``; the backend and why; ``probe_ms``;
+        ``age_s`` of the answer; ``error`` when the probe raised."""
+        with self._health_lock:
+            now = time.monotonic()
+            if self._health is None or now - self._health_at >= HEALTH_TTL_S:
+                t0 = time.perf_counter()
+                try:
+                    self.probe(probe_rgb())
+                    result: dict[str, Any] = {"ok": True}
+                except Exception as exc:  # noqa: BLE001 - reported, and check_health decides
+                    result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300],
+                              "expected": isinstance(exc, LumographError)}
+                    logger.warning("%s: health probe failed: %s", self.module, result["error"])
+                result["probe_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+                self._health, self._health_at = result, time.monotonic()
+            return {**self.backend(), **self._health, "age_s": round(time.monotonic() - self._health_at, 1)}
+
     def check_health(self) -> None:
+        """Serve's replica check: a core that cannot run its probe for an unexpected
+        reason (a crashed library, a lost device) gets the replica replaced. A typed
+        error (``weights_missing``) is configuration a restart cannot fix: it is
+        reported by ``/healthz`` instead."""
         if self.core is None:
             raise RuntimeError(f"{self.module}: core not built")
+        state = self.health()
+        if not state["ok"] and not state.get("expected"):
+            raise RuntimeError(f"{self.module}: health probe failed: {state['error']}")
 
 
 def _limit_torch_threads() -> None:

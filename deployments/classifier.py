@@ -13,6 +13,9 @@ class Classifier(ModuleReplica):
     core_class = ClassifierCore
     module = "classifier"
 
+    def probe(self, rgb):
+        return self.core.classify_scene(rgb)
+
     def classify_jewelry(self, proxy_rgb):
         return self.core.classify_jewelry(proxy_rgb)
 

@@ -13,6 +13,9 @@ class Compositor(ModuleReplica):
     core_class = CompositorCore
     module = "compositor"
 
+    def probe(self, rgb):
+        return self.core.encode_photo(rgb, "jpeg", 90)
+
     def compose_lightbox(self, foreground, alpha, proxy_rgb, proxy_alpha, options):
         return self.core.compose_lightbox(foreground, alpha, proxy_rgb, proxy_alpha, options)
 

@@ -2,7 +2,7 @@
 
 Both vertical graphs reach the modules through ``serve.get_deployment_handle(name,
 app_name="modules")``, so one pool of replicas (and one GPU fraction) serves both.
-This deployment only reports what the modules run.
+This deployment only reports what the modules run and whether each really works.
 """
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from ray.serve.exceptions import ReplicaUnavailableError
 from ray.serve.handle import DeploymentHandle
 
 logger = logging.getLogger("ray.serve")
+
+#: Seconds ``/healthz`` waits for one module's answer (a replica starting takes longer:
+#: the module is then reported not ok, and asked again on the next poll).
+HEALTH_TIMEOUT_S = 10.0
 
 #: Deployment names in the ``modules`` application, by module.
 MODULE_DEPLOYMENTS = {
@@ -65,3 +69,19 @@ class ModuleDirectory:
         names = list(self.handles)
         results = await asyncio.gather(*(self.handles[n].backend.remote() for n in names))
         return dict(zip(names, results))
+
+    async def health(self) -> dict[str, dict]:
+        """Every module's ``health`` (its probe through the core, cached per replica),
+        asked of whichever replica Serve routes to: one lost mid-call is asked once more,
+        so a module answers ok while any of its replicas serves. A module that does not
+        answer within ``HEALTH_TIMEOUT_S`` is reported not ok; never raises."""
+        async def one(name: str) -> dict:
+            try:
+                async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                    return await retry_on_replica_loss(self.handles[name].health.remote)()
+            except TimeoutError:
+                return {"ok": False, "error": f"no answer within {HEALTH_TIMEOUT_S:g} s"}
+            except Exception as exc:  # noqa: BLE001 - a module that cannot answer is unhealthy
+                return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        names = list(self.handles)
+        return dict(zip(names, await asyncio.gather(*(one(n) for n in names))))

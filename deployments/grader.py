@@ -13,6 +13,9 @@ class ColourGrader(ModuleReplica):
     core_class = GraderCore
     module = "grader"
 
+    def probe(self, rgb):
+        return self.core.grade_room(rgb, "living")
+
     def grade_jewelry(self, foreground, alpha, proxy_rgb, proxy_alpha, metal, illuminant=None):
         return self.core.grade_jewelry(foreground, alpha, proxy_rgb, proxy_alpha, metal, illuminant)
 

@@ -13,6 +13,9 @@ class Inpainter(ModuleReplica):
     core_class = InpainterCore
     module = "inpainter"
 
+    def probe(self, rgb):
+        return self.core.remove_glare(rgb)
+
     def remove_glare(self, rgb):
         return self.core.remove_glare(rgb)
 

@@ -23,6 +23,9 @@ class QualityGate(ModuleReplica):
         self.core_class = partial(QACore, text_detector=self.text_detector)
         super().__init__(**config)
 
+    def probe(self, rgb):
+        return self.core.check_listing(rgb, rgb, [])
+
     def check_jewelry_input(self, proxy_rgb, source_wh, **kwargs):
         return self.core.check_jewelry_input(proxy_rgb, source_wh, **kwargs)
 

@@ -13,6 +13,9 @@ class Segmenter(ModuleReplica):
     core_class = SegmenterCore
     module = "segmenter"
 
+    def probe(self, rgb):
+        return self.core.sky_matte(rgb)
+
     def locate_jewelry(self, proxy_rgb):
         return self.core.locate_jewelry(proxy_rgb)
 

@@ -12,5 +12,8 @@ class WindowDetector(ModuleReplica):
     core_class = WindowDetectorCore
     module = "window_detector"
 
+    def probe(self, rgb):
+        return self.core.detect_windows(rgb, rgb.shape[:2])
+
     def detect_windows(self, proxy_rgb, source_hw):
         return self.core.detect_windows(proxy_rgb, source_hw)

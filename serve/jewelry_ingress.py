@@ -74,7 +74,8 @@ class JewelryIngress:
         self.steps = jewelry_steps()
         self.directory = serve.get_deployment_handle("ModuleDirectory", app_name=MODULES_APP, _check_exists=False)
 
-    @api.get("/healthz")
+    @api.get("/healthz", summary="Every shared module ran a probe photo through its core (cached per replica)",
+             responses=error_responses(503))
     async def healthz(self, request: Request):
         return await health(self.directory, request, vertical="jewelry", load=ACCESS.load())
 

@@ -157,7 +157,8 @@ class ListingIngress:
                                                      _check_exists=False)
         self.steps = listing_steps(self.directory)
 
-    @api.get("/healthz")
+    @api.get("/healthz", summary="Every shared module ran a probe photo through its core (cached per replica)",
+             responses=error_responses(503))
     async def healthz(self, request: Request):
         return await health(self.directory, request, vertical="listing",
                             load=ACCESS.load())

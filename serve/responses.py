@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
 
+from lumograph.models.common.errors import BackendUnavailable
 from lumograph.serve.access import AccessMiddleware, AccessState
 from lumograph.serve.errors import error_response, install_error_handlers
 from lumograph.serve.shedding import DeadlineExceeded
@@ -53,10 +54,17 @@ async def answer(route: str, handler, request: Request, metrics, *, deadline_s: 
 
 
 async def health(directory, request: Request, **about):
-    """Every shared module's backend (a module that cannot answer is a health failure)."""
+    """200 when every shared module ran its probe photo through its core (cached a few
+    seconds per replica) on some live replica; else 503 ``backend_unavailable`` with
+    ``Retry-After`` and each module's state in the details."""
     rid = request_id_for(request)
     try:
-        backends = await directory.backends.remote()
+        modules = await directory.health.remote()
     except Exception as exc:
         return error_response(exc, rid)
-    return {"status": "ok", **about, "modules": backends, "request_id": rid}
+    failing = sorted(name for name, state in modules.items() if not state.get("ok"))
+    if failing:
+        return error_response(BackendUnavailable(
+            f"module(s) not serving: {', '.join(failing)}",
+            details={"modules": modules, "retry_after_s": 10, **about}), rid)
+    return {"status": "ok", **about, "modules": modules, "request_id": rid}

@@ -50,6 +50,7 @@ def test_a_toy_load_run_writes_every_figure(tmp_path):
     assert {k["deployment"] for k in kills["killed"]} == {"Classifier", "Segmenter", "ColourGrader", "Compositor",
                                                            "QualityGate"}
     assert kills["sent"] > 0 and "failed" in kills
+    assert kills["healthz"]["polls"] > 0 and sum(kills["healthz"]["by_status"].values()) == kills["healthz"]["polls"]
     restart = result["faults"]["job_restart"]
     assert restart["job_state"] in ("done", "failed") and restart["lost"] == 0 and restart["recorded_twice"] == 0
     assert (tmp_path / "load.png").stat().st_size > 0

@@ -36,6 +36,8 @@ def test_healthz_reports_every_module_backend(serve_url):
     assert set(modules) == {"classifier", "segmenter", "grader", "compositor", "qa",
                             "window_detector", "inpainter"}
     assert all(m["backend"] == "classical" and m["reason"] for m in modules.values())
+    # Each module ran the probe photo through its core, on a live replica.
+    assert all(m["ok"] is True and m["probe_ms"] >= 0 and m["age_s"] >= 0 for m in modules.values()), modules
 
 
 def test_lightbox_returns_a_white_background_image(serve_url, ring_jpeg):

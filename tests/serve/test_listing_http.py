@@ -42,8 +42,9 @@ def decode(data: bytes) -> np.ndarray:
 def test_listing_and_jewelry_share_one_pool_of_module_replicas(serve_url):
     r = api.get(f"{serve_url}/listing/healthz", timeout=60)
     assert r.status_code == 200
-    listing = r.json()["modules"]
-    jewelry = api.get(f"{serve_url}/jewelry/healthz", timeout=60).json()["modules"]
+    listing = {m: state["backend"] for m, state in r.json()["modules"].items()}
+    jewelry = {m: state["backend"] for m, state in
+               api.get(f"{serve_url}/jewelry/healthz", timeout=60).json()["modules"].items()}
     assert listing == jewelry
     assert {"classifier", "segmenter", "window_detector", "inpainter", "grader", "compositor",
             "qa"} == set(listing)
