@@ -13,9 +13,15 @@ tenant's limits, and the body's size counted as it streams.
 * The body is counted as it arrives, with or without ``Content-Length``: a declared length
   over the route's limit is refused before a byte is read, and a chunked body the moment it
   passes the limit (413 ``upload_too_large``), so nothing past the limit is buffered.
+* The body must keep coming: it has ``upload_timeout_s`` plus one second for every
+  ``upload_min_bytes_per_s`` received (Apache's mod_reqtimeout rule), so a slow-loris client
+  trickling a few bytes a second is answered 408 ``upload_timeout`` while an honest slow
+  link is never cut.
 * The heavy routes (a photo through a graph) pass their ``Shedder`` (``serve/shedding.py``):
   a request that could not start within the bound is refused here, 503 ``overloaded`` with
-  ``Retry-After``, before its body is read; its slot is freed however the request ends.
+  ``Retry-After``, before its body is read. It takes a slot only once its body has arrived
+  (a trickled body holds no slot a real photo could use); the slot is freed however the
+  request ends.
 * After the answer, the request's bytes and photos are added to the tenant's day.
 
 The ingress hands the middleware its ``Gate``, body limits and shedders at start-up
@@ -54,6 +60,12 @@ class BodyTooLarge(UnsupportedInput):
     code = "upload_too_large"
 
 
+class UploadTimeout(LumographError):
+    """The body came in slower than the upload pace allows (408)."""
+
+    code = "upload_timeout"
+
+
 @dataclass
 class AccessState:
     """Filled by the ingress at start-up: its gate, and route suffix -> body limit (bytes)."""
@@ -63,6 +75,9 @@ class AccessState:
     #: route suffix -> its Shedder (the heavy routes): refused at the door when a request
     #: could not start in time, before its body is read.
     shedders: dict = field(default_factory=dict)
+    #: The body's pace: ``upload_timeout_s`` plus a second per ``upload_min_bytes_per_s``.
+    upload_timeout_s: float = 20.0
+    upload_min_bytes_per_s: float = 1000.0
 
     def load(self) -> dict:
         return {route: shed.state() for route, shed in self.shedders.items()}
@@ -177,7 +192,7 @@ class AccessMiddleware:
                                              details={"retry_after_s": 1})
                 principal = await asyncio.to_thread(gate.authenticate, _token(request))
             if shed is not None:
-                ticket = shed.enter()
+                shed.check()  # the slot itself is taken once the body is in
             if keyed:
                 images = 1 if scope["method"] == "POST" and path in ONE_PHOTO_ROUTES else 0
                 take = await asyncio.to_thread(gate.admit_with_images, principal, declared, images)
@@ -200,15 +215,38 @@ class AccessMiddleware:
         status = 0
 
         counted = 0
+        body_done = False
+        loop = asyncio.get_running_loop()
+        body_deadline = loop.time() + self.state.upload_timeout_s
+        pace = max(1.0, float(self.state.upload_min_bytes_per_s))
 
         async def counting_receive():
-            nonlocal counted
-            message = await receive()
+            nonlocal counted, body_done, ticket
+            if body_done:  # after the body Starlette only listens for a disconnect
+                return await receive()
+            left = body_deadline + counted / pace - loop.time()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                message = await asyncio.wait_for(receive(), left)
+            except TimeoutError:
+                raise UploadTimeout(
+                    f"the request body came in too slowly: {counted} bytes in "
+                    f"{loop.time() - body_deadline + self.state.upload_timeout_s:.0f} s (allowed: "
+                    f"{self.state.upload_timeout_s:g} s plus 1 s per {pace:g} bytes)",
+                    details={"received_bytes": counted, "upload_timeout_s": self.state.upload_timeout_s,
+                             "upload_min_bytes_per_s": pace}) from None
             if message["type"] == "http.request":
                 counted += len(message.get("body", b""))
                 if limit is not None and counted > limit + FRAMING_SLACK:
                     raise BodyTooLarge(f"the request body passed the limit of {limit} bytes while it streamed in",
                                        details={"limit_bytes": limit, "received_bytes": counted})
+                if not message.get("more_body", False):
+                    body_done = True
+                    if shed is not None and ticket is None:
+                        ticket = shed.enter(check=False)
+            else:  # the client went away before its body was in
+                body_done = True
             return message
 
         started = False
@@ -223,7 +261,7 @@ class AccessMiddleware:
 
         try:
             await self.app(scope, counting_receive, send_with_headers)
-        except BodyTooLarge as err:
+        except (BodyTooLarge, UploadTimeout) as err:
             if started:
                 raise
             await _send_error(send, err, rid, take)

@@ -30,6 +30,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "black_image": (400, "an image with no light in it to measure"),
     "upload_too_large": (413, "the body or an upload is over max_upload_bytes"),
     "image_too_large": (413, "the image has more pixels than max_pixels (64 MP by default)"),
+    "upload_timeout": (408, "the request body came in slower than upload_timeout_s plus 1 s per "
+                            "upload_min_bytes_per_s received (a trickled body)"),
     "request_too_large": (413, "the request's photos and output canvas pass max_request_pixels (256 MP by default)"),
     "unsupported_format": (415, "not JPEG, PNG, WebP, HEIC/HEIF, AVIF, TIFF, BMP or GIF"),
     "animated_image": (415, "an animated GIF/WebP/PNG"),

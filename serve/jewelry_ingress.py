@@ -68,6 +68,7 @@ class JewelryIngress:
         self.max_upload_bytes = self.args.max_upload_bytes
         self.max_pixels = self.args.max_pixels
         ACCESS.body_limits.update(self.args.body_limits())
+        self.args.apply_upload_pace(ACCESS)
         ACCESS.gate = open_gate(self.args)
         ACCESS.shedders.update({route: Shedder(**self.args.shed.model_dump()) for route in ("/lightbox",)})
         self.metrics = IngressMetrics("jewelry")

@@ -147,6 +147,7 @@ class ListingIngress:
         self.bundle_concurrency = self.args.bundle_concurrency
         self.metrics = IngressMetrics("listing")
         ACCESS.body_limits.update(self.args.body_limits())
+        self.args.apply_upload_pace(ACCESS)
         ACCESS.gate = open_gate(self.args)
         # One shedder per route: a bundle's time is not a photo's.
         ACCESS.shedders.update({route: Shedder(**self.args.shed.model_dump())

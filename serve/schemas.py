@@ -273,6 +273,15 @@ class ServiceDataArgs(BaseModel):
                                                        "DATA_DIR/jobs.sqlite3.")
     limits: Limits = Field(default_factory=Limits, description="Every tenant's limits unless the database "
                                                                "overrides them (`lumograph keys limits`).")
+    upload_timeout_s: float = Field(20.0, gt=0, le=3600, description="A request body gets this long, plus one "
+                                    "second per upload_min_bytes_per_s received, to arrive (else 408).")
+    upload_min_bytes_per_s: float = Field(1000.0, ge=1, description="The slowest pace an upload may keep once past "
+                                          "upload_timeout_s.")
+
+    def apply_upload_pace(self, state) -> None:
+        """Hand the upload pace to the app's ``AccessState``."""
+        state.upload_timeout_s = self.upload_timeout_s
+        state.upload_min_bytes_per_s = self.upload_min_bytes_per_s
 
 
 class JewelryAppArgs(ServiceDataArgs):

@@ -54,9 +54,9 @@ class Shedder:
         waiting = self.in_flight - self.parallel + 1
         return 0.0 if waiting <= 0 else waiting * self.service_s / self.parallel
 
-    def enter(self) -> tuple[float, bool]:
-        """Admit one request or raise ``Overloaded``. Returns (start time, whether it started
-        with a free slot): hand both to ``leave``."""
+    def check(self) -> None:
+        """Raise ``Overloaded`` when a new request would wait past ``max_wait_s``; takes no
+        slot (the door's check, before the body is read)."""
         wait = self.expected_wait_s()
         if wait > self.max_wait_s:
             self.shed += 1
@@ -66,6 +66,13 @@ class Shedder:
                 f"(the bound is {self.max_wait_s:g} s)",
                 details={"expected_wait_s": round(wait, 2), "max_wait_s": self.max_wait_s,
                          "in_flight": self.in_flight, "retry_after_s": retry})
+
+    def enter(self, *, check: bool = True) -> tuple[float, bool]:
+        """Admit one request (``check`` first, unless already done at the door) and take a
+        slot. Returns (start time, whether it started with a free slot): hand both to
+        ``leave``."""
+        if check:
+            self.check()
         free = self.in_flight < self.parallel
         self.in_flight += 1
         return self.clock(), free
