@@ -27,6 +27,7 @@ import os
 import platform
 import random
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -281,8 +282,27 @@ def _job_restart(base: str, headers: dict, config, data: bytes, n_items: int, da
     while finished() < max(1, n_items // 4) and time.monotonic() < t_submit + 900:
         time.sleep(0.5)
     done_before = finished()
+    # Two lightbox requests in flight when the stop begins: a graceful stop lets them finish.
+    in_flight: list[dict] = []
+
+    def one_request() -> None:
+        t = time.monotonic()
+        try:
+            r = session.post(f"{base}/jewelry/lightbox", files={"image": ("p.jpg", data, "image/jpeg")}, timeout=300)
+            in_flight.append({"status": r.status_code, "code": None if r.ok else r.json().get("code"),
+                              "latency_s": round(time.monotonic() - t, 2)})
+        except Exception as exc:  # noqa: BLE001 - a dropped connection is a result here
+            in_flight.append({"status": None, "error": type(exc).__name__, "latency_s": round(time.monotonic() - t, 2)})
+
+    senders = [threading.Thread(target=one_request) for _ in range(2)]
+    for sender in senders:
+        sender.start()
+    time.sleep(0.5)
     t_stop = time.monotonic()
     cluster.shutdown()
+    stop_s = time.monotonic() - t_stop
+    for sender in senders:
+        sender.join(timeout=300)
     cluster.start_ray(object_store_mb=512, dashboard=False, config=config)
     cluster.deploy_config(config, timeout_s=300)
     restart_s = time.monotonic() - t_stop
@@ -295,7 +315,8 @@ def _job_restart(base: str, headers: dict, config, data: bytes, n_items: int, da
         time.sleep(1.0)
     rows = store.item_rows(job_id)
     return {"items": n_items, "finished_before_stop": done_before, "stopped_after_s": round(t_stop - t_submit, 1),
-            "restart_s": round(restart_s, 1),
+            "restart_s": round(restart_s, 1), "stop_s": round(stop_s, 1),
+            "requests_in_flight_at_stop": in_flight,
             "job_state": state, "states": {s: sum(1 for r in rows if r.state == s) for s in {r.state for r in rows}},
             "lost": sum(1 for r in rows if r.state not in ("done", "rejected", "error")),
             "recorded_twice": sum(1 for r in rows if (r.completions or 0) > 1),

@@ -53,11 +53,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
               f"  {key}\n  send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; "
               f"more: lumograph keys --help", flush=True)
     stop = threading.Event()
+
+    def first_stop(*_):
+        # A second Ctrl-C or SIGTERM ends at once, without waiting for requests in flight.
+        for again in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(again, signal.default_int_handler)
+        stop.set()
+
     # Ray installs its own handlers; make Ctrl-C and SIGTERM end the foreground loop.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, first_stop)
     stop.wait()
-    print("lumograph: shutting down", flush=True)
+    print("lumograph: shutting down: requests in flight finish first (each ingress's "
+          "graceful_shutdown_timeout_s; Ctrl-C again to stop at once)", flush=True)
     cluster.shutdown()
     return 0
 

@@ -7,6 +7,7 @@ file path that an operator deploys with ``serve deploy``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -37,6 +38,7 @@ LOCAL_SERVE_PACE = {
 }
 
 DEFAULT_CONFIG = config_path("local.yaml")
+logger = logging.getLogger(__name__)
 
 
 def resolve_config(name_or_path: str | Path | None) -> Path:
@@ -178,10 +180,23 @@ def wait_until_running(app_names: list[str], *, timeout_s: float = 180.0) -> Non
 
 
 def shutdown() -> None:
+    """Stop the service gracefully, outside in: the vertical applications first (Serve
+    lets each replica finish its requests in flight within the deployment's
+    ``graceful_shutdown_timeout_s``; the jobs app puts its unfinished items back in the
+    queue), then the modules they were calling, then Ray."""
     import ray
     from ray import serve
 
     try:
+        try:
+            front = [name for name in serve.status().applications if name != "modules"]
+        except Exception:  # noqa: BLE001 - Serve never started or is already gone
+            front = []
+        for name in front:
+            try:
+                serve.delete(name)
+            except Exception:  # noqa: BLE001 - a failed drain must not stop the shutdown
+                logger.exception("stopping application %s failed", name)
         serve.shutdown()
     finally:
         ray.shutdown()

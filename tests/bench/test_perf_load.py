@@ -53,4 +53,6 @@ def test_a_toy_load_run_writes_every_figure(tmp_path):
     assert kills["healthz"]["polls"] > 0 and sum(kills["healthz"]["by_status"].values()) == kills["healthz"]["polls"]
     restart = result["faults"]["job_restart"]
     assert restart["job_state"] in ("done", "failed") and restart["lost"] == 0 and restart["recorded_twice"] == 0
+    # A graceful stop: the requests in flight when it began were answered, not cut.
+    assert [r["status"] for r in restart["requests_in_flight_at_stop"]] == [200, 200], restart
     assert (tmp_path / "load.png").stat().st_size > 0
