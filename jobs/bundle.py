@@ -10,6 +10,7 @@ rule is deterministic, so a second one would store the same). Each item's contex
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -24,8 +25,14 @@ from lumograph.models.common.imageio import decode_image, resize_long_side
 UNDECIDED = "auto"
 
 
-async def find_primary(store: JobStore, job_id: str, scene) -> int | None:
-    """The first photo of the job the classifier calls exterior (None: none is)."""
+async def _read_stored(uri: str) -> bytes:
+    return await asyncio.to_thread(Storage.read, uri)
+
+
+async def find_primary(store: JobStore, job_id: str, scene,
+                       read: Callable[[str], Awaitable[bytes]] = _read_stored) -> int | None:
+    """The first photo of the job the classifier calls exterior (None: none is). read: how a
+    photo's input URI is read (the worker's: a URL item is fetched through its guard)."""
     rows = await asyncio.to_thread(store.item_rows, job_id)
     for row in rows:
         context = row.context or {}
@@ -34,7 +41,7 @@ async def find_primary(store: JobStore, job_id: str, scene) -> int | None:
         if context.get("room"):
             continue  # the client labelled it a room
         try:
-            data = await asyncio.to_thread(Storage.read, row.input_uri)
+            data = await read(row.input_uri)
             rgb = (await asyncio.to_thread(decode_image, data, filename=row.filename)).rgb
         except Exception:  # an undecodable photo is nobody's primary; its item reports the error
             continue
@@ -54,14 +61,16 @@ def _store_primary(store: JobStore, job_id: str, primary: int | None) -> dict[st
         return bundle
 
 
-async def item_context(store: JobStore, claimed: Claimed, scene) -> dict[str, Any] | None:
-    """The claimed item's context with the bundle's primary decided."""
+async def item_context(store: JobStore, claimed: Claimed, scene,
+                       read: Callable[[str], Awaitable[bytes]] = _read_stored) -> dict[str, Any] | None:
+    """The claimed item's context with the bundle's primary decided (``read``: as for
+    ``find_primary``)."""
     context = dict(claimed.context or {})
     if not context.get("bundle"):
         return claimed.context
     bundle = (await asyncio.to_thread(store.job_row, claimed.job_id)).bundle or {}
     if bundle.get("primary") == UNDECIDED:
-        primary = await find_primary(store, claimed.job_id, scene)
+        primary = await find_primary(store, claimed.job_id, scene, read)
         bundle = await asyncio.to_thread(_store_primary, store, claimed.job_id, primary)
     primary = bundle.get("primary")
     context["primary"] = primary == claimed.n

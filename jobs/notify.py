@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 
 from lumograph.jobs import webhooks
+from lumograph.jobs.fetch import AddressGuard
 from lumograph.jobs.status import job_status
 from lumograph.jobs.store import JobStore
 
@@ -20,10 +20,13 @@ logger = logging.getLogger(__name__)
 
 
 class JobNotifier:
+    """guard: where deliveries may connect (default: public addresses only, or any with
+    ``allow_private``); every attempt resolves and judges the callback's host again."""
+
     def __init__(self, store: JobStore, secret: bytes, *, policy: webhooks.RetryPolicy | None = None,
-                 prefix: str = "/v1", allow_private: bool = False):
+                 prefix: str = "/v1", allow_private: bool = False, guard: AddressGuard | None = None):
         self.store = store
-        self.allow_private = allow_private
+        self.guard = guard or AddressGuard(allow_private=allow_private)
         self.secret = secret
         self.policy = policy or webhooks.DEFAULT_POLICY
         self.prefix = prefix
@@ -78,17 +81,11 @@ class JobNotifier:
                     error=attempt.error, duration_s=attempt.duration_s, at=attempt.at,
                     delivered=attempt.delivered)
 
-            # Checked again at send time: a name can be re-pointed at an internal address
-            # after the job was accepted.
-            await asyncio.to_thread(webhooks.validate_callback_url, url, allow_private=self.allow_private)
+            # Every attempt resolves and judges the host again and connects to the address
+            # it judged: a name re-pointed at an internal address after the job was accepted
+            # is refused (recorded "refused: ...") and never connected to.
             delivered = await webhooks.deliver(url, payload, secret=self.secret, event=event, policy=self.policy,
-                                               record=record, delivery_id=delivery_id)
-        except webhooks.CallbackRejected as err:
-            await asyncio.to_thread(
-                self.store.record_delivery, job_id, delivery_id=delivery_id, event=event, item_n=n, attempt=1,
-                url=url, status_code=None, error=f"refused: {err.message}", duration_s=0.0, at=time.time(),
-                delivered=False)
-            delivered = False
+                                               record=record, delivery_id=delivery_id, guard=self.guard)
         except Exception:
             logger.exception("webhook for job %s failed", job_id)
             delivered = False

@@ -13,9 +13,11 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
-from lumograph.jobs import webhooks
+from lumograph.jobs import fetch, webhooks
 from lumograph.jobs.db import open_db
+from lumograph.jobs.fetch import AddressGuard, Resolver
 from lumograph.jobs.notify import JobNotifier
 from lumograph.jobs.runner import PhotoRunner
 from lumograph.jobs.status import job_status
@@ -62,6 +64,19 @@ class JobSettings:
     limits: JobLimits = field(default_factory=JobLimits)
     retry: webhooks.RetryPolicy = webhooks.DEFAULT_POLICY
     prefix: str = "/v1"
+    #: Photo URLs (``urls``): may they point into private networks; the whole fetch's time
+    #: cap; how many times an item whose fetch failed in a passing way (a timeout, a 5xx, a
+    #: refused connection) is taken, one lease apart, before its error is recorded.
+    allow_private_inputs: bool = False
+    fetch_timeout_s: float = 30.0
+    fetch_attempts: int = 3
+    #: Exact non-public addresses a fetch or a callback may still reach, and the resolver
+    #: (None: the system's DNS): tests' local servers behind a stub resolver.
+    allowed_addresses: frozenset[str] = frozenset()
+    resolver: Resolver | None = None
+
+    def guard(self, allow_private: bool) -> AddressGuard:
+        return AddressGuard(allow_private=allow_private, allowed=self.allowed_addresses, resolver=self.resolver)
 
 
 @dataclass
@@ -99,11 +114,14 @@ class JobService:
         self.engine = open_db(settings.database_url)
         self.store = JobStore(self.engine)
         self.storage = Storage(settings.storage_root)
+        self.callback_guard = settings.guard(settings.allow_private_callbacks)
+        self.input_guard = settings.guard(settings.allow_private_inputs)
         self.notifier = JobNotifier(self.store, settings.webhook_secret, policy=settings.retry,
-                                    prefix=settings.prefix, allow_private=settings.allow_private_callbacks)
+                                    prefix=settings.prefix, guard=self.callback_guard)
         self.worker = JobWorker(self.store, self.storage, runners, concurrency=settings.concurrency,
                                 lease_s=settings.lease_s, poll_s=settings.poll_s,
-                                on_progress=self.notifier.on_progress)
+                                on_progress=self.notifier.on_progress, fetch_url=self.fetch_photo,
+                                fetch_attempts=settings.fetch_attempts)
         self.recovered = 0
 
     async def start(self) -> None:
@@ -120,28 +138,45 @@ class JobService:
     async def stop(self) -> None:
         await self.worker.stop()
 
+    async def fetch_photo(self, url: str) -> bytes:
+        """A URL item's photo, through the input guard: at most the per-photo byte limit,
+        within ``fetch_timeout_s``. Raises ``fetch.FetchError``s."""
+        fetched = await fetch.fetch(url, guard=self.input_guard, max_bytes=self.settings.limits.max_file_bytes,
+                                    timeout_s=self.settings.fetch_timeout_s)
+        return fetched.data
+
     # -- submit ---------------------------------------------------------------------------
 
     def submit(self, *, vertical: str, options: dict[str, Any], uploads: list[Upload] | None = None,
-               source: str | None = None, callback_url: str | None = None, callback_per_item: bool = False,
+               source: str | None = None, urls: list[str] | None = None,
+               callback_url: str | None = None, callback_per_item: bool = False,
                bundle: dict[str, Any] | None = None, idempotency_key: str | None = None,
                tenant: str = "default", controls: dict[str, Any] | None = None,
                max_active_jobs: int | None = None) -> tuple[str, bool]:
         """Store the photos and queue the job. Returns (job id, created); a retried submit
         with the same ``idempotency_key`` and body returns the first job (created False).
         ``max_active_jobs``: the tenant's own bound (default: the settings'). Synchronous
-        (hashing and copying files): call it in a thread."""
+        (hashing and copying files): call it in a thread.
+
+        The photos come one way: ``uploads``, a server-side ``source`` folder, or ``urls``
+        (http/https). A URL is only parsed here (``invalid_url``; a literal address the input
+        guard refuses: ``fetch_refused``): it is resolved and fetched when its item runs, each
+        time through the guard, capped at the per-photo byte limit."""
         limits = self.settings.limits
         active_bound = max_active_jobs or limits.max_active_jobs
-        uploads = uploads or []
-        if bool(uploads) == bool(source):
-            raise InvalidOptions("give the photos as 'image' file parts or as a 'source' folder, not both "
-                                 "and not neither", code="missing_image" if not uploads and not source
-                                 else "invalid_options")
+        uploads, urls = uploads or [], urls or []
+        given = sum(map(bool, (uploads, source, urls)))
+        if given != 1:
+            raise InvalidOptions("give the photos as 'image' file parts, 'url' fields or a 'source' folder: "
+                                 "exactly one of them", code="missing_image" if not given else "invalid_options")
         if callback_url:
-            callback_url = webhooks.validate_callback_url(
-                callback_url, allow_private=self.settings.allow_private_callbacks)
-        if uploads:
+            callback_url = webhooks.validate_callback_url(callback_url, guard=self.callback_guard)
+        if urls:
+            if len(urls) > limits.max_items:
+                raise JobTooLarge(f"a job takes at most {limits.max_items} photos, got {len(urls)}")
+            photos = [(self.input_guard.precheck(url).url, _url_filename(url)) for url in urls]
+            total = 0  # unknown until fetched; each photo is capped at max_file_bytes then
+        elif uploads:
             if len(uploads) > limits.max_items:
                 raise JobTooLarge(f"a job takes at most {limits.max_items} photos, got {len(uploads)}")
             digests = [_digest(u, limits.max_file_bytes) for u in uploads]
@@ -176,7 +211,9 @@ class JobService:
             contexts = [{"bundle": True, "room": None} for _ in photos]
         contexts = contexts or [None] * len(photos)
         new_items = []
-        if uploads:
+        if urls:
+            new_items = [NewItem(uri, name, 0, contexts[n]) for n, (uri, name) in enumerate(photos)]
+        elif uploads:
             for n, (upload, (_, size)) in enumerate(zip(uploads, digests)):
                 suffix = _safe_suffix(upload.filename)
                 uri = self.storage.write(f"jobs/{job_id}/in/{n:05d}{suffix}", b"".join(upload.chunks()))
@@ -205,6 +242,12 @@ class JobService:
         if closed:
             await self.notifier.on_progress(job_id, None, closed)
         return {**result, "closed": closed}
+
+
+def _url_filename(url: str) -> str | None:
+    """The last segment of a URL's path (a file name for the archive and the decoder's hint)."""
+    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return name[:255] or None
 
 
 def _safe_suffix(filename: str | None) -> str:

@@ -13,6 +13,7 @@ import uuid
 import fsspec
 from fsspec.core import url_to_fs
 
+from lumograph.jobs.fetch import is_fetchable
 from lumograph.models.common.errors import InvalidOptions
 from lumograph.models.common.imageio import IMAGE_SUFFIXES
 
@@ -54,6 +55,10 @@ class Storage:
 
     @staticmethod
     def read(uri: str) -> bytes:
+        """The bytes at a storage URI. An http(s) URL is refused (fsspec would fetch it with
+        no address guard): URLs are fetched only by ``jobs.fetch``."""
+        if is_fetchable(uri):
+            raise InvalidOptions(f"{uri!r} is a URL, not a storage URI; URLs are fetched through jobs.fetch")
         with fsspec.open(uri, "rb") as f:
             return f.read()
 

@@ -68,6 +68,7 @@ class Claimed:
     options: dict[str, Any]
     controls: dict[str, Any] = field(default_factory=dict)
     look: dict[str, Any] | None = None
+    claims: int = 1  # how many times the item was claimed, this claim included
 
     @property
     def reference(self) -> bool:
@@ -160,7 +161,7 @@ class JobStore:
                     .values(state="running", claim=token, lease_until=t + lease_s,
                             claims=items.c.claims + 1, started_at=t)
                     .returning(items.c.id, items.c.job_id, items.c.n, items.c.input_uri,
-                               items.c.filename, items.c.context)).first()
+                               items.c.filename, items.c.context, items.c.claims)).first()
                 if row is None:
                     if c.execute(select(items.c.id).where(_live(t)).limit(1)).first() is None:
                         return None
@@ -172,7 +173,7 @@ class JobStore:
             return Claimed(item_id=row.id, job_id=row.job_id, n=row.n, claim=token,
                            input_uri=row.input_uri, filename=row.filename, context=row.context,
                            vertical=job.vertical, options=job.options, controls=dict(job.controls or {}),
-                           look=job.look)
+                           look=job.look, claims=int(row.claims))
         return None
 
     def renew(self, claims: list[str], lease_s: float) -> None:
@@ -182,6 +183,15 @@ class JobStore:
         with self.engine.begin() as c:
             c.execute(update(items).where(items.c.claim.in_(claims), items.c.state == "running")
                       .values(lease_until=now() + lease_s))
+
+    def defer(self, claimed: Claimed, delay_s: float) -> bool:
+        """Let go of a claimed item without an end (its input failed in a way that may pass,
+        a photo server down): it is taken again once ``delay_s`` has passed, as a dead
+        worker's item is when its lease runs out. False when the claim was already lost."""
+        with self.engine.begin() as c:
+            return c.execute(update(items).where(items.c.id == claimed.item_id, items.c.claim == claimed.claim,
+                                                 items.c.state == "running")
+                             .values(lease_until=now() + delay_s)).rowcount == 1
 
     def finish(self, claimed: Claimed, *, state: str, verdict: str | None = None, billable: bool = False,
                media_type: str | None = None, output_uri: str | None = None,

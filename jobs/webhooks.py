@@ -13,8 +13,10 @@ completes) the worker POSTs the job's status JSON there, signed with the tenant'
   receiver to deduplicate on.
 
 ``validate_callback_url`` is the SSRF guard applied when a job is submitted;
-``deliver`` sends with retries and never raises for network or HTTP trouble. The pure
-parts (``encode_body``, ``sign``, ``verify``, ``RetryPolicy.delay``) do no I/O.
+``deliver`` sends with retries, resolving and judging the host again on every attempt
+and connecting to the address it judged (``jobs.fetch``), and never raises for network or
+HTTP trouble. The pure parts (``encode_body``, ``sign``, ``verify``, ``RetryPolicy.delay``)
+do no I/O.
 See docs/WEBHOOKS.md for the receiver's side.
 """
 from __future__ import annotations
@@ -23,19 +25,17 @@ import asyncio
 import hashlib
 import hmac
 import inspect
-import ipaddress
 import json
 import random
 import re
-import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
 
 import httpx
 
+from lumograph.jobs import fetch
 from lumograph.models.common.errors import InvalidOptions
 
 SIGNATURE_HEADER = "X-Lumograph-Signature"
@@ -46,7 +46,6 @@ REPLAY_WINDOW_S = 300
 
 SIGNATURE_PREFIX = "sha256="
 USER_AGENT = "lumograph-webhooks/1"
-MAX_URL_LENGTH = 2048
 
 # Strict header grammar: int() alone would accept " 17", "+17" and "1_7", and a signature
 # compare should only ever see the one canonical spelling the sender writes.
@@ -117,96 +116,35 @@ class CallbackRejected(InvalidOptions):
     422); ``details`` carry the URL (password masked) and the reason."""
 
 
-def _redacted(url: str, parts: SplitResult | None) -> str:
-    # The message quotes the URL, and messages end up in logs: never the password.
-    if parts is None or parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
-
-
-def _refuse(url: str, parts: SplitResult | None, reason: str) -> CallbackRejected:
-    shown = _redacted(url, parts)
-    return CallbackRejected(f"callback_url {shown!r} refused: {reason}",
-                            details={"callback_url": shown, "reason": reason})
-
-
-def _non_public_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why the server must not call ``address`` ("a loopback address", ...), or None when
-    it is a public unicast one."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:  # ::ffff:127.0.0.1 reaches 127.0.0.1
-        address = mapped
-    for attribute, kind in (("is_loopback", "loopback"), ("is_unspecified", "unspecified"),
-                            ("is_link_local", "link-local"), ("is_private", "private"),
-                            ("is_multicast", "multicast"), ("is_reserved", "reserved")):
-        if getattr(address, attribute):
-            return f"a {kind} address"
-    # Shared (100.64/10), documentation, benchmarking and other special-purpose ranges.
-    return None if address.is_global else "not a globally routable address"
-
-
-def validate_callback_url(url: str, *, allow_private: bool = False) -> str:
+def validate_callback_url(url: str, *, allow_private: bool = False,
+                          guard: fetch.AddressGuard | None = None) -> str:
     """Return ``url`` unchanged when the server may POST webhooks to it, else raise
     ``CallbackRejected`` (an ``InvalidOptions``) quoting it.
 
     Always: ``http`` or ``https``, a host, no ``user:password@``, a valid port, no
-    whitespace or control characters. Unless ``allow_private`` (a deployment whose
-    receivers live on its own network): a literal IP, or every address the name resolves
-    to (``socket.getaddrinfo``), must be public; loopback, private, link-local, reserved,
+    whitespace or control characters (``fetch.parse_url``). Unless the guard allows private
+    addresses (``allow_private``: a deployment whose receivers live on its own network;
+    ``guard`` wins over it): a literal IP, or every address the name resolves to, must be one
+    the guard allows (``fetch.AddressGuard.pin``): loopback, private, link-local, reserved,
     multicast and unspecified addresses are refused, as are ``localhost`` names and names
     that do not resolve. A literal IP needs no DNS.
 
-    This is the check at submission; the worker should call it again right before
-    ``deliver`` (a name can be re-pointed in between), which does not re-check by itself."""
-    if not isinstance(url, str):
-        raise CallbackRejected(f"callback_url must be a string, got {type(url).__name__}",
-                               details={"reason": "not a string"})
-    if len(url) > MAX_URL_LENGTH:
-        raise _refuse(url[:80] + "...", None, f"longer than {MAX_URL_LENGTH} characters")
-    if url != url.strip() or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
-        raise _refuse(url, None, "contains whitespace or control characters")
+    This is the check at submission; ``deliver`` resolves, judges and pins the address
+    again on every attempt (a name can be re-pointed in between)."""
+    guard = guard or fetch.AddressGuard(allow_private=allow_private)
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise _refuse(url, None, f"not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https"):
-        raise _refuse(url, parts, f"scheme must be http or https, got {parts.scheme or 'none'!r}")
-    if "@" in parts.netloc:
-        raise _refuse(url, parts, "credentials in the URL are not allowed; the signature authenticates us")
-    host = parts.hostname
-    if not host:
-        raise _refuse(url, parts, "no host")
-    if allow_private:
-        return url
-
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        reason = _non_public_reason(literal)
-        if reason:
-            raise _refuse(url, parts, f"{literal} is {reason}")
-        return url
-
-    name = host.rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):  # RFC 6761: always loopback
-        raise _refuse(url, parts, f"{host!r} is a loopback name")
-    try:
-        infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise _refuse(url, parts, f"host {host!r} does not resolve ({exc})") from None
-    addresses = {info[4][0] for info in infos}
-    if not addresses:
-        raise _refuse(url, parts, f"host {host!r} does not resolve")
-    for text in sorted(addresses):
-        # getaddrinfo may append an IPv6 zone ("fe80::1%eth0"); ip_address accepts it.
-        reason = _non_public_reason(ipaddress.ip_address(text))
-        if reason:
-            raise _refuse(url, parts, f"host {host!r} resolves to {text}, {reason}")
+        if guard.allow_private:
+            fetch.parse_url(url)
+        else:
+            guard.pin(url)
+    except fetch.FetchError as err:
+        shown = err.details.get("url", url if isinstance(url, str) else None)
+        reason = err.details.get("reason", err.message)
+        if shown is None:
+            raise CallbackRejected(f"callback_url must be a string, got {type(url).__name__}",
+                                   details={"reason": reason}) from None
+        raise CallbackRejected(f"callback_url {shown!r} refused: {reason}",
+                               details={"callback_url": shown, "reason": reason}) from None
     return url
 
 
@@ -264,22 +202,28 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
+#: Public addresses only, system DNS: ``deliver``'s guard unless the caller gives one.
+STRICT_GUARD = fetch.AddressGuard()
 
 # Errors that no retry can fix: the URL itself is unusable.
 _PERMANENT_ERRORS = (httpx.InvalidURL, httpx.UnsupportedProtocol)
 
 
-async def _post_once(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str],
-                     timeout_s: float) -> tuple[int | None, str | None, bool]:
+async def _post_once(client: httpx.AsyncClient, url: str, guard: fetch.AddressGuard, body: bytes,
+                     headers: dict[str, str], timeout_s: float) -> tuple[int | None, str | None, bool]:
     """One POST: (status code or None, error or None, whether retrying is pointless).
 
-    ``asyncio.timeout`` bounds the whole exchange: httpx's own timeout is per socket
-    operation, so a receiver trickling one byte at a time would otherwise hold the attempt
-    indefinitely. The response body is never read (only the status matters), so a huge or
-    endless body costs nothing."""
+    The host is resolved and judged here, for this attempt, and the POST goes to the
+    address it resolved to (``fetch.AddressGuard.pin``): a name re-pointed at an internal
+    address since the job was accepted is refused before anything connects, and httpx never
+    resolves it again on its own. ``asyncio.timeout`` bounds the whole exchange, resolution
+    included: httpx's own timeout is per socket operation, so a receiver trickling one byte
+    at a time would otherwise hold the attempt indefinitely. The response body is never
+    read (only the status matters), so a huge or endless body costs nothing."""
     try:
         async with asyncio.timeout(timeout_s):
-            request = client.build_request("POST", url, content=body, headers=headers, timeout=timeout_s)
+            pinned = await asyncio.to_thread(guard.pin, url)
+            request = pinned.request(client, "POST", content=body, headers=headers, timeout=timeout_s)
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 status = response.status_code
@@ -288,6 +232,10 @@ async def _post_once(client: httpx.AsyncClient, url: str, body: bytes, headers: 
                 await response.aclose()
     except (TimeoutError, httpx.TimeoutException):
         return None, f"timed out after {timeout_s:g} s", False
+    except (fetch.InvalidURL, fetch.FetchRefused) as err:
+        return None, f"refused: {err.details.get('reason', err.message)}", True
+    except fetch.FetchFailed as err:  # the name does not resolve (now)
+        return None, err.details.get("reason", err.message), not err.transient
     except _PERMANENT_ERRORS as exc:
         return None, f"{type(exc).__name__}: {exc}", True
     except Exception as exc:  # noqa: BLE001 - any transport failure is a failed attempt, never a crash
@@ -303,7 +251,7 @@ async def deliver(url: str, payload: dict, *, secret: bytes, event: str, policy:
                   record: Callable[[Attempt], Awaitable[None] | None] | None = None,
                   client: httpx.AsyncClient | None = None, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
                   rng: random.Random | None = None, delivery_id: str | None = None,
-                  clock: Callable[[], float] = time.time) -> bool:
+                  clock: Callable[[], float] = time.time, guard: fetch.AddressGuard = STRICT_GUARD) -> bool:
     """POST ``encode_body(payload)`` to ``url`` until a 2xx answer or ``policy.max_attempts``.
 
     Each attempt carries ``Content-Type: application/json`` and the four ``X-Lumograph-*``
@@ -312,14 +260,18 @@ async def deliver(url: str, payload: dict, *, secret: bytes, event: str, policy:
     (True). A connection failure, a timeout (``policy.timeout_s`` per attempt, whole
     exchange), any non-2xx, and a redirect (never followed: it could point anywhere,
     including inside our network) are failed attempts, retried after
-    ``policy.delay(attempt, rng)`` seconds through ``sleep``. An unusable URL (bad syntax,
-    unsupported scheme) is not retried. Every attempt goes to ``record`` (sync or async)
+    ``policy.delay(attempt, rng)`` seconds through ``sleep``. Every attempt resolves the
+    host through ``guard`` and connects to the address it judged (default: public
+    addresses only); an unusable URL (bad syntax, unsupported scheme) or an address the
+    guard refuses ends the delivery at once (``error`` "refused: ..."), a name that does
+    not resolve is a failed attempt. Every attempt goes to ``record`` (sync or async)
     before the pause. Returns False when the attempts are spent; never raises for network
     or HTTP trouble (an exception from ``record``, ``sleep`` or ``encode_body`` does).
 
-    ``client``: a caller's ``httpx.AsyncClient`` (shared pool, proxy); redirects and the
-    timeout are still forced per request. Without one a client is made for this delivery
-    and closed after it; it ignores proxy environment variables (``trust_env=False``)."""
+    ``client``: a caller's ``httpx.AsyncClient`` (a shared pool); redirects and the timeout
+    are still forced per request. It must have no proxy (a proxy resolves the name itself,
+    past the guard). Without one a client is made for this delivery and closed after it;
+    it ignores proxy environment variables (``trust_env=False``)."""
     _require_secret(secret)
     body = encode_body(payload)
     delivery_id = delivery_id or uuid.uuid4().hex
@@ -340,7 +292,7 @@ async def deliver(url: str, payload: dict, *, secret: bytes, event: str, policy:
                 SIGNATURE_HEADER: sign(secret, timestamp, body),
             }
             started = time.monotonic()
-            status, error, permanent = await _post_once(client, url, body, headers, policy.timeout_s)
+            status, error, permanent = await _post_once(client, url, guard, body, headers, policy.timeout_s)
             delivered = error is None
             outcome = Attempt(delivery_id=delivery_id, event=event, url=url, attempt=attempt,
                               status_code=status, error=error, duration_s=time.monotonic() - started,

@@ -22,6 +22,7 @@ from typing import Any
 from lumograph.graphs.reports import jsonable
 from lumograph.jobs.bundle import item_context
 from lumograph.jobs.consistency import measure_job
+from lumograph.jobs.fetch import FetchFailed, FetchRefused, is_fetchable
 from lumograph.jobs.runner import ItemResult, PhotoRunner, WorkerLost, error_of, look_of
 from lumograph.jobs.storage import Storage
 from lumograph.jobs.store import Claimed, JobStore
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 #: Called with (job id, item n or None, the job's final state or "") after each item.
 OnProgress = Callable[[str, int, str], Awaitable[None]]
+#: Fetches a URL item's photo (``JobService.fetch_photo``: through the input guard, capped).
+FetchURL = Callable[[str], Awaitable[bytes]]
 
 
 def output_keys(job_id: str, n: int, extension: str) -> tuple[str, str]:
@@ -39,7 +42,11 @@ def output_keys(job_id: str, n: int, extension: str) -> tuple[str, str]:
 class JobWorker:
     def __init__(self, store: JobStore, storage: Storage, runners: dict[str, PhotoRunner], *,
                  concurrency: int = 2, lease_s: float = 30.0, poll_s: float = 1.0,
-                 on_progress: OnProgress | None = None, name: str | None = None):
+                 on_progress: OnProgress | None = None, name: str | None = None,
+                 fetch_url: FetchURL | None = None, fetch_attempts: int = 3):
+        """fetch_url: how a URL item's photo is fetched (None: a URL item is an error, never
+        read through storage). fetch_attempts: how many times an item whose fetch failed in
+        a passing way is taken (one lease apart) before that error is recorded."""
         self.store = store
         self.storage = storage
         self.runners = runners
@@ -47,6 +54,8 @@ class JobWorker:
         self.lease_s = float(lease_s)
         self.poll_s = float(poll_s)
         self.on_progress = on_progress
+        self.fetch_url = fetch_url
+        self.fetch_attempts = max(1, int(fetch_attempts))
         self.name = name or uuid.uuid4().hex[:12]
         self._held: dict[str, Claimed] = {}
         self._wake = asyncio.Event()
@@ -107,20 +116,41 @@ class JobWorker:
             finally:
                 self._held.pop(claimed.claim, None)
 
+    async def read_input(self, uri: str) -> bytes:
+        """An item's photo: a URL through ``fetch_url``, anything else from storage."""
+        if is_fetchable(uri):
+            if self.fetch_url is None:
+                raise FetchRefused(f"url {uri!r} refused: this worker fetches no URLs",
+                                   details={"url": uri, "reason": "no fetcher"})
+            return await self.fetch_url(uri)
+        return await asyncio.to_thread(self.storage.read, uri)
+
     async def process(self, claimed: Claimed) -> None:
-        """Run one claimed item to its end and record it."""
+        """Run one claimed item to its end and record it. A URL item's photo is fetched here
+        and then goes through the runner exactly as an upload does; a fetch that failed in a
+        passing way leaves the item to be taken again one lease later (``store.defer``) until
+        ``fetch_attempts`` claims are spent, then it is recorded as the item's error."""
         runner = self.runners[claimed.vertical]
         try:
             context = claimed.context
             if claimed.vertical == "listing":
-                context = await item_context(self.store, claimed, runner.steps.scene)
-            data = await asyncio.to_thread(self.storage.read, claimed.input_uri)
+                context = await item_context(self.store, claimed, runner.steps.scene, read=self.read_input)
+            data = await self.read_input(claimed.input_uri)
             result = await runner.run(data, claimed.filename, claimed.options,
                                       request_id=f"{claimed.job_id}-{claimed.n}", context=context,
                                       smart_retry=claimed.controls.get("smart_retry"), look=claimed.look or None)
         except WorkerLost:
             raise  # not the photo's fault: the claim lapses and the item runs again
-        except Exception as exc:  # storage trouble: the item reports it, the job goes on
+        except FetchFailed as exc:
+            if exc.transient and claimed.claims < self.fetch_attempts:
+                self._held.pop(claimed.claim, None)  # the heartbeat must not renew it
+                await asyncio.to_thread(self.store.defer, claimed, self.lease_s)
+                logger.info("job %s item %s: %s; taken again in %.0f s", claimed.job_id, claimed.n,
+                            exc.message, self.lease_s)
+                return
+            exc.details["attempts"] = claimed.claims
+            result = ItemResult(state="error", error=error_of(exc))
+        except Exception as exc:  # storage trouble, a refused URL: the item reports it, the job goes on
             result = ItemResult(state="error", error=error_of(exc))
         closed = await asyncio.to_thread(self._record, claimed, result)
         self.processed += 1

@@ -63,6 +63,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "item_not_delivered": (409, "the job item ended without an image (rejected or error); details say why"),
     "job_too_large": (413, "more photos or bytes than a job may have"),
     "too_many_jobs": (429, "the tenant's jobs queued or running are at its max_active_jobs; Retry-After"),
+    "invalid_url": (400, "a job's photo URL is not http(s), has credentials, is malformed or too long"),
+    "fetch_refused": (422, "a URL reaches an address the server must not call (private, loopback, "
+                           "link-local, ...), or redirects too often"),
+    "fetch_too_large": (413, "a job item's fetched photo passed max_upload_bytes"),
+    "fetch_failed": (502, "a job item's photo URL could not be fetched (no answer, timeout, HTTP error)"),
     "unauthorized": (401, "no API key, or one that is malformed or unknown (WWW-Authenticate: Bearer)"),
     "forbidden": (403, "the API key was revoked, or its tenant is disabled"),
     "rate_limited": (429, "over the tenant's requests per second or images per minute; Retry-After says when"),

@@ -81,6 +81,7 @@ def job_settings(args: JobsAppArgs) -> JobSettings:
         concurrency=args.concurrency + (1 if args.steps == "actors" else 0),
         lease_s=args.lease_s, input_roots=list(args.input_roots),
         allow_private_callbacks=args.allow_private_callbacks,
+        allow_private_inputs=args.allow_private_inputs, fetch_timeout_s=args.fetch_timeout_s,
         limits=JobLimits(max_items=args.max_items, max_bytes=args.max_job_bytes,
                          max_file_bytes=args.max_upload_bytes, max_active_jobs=args.limits.max_active_jobs),
     )
@@ -177,7 +178,8 @@ class JobsIngress:
                 "workers": worker.concurrency, "lease_s": worker.lease_s, "items_processed": worker.processed,
                 "recovered_at_start": self.service.recovered}
 
-    @api.post("/jobs", status_code=202, summary="Submit a job: photos (or a server-side source) and options",
+    @api.post("/jobs", status_code=202,
+              summary="Submit a job: photos (or photo URLs, or a server-side source) and options",
               responses={202: {"description": "The job was queued; its id and URLs."},
                          200: {"description": "A retried submit (same Idempotency-Key and body): the same job."}})
     async def submit(
@@ -193,7 +195,7 @@ class JobsIngress:
         await self._ensure_started()
         ctype = request.headers.get("content-type", "")
         if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-            raise InvalidOptions("submit a job as a multipart form: 'image' parts (or a 'source' field), "
+            raise InvalidOptions("submit a job as a multipart form: 'image' parts (or 'url' or 'source' fields), "
                                  "'vertical' and the vertical's options", code="invalid_request")
         try:
             form = await request.form(max_files=self.args.max_items + 1, max_fields=300)
@@ -203,12 +205,14 @@ class JobsIngress:
             raise InvalidOptions(f"the multipart body could not be parsed: {exc}", code="invalid_request") from None
         try:  # the spooled upload files are removed whatever happens
             files = [u for u in form.getlist("image") if not isinstance(u, str)]
-            fields = {k: v for k, v in form.multi_items() if k != "image" and isinstance(v, str)}
+            # 'url' repeats (one field per photo): kept as a list, never folded into the options.
+            urls = [u for u in form.getlist("url") if isinstance(u, str)]
+            fields = {k: v for k, v in form.multi_items() if k not in ("image", "url") and isinstance(v, str)}
             job = {k: fields.pop(k) for k in JOB_FIELDS if k in fields}
             vertical = job.get("vertical")
             if vertical not in OPTION_MODELS:
                 raise InvalidOptions(f"vertical: must be 'jewelry' or 'listing', got {vertical!r}")
-            n_photos = len(files)
+            n_photos = len(files) + len(urls)
             bundle = None
             if _flag(job.get("bundle")):
                 if vertical != "listing":
@@ -220,7 +224,7 @@ class JobsIngress:
             count_images(request, n_photos)
             job_id, created = await asyncio.to_thread(
                 self.service.submit, vertical=vertical, options=options,
-                uploads=[Upload(f.filename, f.file) for f in files], source=job.get("source"),
+                uploads=[Upload(f.filename, f.file) for f in files], source=job.get("source"), urls=urls,
                 callback_url=job.get("callback_url"), callback_per_item=_flag(job.get("callback_per_item")),
                 bundle=bundle, idempotency_key=idempotency_key, controls=controls,
                 tenant=caller.tenant, max_active_jobs=caller.limits.max_active_jobs)

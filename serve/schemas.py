@@ -330,6 +330,9 @@ class JobsAppArgs(ServiceDataArgs):
     webhook_secret_env: str = Field("LUMOGRAPH_WEBHOOK_SECRET", description="Environment variable holding the "
                                     "webhook signing secret; unset: a random secret kept in DATA_DIR/webhook_secret.")
     allow_private_callbacks: bool = Field(False, description="Allow callback URLs on private/loopback addresses.")
+    allow_private_inputs: bool = Field(False, description="Allow job photo URLs on private/loopback addresses.")
+    fetch_timeout_s: float = Field(30.0, gt=0, le=600, description="Time cap of one photo URL's fetch, "
+                                                                  "redirects included.")
     concurrency: int = Field(2, ge=1, le=256, description="Items run at once per jobs replica.")
     steps: Literal["modules", "actors"] = Field(
         "modules", description="modules: items run through the shared module deployments (Serve sees the load and "

@@ -3,6 +3,7 @@ servers (flaky, down, slow, trickling, redirecting) and the callback URL SSRF gu
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import random
@@ -14,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from lumograph.jobs import webhooks
+from lumograph.jobs.fetch import AddressGuard
 from lumograph.jobs.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -23,7 +25,6 @@ from lumograph.jobs.webhooks import (
     Attempt,
     CallbackRejected,
     RetryPolicy,
-    deliver,
     encode_body,
     sign,
     validate_callback_url,
@@ -34,6 +35,9 @@ from lumograph.models.common.errors import InvalidOptions
 SECRET = b"whsec_test_0123456789"
 PAYLOAD = {"event": "job.completed", "job": {"id": "job_1", "status": "succeeded", "items": [1, 2], "note": "bagué"}}
 T0 = 1_760_000_000
+#: The receivers below listen on 127.0.0.1: their deliveries' guard lets exactly that address
+#: through (every other non-public address stays refused; tests/jobs/test_fetch.py).
+deliver = functools.partial(webhooks.deliver, guard=AddressGuard(allowed=frozenset({"127.0.0.1"})))
 
 # ------------------------------------------------------------------ encode / sign / verify
 
@@ -348,7 +352,7 @@ def _no_dns(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError(f"unexpected DNS lookup {args}")
 
-    monkeypatch.setattr(webhooks.socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 def _fake_dns(monkeypatch, table: dict[str, list[str]]):
@@ -358,7 +362,7 @@ def _fake_dns(monkeypatch, table: dict[str, list[str]]):
         return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
                 for a in table[host]]
 
-    monkeypatch.setattr(webhooks.socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
 
 
 ALWAYS_REFUSED = ["ftp://hooks.example.com/x", "https:///hook", "https://user:pass@hooks.example.com/x",
