@@ -135,8 +135,10 @@ class JobService:
         await self.notifier.resume()
         self.worker.start()
 
-    async def stop(self) -> None:
-        await self.worker.stop()
+    async def stop(self, grace_s: float = 0.0) -> dict[str, int]:
+        """Stop the workers: items in hand get ``grace_s`` to finish, the rest go back to
+        the queue (see ``JobWorker.stop``)."""
+        return await self.worker.stop(grace_s)
 
     async def fetch_photo(self, url: str) -> bytes:
         """A URL item's photo, through the input guard: at most the per-photo byte limit,

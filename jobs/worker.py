@@ -72,13 +72,30 @@ class JobWorker:
                        for i in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="job-worker-heartbeat"))
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 0.0) -> dict[str, int]:
+        """Stop claiming; let the items in hand finish for up to ``grace_s`` seconds, then
+        cancel the rest and hand them back to the queue at once (``store.defer`` with no
+        delay: another worker, or this service after a restart, takes them without waiting
+        for their leases). Returns how many items finished and how many were handed back."""
         self._stopping = True
         self._wake.set()
+        loops = [t for t in self._tasks if t.get_name() != "job-worker-heartbeat"]
+        finished_before = self.processed
+        if grace_s > 0 and loops:
+            await asyncio.wait(loops, timeout=grace_s)
+        unfinished = list(self._held.values())
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        handed_back = 0
+        for claimed in unfinished:
+            try:
+                handed_back += bool(await asyncio.to_thread(self.store.defer, claimed, 0.0))
+            except Exception:  # the lease runs out instead: the item is taken again then
+                logger.exception("job %s item %s could not be handed back", claimed.job_id, claimed.n)
+        self._held.clear()
+        return {"finished": self.processed - finished_before, "handed_back": handed_back}
 
     def wake(self) -> None:
         """New work was queued: stop waiting for the next poll."""

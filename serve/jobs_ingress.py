@@ -7,6 +7,7 @@ so a restarted replica picks up where the last one stopped.
 """
 # No `from __future__ import annotations` (see jewelry_ingress.py).
 import asyncio
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -34,6 +35,8 @@ from lumograph.serve.metrics import IngressMetrics
 from lumograph.serve.responses import answer, ingress_api
 from lumograph.serve.schemas import BundleFields, EnhanceOptions, JobsAppArgs, LightboxOptions
 from lumograph.serve.uploads import parse_options, report_wanted
+
+logger = logging.getLogger("ray.serve")
 
 #: Form fields of a submit that belong to the job, not to the vertical's options.
 JOB_FIELDS = ("vertical", "callback_url", "callback_per_item", "source", "bundle", "smart_retry",
@@ -163,6 +166,15 @@ class JobsIngress:
 
     async def check_health(self) -> None:
         await self._ensure_started()
+
+    async def __del__(self) -> None:
+        """Serve's graceful stop, once the HTTP requests in flight are answered: the items
+        in hand get ``shutdown_grace_s`` to finish, the rest go back to the queue."""
+        if self._started is None:
+            return
+        outcome = await self.service.stop(self.args.shutdown_grace_s)
+        logger.info("jobs: stopped; %d item(s) finished during the grace period, %d handed back to the queue",
+                    outcome["finished"], outcome["handed_back"])
 
     async def _owned(self, request: Request, job_id: str) -> None:
         """404 ``job_not_found`` unless the caller's tenant owns the job (another tenant's

@@ -341,6 +341,9 @@ class JobsAppArgs(ServiceDataArgs):
                                "batch` does: fastest on a CPU-only node, invisible to the modules' autoscaling).")
     lease_s: float = Field(30.0, ge=0.5, le=3600, description="An item's lease; a dead worker's items are taken "
                                                                "again after it.")
+    shutdown_grace_s: float = Field(45.0, ge=0, le=3600, description="On shutdown, job items in hand get this long "
+                                    "to finish before they go back to the queue (keep it under the deployment's "
+                                    "graceful_shutdown_timeout_s).")
     max_items: int = Field(5000, ge=1, le=100_000, description="Most photos in one job.")
     max_job_bytes: int = Field(20 * 1024 ** 3, ge=1024, description="Largest job, all photos together.")
     max_upload_bytes: int = Field(40 * 1024 * 1024, ge=1024, le=2**31, description="Largest photo.")
