@@ -82,15 +82,22 @@ class PeakPSS(BackgroundSampler):
             self._stop.wait(self.interval_s)
 
 
-def descendants_pss_bytes() -> int:
-    """The summed PSS of this process's descendants (the local Ray cluster), in bytes."""
-    total = 0
+def pss_by_process_mb() -> dict[str, float]:
+    """PSS (MB) of this process's descendants (the local Ray cluster) summed by process
+    title (Ray names its processes ``ray::ServeReplica:app:Deployment``, ``raylet``, ...)."""
+    out: dict[str, float] = {}
     for proc in psutil.Process().children(recursive=True):
         try:
-            total += proc.memory_full_info().pss
-        except (psutil.Error, AttributeError):
+            title = (proc.cmdline() or [proc.name()])[0].split(" ")[0][:80] or proc.name()
+            out[title] = out.get(title, 0.0) + proc.memory_full_info().pss / 1e6
+        except (psutil.Error, AttributeError, IndexError):
             continue
-    return total
+    return out
+
+
+def descendants_pss_bytes() -> int:
+    """The summed PSS of this process's descendants (the local Ray cluster), in bytes."""
+    return int(sum(pss_by_process_mb().values()) * 1e6)
 
 
 def run_bench_jewelry(*, json_out: Path, repeats: int = 5, chart: Path | None = None, photo: Path | None = None) -> dict:

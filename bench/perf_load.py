@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from lumograph.bench.keyed import keyed_session
-from lumograph.bench.perf_jewelry import BackgroundSampler, descendants_pss_bytes
+from lumograph.bench.perf_jewelry import BackgroundSampler, pss_by_process_mb
 from lumograph.bench.sheets import save_result
 from lumograph.bench.synthetic import ring_photo
 from lumograph.bench.synthetic_listing import room_photo
@@ -48,17 +48,31 @@ ROUTES = {"jewelry": "/jewelry/lightbox", "listing": "/listing/enhance"}
 
 
 class PSSSeries(BackgroundSampler):
-    """(seconds, GB) samples of the summed PSS of this process's descendants."""
+    """(seconds, GB) samples of the summed PSS of this process's descendants, and each
+    process kind's PSS (MB, by Ray's process title) at the first and the last sample."""
 
     def __init__(self, interval_s: float = 5.0):
         self.samples: list[tuple[float, float]] = []
+        self.first_by_process: dict[str, float] = {}
+        self.last_by_process: dict[str, float] = {}
         super().__init__(interval_s)
 
     def _loop(self) -> None:
         t0 = time.monotonic()
         while not self._stop.is_set():
-            self.samples.append((time.monotonic() - t0, descendants_pss_bytes() / 1e9))
+            by_process = pss_by_process_mb()
+            self.samples.append((time.monotonic() - t0, sum(by_process.values()) / 1e3))
+            self.first_by_process = self.first_by_process or by_process
+            self.last_by_process = by_process
             self._stop.wait(self.interval_s)
+
+    def growth_mb(self, top: int = 6) -> list[tuple[str, float, float]]:
+        """The process kinds whose PSS grew most from the first sample to the last:
+        (title, first MB, last MB)."""
+        kinds = set(self.first_by_process) | set(self.last_by_process)
+        rows = [(k, round(self.first_by_process.get(k, 0.0), 1), round(self.last_by_process.get(k, 0.0), 1))
+                for k in kinds]
+        return sorted(rows, key=lambda r: r[1] - r[2])[:top]
 
 
 def photos(megapixels: float) -> dict[str, bytes]:
@@ -177,6 +191,7 @@ async def _measure(base: str, headers: dict, data: dict[str, bytes], *, levels: 
                               "last": mem.samples[-1][1] if mem.samples else None,
                               "max": max((gb for _, gb in mem.samples), default=None)}
             soak["pss_slope_mb_per_min"] = slope_mb_per_min(mem.samples)
+            soak["pss_growth_by_process_mb"] = mem.growth_mb()
             soak["pss_samples"] = [(round(t, 1), round(gb, 4)) for t, gb in mem.samples]
             soak["load"] = soak_load
             out["soak"] = soak

@@ -45,7 +45,8 @@ def test_a_toy_load_run_writes_every_figure(tmp_path):
         for level in route["levels"].values():
             assert level["sent"] > 0 and level["delivered"] > 0, level
             assert level["unintended_5xx"] == 0 and level["connection_errors"] == 0, level
-    assert result["soak"]["pss_samples"] and result["unintended_5xx_total"] == 0
+    assert result["soak"]["pss_samples"] and result["soak"]["pss_growth_by_process_mb"]
+    assert result["unintended_5xx_total"] == 0
     kills = result["faults"]["replica_kills"]
     assert {k["deployment"] for k in kills["killed"]} == {"Classifier", "Segmenter", "ColourGrader", "Compositor",
                                                            "QualityGate"}
