@@ -84,7 +84,7 @@ class JewelryIngress:
         "/lightbox", response_class=Response, summary="Photo in, lightbox image out",
         responses={**image_response(LightboxJSON, "The lightbox image (verdict pass or review), or with "
                                                   "report=json its JSON report and image."),
-                   **error_responses(400, 401, 403, 413, 415, 422, 429, 503, 504)},
+                   **error_responses(400, 401, 403, 408, 413, 415, 422, 429, 503, 504)},
     )
     async def lightbox(
         self,

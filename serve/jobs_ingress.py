@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 from fastapi import File, Header, Query, Request, UploadFile
+from fastapi import Path as PathParam  # pathlib.Path is this module's Path
 from fastapi.responses import FileResponse, JSONResponse, Response
 from ray import serve
 from starlette.background import BackgroundTask
@@ -29,6 +30,7 @@ from lumograph.jobs.sheet import job_sheet
 from lumograph.jobs.storage import Storage
 from lumograph.models.common.errors import InvalidOptions, LumographError
 from lumograph.serve.access import count_images, database_url_of, principal_of
+from lumograph.serve.contract import error_responses
 from lumograph.serve.jewelry_ingress import jewelry_steps
 from lumograph.serve.listing_ingress import listing_steps
 from lumograph.serve.metrics import IngressMetrics
@@ -131,6 +133,22 @@ def consistency_control(job: dict, vertical: str) -> dict:
     return {"consistency": {"lock": True, "reference": reference}}
 
 
+#: What every job route may answer besides its success (an ErrorBody each): no or a bad key,
+#: another tenant's or an unknown job, a bad parameter, the tenant's rate, the gate's database.
+JOB_ERRORS = (401, 403, 404, 422, 429, 503)
+#: A job's photos stay under max_items (at most 100 000): an index past that is a 422, never a
+#: value the database cannot hold (2**63 was a 500: "Python int too large to convert to SQLite INTEGER").
+ItemIndex = Annotated[int, PathParam(ge=0, lt=100_000, description="The item's index in the job, from 0.")]
+
+
+def file_ok(*media_types: str, what: str, json_report: bool = False) -> dict:
+    """The 200 of a route that answers a file (``json_report``: or, on request, a JSON report)."""
+    content = {m: {"schema": {"type": "string", "format": "binary"}} for m in media_types}
+    if json_report:
+        content["application/json"] = {"schema": {"type": "object"}}
+    return {200: {"description": what, "content": content}}
+
+
 api, ACCESS = ingress_api(
     "lumograph jobs",
     "Asynchronous batches for both verticals: submit photos, get 202 and a job id, poll or take a signed "
@@ -193,7 +211,8 @@ class JobsIngress:
     @api.post("/jobs", status_code=202,
               summary="Submit a job: photos (or photo URLs, or a server-side source) and options",
               responses={202: {"description": "The job was queued; its id and URLs."},
-                         200: {"description": "A retried submit (same Idempotency-Key and body): the same job."}})
+                         200: {"description": "A retried submit (same Idempotency-Key and body): the same job."},
+                         **error_responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503)})
     async def submit(
         self,
         request: Request,
@@ -250,7 +269,8 @@ class JobsIngress:
             headers["Idempotent-Replayed"] = "true"
         return JSONResponse(body, status_code=202 if created else 200, headers=headers)
 
-    @api.get("/jobs/{job_id}", summary="A job's state, counts, progress, per-item verdicts and billing")
+    @api.get("/jobs/{job_id}", summary="A job's state, counts, progress, per-item verdicts and billing",
+             responses=error_responses(*JOB_ERRORS))
     async def status(self, request: Request, job_id: str,
                      items: Annotated[bool, Query(description="Include the per-item list.")] = True):
         async def handler(req, rid):
@@ -258,8 +278,12 @@ class JobsIngress:
             return JSONResponse(await asyncio.to_thread(self.service.status, job_id, with_items=items))
         return await answer("/v1/jobs/{id}", handler, request, self.metrics)
 
-    @api.get("/jobs/{job_id}/items/{n}", summary="One item's image (or its report with report=json)")
-    async def item(self, request: Request, job_id: str, n: int,
+    @api.get("/jobs/{job_id}/items/{n}", summary="One item's image (or its report with report=json)",
+             response_class=Response,
+             responses={**file_ok("image/jpeg", "image/png", "image/webp", json_report=True,
+                                  what="The item's image, or with report=json its report."),
+                        **error_responses(409, *JOB_ERRORS)})
+    async def item(self, request: Request, job_id: str, n: ItemIndex,
                    report: Annotated[Optional[str], Query(description="json: the item's report")] = None):
         async def handler(req, rid):
             await self._owned(req, job_id)
@@ -280,7 +304,9 @@ class JobsIngress:
                                    details={"state": row.state, "verdict": row.verdict, "error": row.error})
         return await answer("/v1/jobs/{id}/items/{n}", handler, request, self.metrics)
 
-    @api.get("/jobs/{job_id}/archive", summary="A zip: every delivered image, report.csv and report.json")
+    @api.get("/jobs/{job_id}/archive", summary="A zip: every delivered image, report.csv and report.json",
+             response_class=Response,
+             responses={**file_ok("application/zip", what="The job's archive."), **error_responses(*JOB_ERRORS)})
     async def archive(self, request: Request, job_id: str):
         async def handler(req, rid):
             await self._owned(req, job_id)
@@ -289,7 +315,9 @@ class JobsIngress:
                                 background=BackgroundTask(os.unlink, path))
         return await answer("/v1/jobs/{id}/archive", handler, request, self.metrics)
 
-    @api.get("/jobs/{job_id}/sheet", summary="The whole job on one contact sheet (PNG) with its consistency numbers")
+    @api.get("/jobs/{job_id}/sheet", summary="The whole job on one contact sheet (PNG) with its consistency numbers",
+             response_class=Response,
+             responses={**file_ok("image/png", what="The contact sheet."), **error_responses(*JOB_ERRORS)})
     async def sheet(self, request: Request, job_id: str):
         async def handler(req, rid):
             await self._owned(req, job_id)
@@ -297,7 +325,7 @@ class JobsIngress:
             return Response(content=png, media_type="image/png")
         return await answer("/v1/jobs/{id}/sheet", handler, request, self.metrics)
 
-    @api.delete("/jobs/{job_id}", summary="Cancel what has not started")
+    @api.delete("/jobs/{job_id}", summary="Cancel what has not started", responses=error_responses(*JOB_ERRORS))
     async def cancel(self, request: Request, job_id: str):
         async def handler(req, rid):
             await self._owned(req, job_id)
@@ -306,7 +334,8 @@ class JobsIngress:
             return JSONResponse({**result, "state": status["state"], "counts": status["counts"]})
         return await answer("/v1/jobs/{id}", handler, request, self.metrics)
 
-    @api.post("/jobs/{job_id}/redeliver", status_code=202, summary="Send the job's webhook again")
+    @api.post("/jobs/{job_id}/redeliver", status_code=202, summary="Send the job's webhook again",
+              responses=error_responses(*JOB_ERRORS))
     async def redeliver(self, request: Request, job_id: str):
         async def handler(req, rid):
             await self._ensure_started()
@@ -317,7 +346,8 @@ class JobsIngress:
             return JSONResponse({"redelivering": True, "job_id": job_id}, status_code=202)
         return await answer("/v1/jobs/{id}/redeliver", handler, request, self.metrics)
 
-    @api.get("/jobs/{job_id}/deliveries", summary="The job's webhook delivery log")
+    @api.get("/jobs/{job_id}/deliveries", summary="The job's webhook delivery log",
+             responses=error_responses(*JOB_ERRORS))
     async def deliveries(self, request: Request, job_id: str):
         async def handler(req, rid):
             await self._owned(req, job_id)

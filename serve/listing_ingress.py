@@ -168,7 +168,7 @@ class ListingIngress:
         "/enhance", response_class=Response, summary="One listing photo (or one bracket set) in, enhanced out",
         responses={**image_response(EnhanceJSON, "The enhanced photo (verdict pass or review), or with "
                                                  "report=json its JSON report and image."),
-                   **error_responses(400, 401, 403, 413, 415, 422, 429, 503, 504)},
+                   **error_responses(400, 401, 403, 408, 413, 415, 422, 429, 503, 504)},
     )
     async def enhance(
         self,
@@ -184,7 +184,7 @@ class ListingIngress:
     @api.post(
         "/bundle", summary="A whole listing: every photo, its report, disclosures and the bill",
         response_model=BundleJSON, response_model_exclude_none=True,
-        responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503, 504),
+        responses=error_responses(400, 401, 403, 408, 413, 415, 422, 429, 503, 504),
     )
     async def bundle(
         self,
@@ -198,7 +198,7 @@ class ListingIngress:
     @api.post(
         "/stage", response_class=Response, summary="Virtual staging of an empty room (learned inpainter only)",
         responses={**image_response(None, "The staged photo; X-Lumograph-Disclosure carries the MLS disclosure."),
-                   **error_responses(400, 401, 403, 413, 415, 422, 429, 503, 504)},
+                   **error_responses(400, 401, 403, 408, 413, 415, 422, 429, 503, 504)},
     )
     async def stage(
         self,
