@@ -85,3 +85,23 @@ def test_listing_graph_runs_on_real_photos_and_delivers(modules, EVAL):
     assert sum(result["verdicts"].values()) == 12
     assert result["verdicts"]["fail"] <= 1, result["per_image"]
     assert result["modules_run"]["colour_grade"] >= 1
+
+
+def test_vertical_correction_keeps_the_frame_and_straightens_on_real_photos(EVAL):
+    """Issue 13: every straightened listing photo keeps >= 85 % of its frame; the strongly
+    pitched ones are corrected part of the way (straighter than shot), not refused."""
+    from lumograph.bench.eval_verticals import eval_verticals
+    from lumograph.models.compositor.verticals import MIN_KEPT_SHARE
+
+    result = eval_verticals(EVAL / "listing_photos")
+    photos = result["per_image"].values()
+    applied = [f for f in photos if f["applied"]]
+    assert len(applied) >= 75, result["summary"]
+    assert all(f["kept_share"] >= MIN_KEPT_SHARE for f in applied)
+    assert not [f for f in photos if f["before_applied"] and not f["applied"]]  # nothing lost
+    partial = [f for f in applied if f["correction_fraction"] < 1.0]
+    assert len(partial) >= 10, result["summary"]
+    assert min(f["full_kept_share"] for f in partial) < 0.8  # the issue's ~75 % cases are in
+    for f in partial:
+        assert abs(f["expected_residual_tilt_deg"]) < abs(f["tilt_deg"]), f
+        assert abs(f["residual_tilt_deg"]) < abs(f["tilt_deg"]), f

@@ -376,3 +376,37 @@ def test_no_sky_plate_falls_back_to_the_procedural_sky():
     out = enhance(fakes, tier="standard")
     assert "sky_plate" not in fakes.calls and fakes.seen["replace_sky_plate"] is None
     assert out.report["modules"]["sky_replacement"]["backend"] == "classical"
+
+
+def test_partial_vertical_correction_is_reported_and_qa_sees_the_photo_before_the_warp():
+    """A strongly pitched room through the graph with the real verticals core: the warp
+    keeps >= 85 % of the frame, its report carries the fraction and the residual, the
+    delivered photo is the crop and QA compares the edit before the warp (same shape)."""
+    from dataclasses import replace
+
+    from lumograph.bench.synthetic_listing import room_photo
+    from lumograph.models.compositor.verticals import MIN_KEPT_SHARE, correct_verticals, estimate_verticals
+
+    rgb = room_photo(800, 600, tilt_deg=25.0, seed=4).rgb
+    est = estimate_verticals(rgb)
+    scene = {**INTERIOR, "signals": {**INTERIOR["signals"], "verticals": est, "tilt_deg": est["tilt_deg"],
+                                     "roll_deg": est["roll_deg"], "tilt_confidence": est["confidence"]}}
+    fakes = Fakes(scene=scene, window_stops=1.0)
+    seen = {}
+
+    async def verticals(image, estimate):
+        return {**correct_verticals(image, estimate), "backend": "classical"}
+
+    async def check(before, after, applied, halo):
+        seen["qa"] = (before.shape, after.shape)
+        return {"verdict": "pass", "score": 1.0, "checks": [], "backend": "classical"}
+
+    steps = replace(fakes.steps(), verticals=verticals, check=check)
+    out = asyncio.run(run_enhance([rgb], EnhanceOptions(tier="premium").model_dump(), steps, request_id="t"))
+    entry = out.report["modules"]["verticals"]
+    assert entry["applied"] and "verticals" in out.report["modules_applied"], entry
+    rep = entry["report"]
+    assert 0.25 <= rep["correction_fraction"] < 1.0 and rep["kept_share"] >= MIN_KEPT_SHARE
+    assert 0 < abs(rep["residual_tilt_deg"]) < abs(est["tilt_deg"])
+    assert [out.report["output"]["width"], out.report["output"]["height"]] == rep["output_size"]
+    assert seen["qa"][0] == seen["qa"][1]  # QA never compares across the warp

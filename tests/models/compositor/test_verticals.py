@@ -11,8 +11,12 @@ from lumograph.models.common.imageio import resize_long_side
 from lumograph.models.compositor.verticals import (
     FOCAL_IN_HEIGHTS,
     MAX_TILT_DEG,
+    MIN_CORRECTION_FRACTION,
+    MIN_KEPT_SHARE,
     correct_verticals,
     estimate_verticals,
+    plan_verticals_crop,
+    verticals_crop,
     verticals_homography,
 )
 
@@ -116,10 +120,11 @@ def test_missing_weak_or_absurd_estimates_are_refused(tilted):
     assert weak["applied"] is False and "confidence" in weak["report"]["reason"]
     absurd = correct_verticals(tilted, {"tilt_deg": MAX_TILT_DEG + 5, "roll_deg": 0.0, "confidence": 1.0})
     assert absurd["applied"] is False and "refused" in absurd["report"]["reason"]
-    # Roll on a panorama: the upright crop would keep under 70 % of the frame.
+    # Roll on a panorama: only ~14 % of the correction would keep 85 % of the frame.
     panorama = np.full((600, 2400, 3), 128, np.uint8)
     thin = correct_verticals(panorama, {"tilt_deg": 0.0, "roll_deg": 7.5, "confidence": 1.0})
-    assert thin["applied"] is False and "keep" in thin["report"]["reason"]
+    assert thin["applied"] is False and "worth applying" in thin["report"]["reason"]
+    assert thin["report"]["correction_fraction"] == 0.0 and thin["report"]["full_kept_share"] < 0.5
     # An estimate the photo does not bear out (it re-measures far off) is refused.
     wrong = correct_verticals(tilted, {"tilt_deg": -8.0, "roll_deg": 0.0, "confidence": 1.0})
     assert wrong["applied"] is False and "re-measured" in wrong["report"]["reason"]
@@ -161,3 +166,79 @@ def test_edge_lean_is_what_the_frame_edges_show():
     expected = math.degrees(math.atan(math.tan(math.radians(2.5)) * 1600 / 4 / 1200))
     assert est["edge_lean_deg"] > 0
     assert abs(est["edge_lean_deg"] - expected) < 0.35, (est, expected)
+
+
+def _tilt_in_frame(vanishing_px: np.ndarray, width: int, height: int) -> float:
+    """The module's tilt (f = 2 heights) of a homogeneous vanishing point in the pixels of
+    a ``width`` x ``height`` frame: atan(f / signed distance above the centre)."""
+    x, y, z = vanishing_px
+    nx, ny, nz = x - width / 2 * z, y - height / 2 * z, z * height
+    up = 1.0 if ny <= 0 else -1.0
+    return float(np.degrees(np.arctan(FOCAL_IN_HEIGHTS * nz / (up * np.hypot(nx, ny)))))
+
+
+@pytest.mark.parametrize("tilt", [25.0, -25.0, 30.0])
+def test_strong_pitch_is_straightened_part_way_and_keeps_the_frame(tilt):
+    """The full correction of a strongly pitched shot would keep ~80 % of the frame: a
+    partial one keeps >= 85 %, the lines come out straighter, and the residual reported
+    is the one the keystone really leaves (carried through the reported matrix)."""
+    w, h = 1600, 1200
+    rgb = room_photo(w, h, tilt_deg=tilt, seed=4).rgb
+    est = estimate_verticals(resize_long_side(rgb, 1024))
+    out = correct_verticals(rgb, est)
+    rep = out["report"]
+    assert out["applied"], rep
+    assert rep["full_kept_share"] < MIN_KEPT_SHARE
+    assert MIN_CORRECTION_FRACTION <= rep["correction_fraction"] < 1.0
+    oh, ow = out["rgb"].shape[:2]
+    assert [ow, oh] == rep["output_size"] and ow * oh / (w * h) >= MIN_KEPT_SHARE
+    assert abs(ow / oh - w / h) < 0.002
+    # The synthetic keystone's own vanishing point (not the estimate's), through the warp.
+    shrink = np.tan(np.radians(abs(tilt))) * w / 4
+    apex = h - h * (w / 2) / shrink if tilt > 0 else h * (w / 2) / shrink
+    truth = _tilt_in_frame(np.array(rep["matrix"]) @ [w / 2, apex, 1.0], ow, oh)
+    again = estimate_verticals(resize_long_side(out["rgb"], 1024))
+    assert abs(again["tilt_deg"] - truth) < 0.5, (again, truth)
+    for reported in (rep["residual_tilt_deg"], rep["expected_residual_tilt_deg"]):
+        assert abs(reported - again["tilt_deg"]) < 0.5, (rep, again)
+    assert abs(again["roll_deg"]) < 0.3
+    # Straighter, by about the fraction applied: the lean at the frame's edge (what a
+    # viewer sees, independent of the crop's height) shrinks with the residual.
+    assert np.sign(again["tilt_deg"]) == np.sign(tilt) and abs(again["tilt_deg"]) < 0.5 * abs(est["tilt_deg"])
+    assert abs(again["edge_lean_deg"]) < (1.0 - rep["correction_fraction"] + 0.1) * abs(est["edge_lean_deg"])
+    assert rep["reason"].startswith(f"straightened {rep['correction_fraction']:.0%} of tilt")
+    # No empty corner in the crop.
+    sentinel = cv2.warpPerspective(np.full((h, w), 255, np.uint8), np.array(rep["matrix"]), (ow, oh),
+                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    assert int(sentinel.min()) == 255
+    json.dumps(rep)
+
+
+def test_moderate_pitch_is_still_fully_corrected():
+    rgb = room_photo(1600, 1200, tilt_deg=12.0, seed=5).rgb
+    est = estimate_verticals(resize_long_side(rgb, 1024))
+    assert 12.0 < est["tilt_deg"] < 14.0, est
+    out = correct_verticals(rgb, est)
+    rep = out["report"]
+    assert out["applied"] and rep["correction_fraction"] == 1.0, rep
+    assert MIN_KEPT_SHARE <= rep["kept_share"] == rep["full_kept_share"] < 0.95
+    assert abs(rep["applied_tilt_deg"] - est["tilt_deg"]) < 1e-3
+    assert abs(rep["expected_residual_tilt_deg"]) < 0.01
+    assert abs(rep["residual_tilt_deg"]) < 0.5 and abs(rep["residual_roll_deg"]) < 0.5
+    assert rep["reason"].startswith("straightened tilt")
+
+
+@pytest.mark.parametrize("size", [(1500, 1000), (1600, 1200), (1000, 1500), (1920, 1080)])
+@pytest.mark.parametrize("tilt, roll", [(30.0, 0.0), (-35.0, 0.0), (-22.0, 2.5), (4.0, 6.0)])
+def test_the_fraction_is_the_largest_that_keeps_the_share(size, tilt, roll):
+    w, h = size
+    plan = plan_verticals_crop(w, h, tilt, roll)
+    assert plan is not None and plan["full_kept_share"] < MIN_KEPT_SHARE
+    f = plan["correction_fraction"]
+    assert 0.3 < f < 1.0 and plan["kept_share"] >= MIN_KEPT_SHARE
+    assert verticals_crop(w, h, tilt, roll, f + 0.001)["kept_share"] < MIN_KEPT_SHARE
+    # The bisection's premise: the kept share falls as the fraction grows.
+    kept = [verticals_crop(w, h, tilt, roll, x)["kept_share"] for x in np.linspace(0.0, 1.0, 21)]
+    assert np.all(np.diff(kept) <= 1e-3), kept
+    assert abs(np.tan(np.radians(plan["applied_tilt_deg"])) - f * np.tan(np.radians(tilt))) < 1e-9
+    assert abs(plan["applied_roll_deg"] - f * roll) < 1e-9
