@@ -1,65 +1,56 @@
 """Listing scene classifier accuracy on ``listing_photos`` (the label is in each file
-name: ``frontal`` = exterior; ``kitchen``, ``bathroom``, ``bedroom`` = interior rooms).
+name: ``frontal`` = exterior; ``kitchen``, ``bathroom``, ``bedroom`` = interior rooms),
+all-data with the shipped parameters and k-fold by house with parameters re-fitted per
+fold by ``bench/fit_scene.py``.
+
+Task ``listing_scene`` of ``lumograph eval`` (it reads the ``listing_photos`` folder).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
+from lumograph.bench.fit_scene import EVAL_LABELS, FOLDS, kfold, measure_photos, score
 
-from lumograph.models.classifier.scene import classify_scene
-from lumograph.models.common.errors import InvalidImage, InvalidOptions
-
-#: Eval file-name label -> (scene, room type).
-EVAL_LABELS = {
-    "frontal": ("exterior", None),
-    "kitchen": ("interior", "kitchen"),
-    "bathroom": ("interior", "bathroom"),
-    "bedroom": ("interior", "bedroom"),
-}
+__all__ = ["EVAL_LABELS", "evaluate_scene", "evaluate_scene_photos"]
 
 
+def evaluate_scene_photos(folder, folds: int = FOLDS, limit: int | None = None) -> dict:
+    """Accuracy of ``classify_scene`` on ``<folder>/houseN_LABEL.jpg``.
 
-def evaluate_scene(data_dir) -> dict:
-    """Accuracy of ``classify_scene`` on ``<data_dir>/listing_photos/houseN_LABEL.jpg``.
+    LABEL: ``frontal`` (exterior) or ``bathroom`` | ``bedroom`` | ``kitchen``. Every photo
+    is measured once; the shipped parameters and the per-fold fits score the same
+    measurements through ``classify_measurements`` (what ``classify_scene`` runs).
+    limit: only the first ``limit`` photos (by name; a smoke run).
 
-    LABEL: ``frontal`` (exterior) or ``bathroom`` | ``bedroom`` | ``kitchen``.
-    Returns {"n", "exterior_acc" (exterior/interior accuracy over all photos),
-    "room_acc" (room accuracy over true interiors; an interior called exterior counts
-    as wrong), "confusion": {true_label: {pred_label: count}} with pred "exterior" for
-    photos called exterior, "labels": sorted true labels, "errors": [file names]}.
+    Returns {"n", "exterior_acc" (exterior/interior accuracy over all photos), "room_acc"
+    (room accuracy over true interiors; an interior called exterior counts as wrong),
+    "exterior_acc_kfold" / "room_acc_kfold" (mean over the ``folds`` folds by house, each
+    scored with parameters re-fitted on the others), "exterior_acc_kfold_worst" /
+    "room_acc_kfold_worst" (the worst fold), "kfold" (``fit_scene.kfold``: per fold, the
+    houses, figures, chosen penalties and errors; None with fewer houses than folds),
+    "confusion": {true_label: {pred_label: count}} with pred "exterior" for photos called
+    exterior, "labels": sorted true labels, "errors": [file names]}.
     Raises ``InvalidOptions`` when the folder holds no labelled photo.
     """
-    folder = Path(data_dir) / "listing_photos"
-    files = sorted(folder.glob("house*_*.jpg"))
-    items = [(f, f.stem.rsplit("_", 1)[-1]) for f in files]
-    items = [(f, lab) for f, lab in items if lab in EVAL_LABELS]
-    if not items:
-        raise InvalidOptions(f"no houseN_LABEL.jpg listing photos under data_dir, got {str(data_dir)!r}")
-    confusion: dict = {}
-    scene_ok = room_ok = n_rooms = 0
-    errors = []
-    for path, label in items:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise InvalidImage(f"cannot decode eval photo, got {str(path)!r}")
-        result = classify_scene(np.ascontiguousarray(bgr[:, :, ::-1]))
-        true_scene, true_room = EVAL_LABELS[label]
-        pred = "exterior" if result.scene == "exterior" else result.room_type
-        confusion.setdefault(label, {})
-        confusion[label][pred] = confusion[label].get(pred, 0) + 1
-        scene_ok += result.scene == true_scene
-        if true_room is not None:
-            n_rooms += 1
-            room_ok += pred == true_room
-        if pred != (true_room or "exterior"):
-            errors.append(path.name)
+    photos = measure_photos(Path(folder))[:limit]
+    result = score(photos)
+    folded = kfold(photos, folds) if len({p.house for p in photos}) >= folds else None
     return {
-        "n": len(items),
-        "exterior_acc": round(scene_ok / len(items), 4),
-        "room_acc": round(room_ok / n_rooms, 4) if n_rooms else None,
-        "confusion": confusion,
-        "labels": sorted(confusion),
-        "errors": errors,
+        "n": result["n"],
+        "exterior_acc": result["exterior_acc"],
+        "room_acc": result["room_acc"],
+        "exterior_acc_kfold": folded["exterior_acc"]["mean"] if folded else None,
+        "exterior_acc_kfold_worst": folded["exterior_acc"]["worst"] if folded else None,
+        "room_acc_kfold": folded["room_acc"]["mean"] if folded else None,
+        "room_acc_kfold_worst": folded["room_acc"]["worst"] if folded else None,
+        "kfold": folded,
+        "confusion": result["confusion"],
+        "labels": sorted(result["confusion"]),
+        "errors": result["errors"],
     }
+
+
+def evaluate_scene(data_dir, folds: int = FOLDS) -> dict:
+    """``evaluate_scene_photos`` on ``<data_dir>/listing_photos`` (data_dir: an eval folder
+    laid out like ``../shared/eval``)."""
+    return evaluate_scene_photos(Path(data_dir) / "listing_photos", folds)

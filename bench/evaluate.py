@@ -314,15 +314,26 @@ def eval_listing_task(folder: Path, modules: LocalModules, sheets: Path | None, 
     return eval_listing_photos(folder, modules, sheets, limit)
 
 
+def eval_scene_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
+    """The scene classifier alone over labelled MLS photos: all-data accuracy with the
+    shipped parameters and 5-fold-by-house accuracy with parameters re-fitted per fold."""
+    from lumograph.bench.eval_scene import evaluate_scene_photos
+
+    return evaluate_scene_photos(folder, limit=limit)
+
+
 TASKS: dict[str, Callable[..., dict]] = {
     "jewelry_masks": eval_jewelry_masks,
     "color_constancy": eval_color_constancy,
     "jewelry_photos": eval_jewelry_photos,
     "listing_photos": eval_listing_task,
+    "listing_scene": eval_scene_task,
     "sky_masks": eval_sky,
     "specular": eval_specular_task,
     "hdr_brackets": eval_hdr_task,
 }
+#: Tasks that read another task's folder (default: the folder named like the task).
+TASK_FOLDERS = {"listing_scene": "listing_photos"}
 
 
 def run_eval(data: Path, *, json_out: Path, sheets_dir: Path | None = None, limit: int | None = None,
@@ -339,7 +350,7 @@ def run_eval(data: Path, *, json_out: Path, sheets_dir: Path | None = None, limi
     for name, task in TASKS.items():
         if tasks and name not in tasks:
             continue
-        folder = data / name
+        folder = data / TASK_FOLDERS.get(name, name)
         if not folder.is_dir():
             continue
         t0 = time.perf_counter()

@@ -1,34 +1,43 @@
 """Classical scene classifier for listing photos: exterior/interior, room type, mirrors.
 
-No weights. Every decision is a sum of a few clipped log-odds terms, each computed
-from one named measurement on a ~512 px proxy, so a report can say *why*:
+No weights to download. Each decision is a small linear model over a few named
+measurements of a ~512 px proxy, with its parameters fitted by
+``bench/fit_scene.py`` (L2-regularised logistic regression, re-fitted per fold for the
+k-fold figures) and shipped in ``scene_params.py``; a report gives every input's
+contribution to the log-odds, so it can say *why*:
 
 * exterior vs interior: foliage-coloured texture, how many edges lie on long straight
   lines (man-made rooms are built of them), orientation coherence (foliage and gravel
   are incoherent), edge density, the colour of the top strip (sky is blue or neutral,
-  a ceiling or wall under room light is warm) and a sky-like region hanging from the
-  top border (bright against the frame's median, or, when it fills more than half the
-  frame as fog or a flat overcast does, bright against the rest of the frame); the four
-  structure cues are weighted by the share of the frame that is not sky, since a sky
-  is featureless and they describe what stands below it;
-* room type (interiors only): long horizontal lines at counter height and the total
-  length of long lines (cabinet fronts) for kitchens, fabric-like (non-straight) edges
-  in the bottom third for bedrooms (the bed), a framed mirror and straight fixtures for
-  bathrooms. Living and dining rooms have no cue of their own here: they stay in the
-  scores as low-prior residual classes so a learned backend can replace this one
-  without changing the contract;
+  a ceiling or wall under room light is warm) and the share of the frame taken by a
+  sky-like region hanging from the top border (bright against the frame's median, or,
+  when it fills more than half the frame as fog or a flat overcast does, bright against
+  the rest of the frame). The four structure cues are weighted by the share of the frame
+  that is not sky, since a sky is featureless and they describe what stands below it.
+  The sky enters as its share of the frame (not its logarithm), so a narrow strip of sky
+  (an alley, a patio between walls) is a small piece of evidence, not a decision;
+* room type (interiors only): long horizontal lines at counter height, the total length
+  of long lines and of vertical lines, wood-coloured surfaces, how straight the edges of
+  the bottom third are (a bed's fabric is not) and a framed mirror, plus the frame's
+  layout: Gabor energy at three scales and four orientations pooled on a 4 x 2 grid (a
+  GIST-style descriptor: where in the frame the fine, coarse, level and upright
+  structure lies). Living and dining rooms (and "other") have no eval photos to fit,
+  so they stay in the scores with probability 0 and never win: a learned backend can
+  replace this one without changing the contract;
 * mirrors: the best-supported box whose two vertical sides and bottom (and top, unless
   it leaves the frame) are long straight segments, that hangs above the floor and
   holds room-like detail (not a blank door, not a blown-out window, not foliage).
 
-The thresholds are round numbers set by reasoning about what the cue measures and
-checked (not searched) on the 120 real listing photos in ``shared/eval``; see
-``evaluate_scene``.
+What each measurement counts (colour ranges, the sky-region rules, the mirror's
+geometry) is defined by reasoning about what the cue measures; how much each counts is
+fitted on the 120 real listing photos in ``shared/eval`` (see ``bench/fit_scene.py`` and
+``bench/eval_scene.py`` for the all-data and k-fold-by-house figures).
 
 Images are HxWx3 ``uint8`` RGB. Inputs are never mutated.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -41,6 +50,8 @@ from lumograph.models.common.numeric import clamp
 
 SCENES = ("exterior", "interior")
 ROOM_TYPES = ("kitchen", "bathroom", "bedroom", "living", "dining", "other")
+#: The room types the fitted model scores; the rest of ``ROOM_TYPES`` get probability 0.
+FITTED_ROOMS = ("kitchen", "bathroom", "bedroom")
 
 #: Long side of the analysis proxy: lines, textures and colours need no more, and
 #: it keeps a 12 MP photo well inside the time budget.
@@ -49,8 +60,6 @@ WORK_LONG_SIDE = 512
 MIN_SIDE = 32
 #: A segment counts as "long" from this share of the proxy's long side.
 LONG_SEGMENT = 0.04
-#: Residual classes' fixed logits: they win only when no named room has evidence.
-RESIDUAL_LOGITS = {"living": -1.5, "dining": -1.5, "other": -1.0}
 #: Mirror confidence from which ``MirrorReport.present`` is true.
 MIRROR_THRESHOLD = 0.5
 
@@ -197,12 +206,145 @@ def _share(mask: np.ndarray, within: np.ndarray) -> float:
     return float((mask & within).sum()) / n if n else 0.0
 
 
-def _log_ratio(value: float, pivot: float, floor: float) -> float:
-    return math.log((value + floor) / (pivot + floor))
-
-
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
+
+
+# ------------------------------------------------------------------ linear models
+
+
+#: Standardised model inputs are clipped to this many standard deviations of the photos
+#: the model was fitted on, so one measurement far outside what the fit saw (a photo
+#: unlike any listing photo) cannot outvote the others. Part of the model's definition
+#: (the fit uses the same clip), not fitted: the shares measured here have long tails, so
+#: 3 would clip 0.6 % of the eval photos' inputs (4 clips 0.1 %), and a fog filling the
+#: frame (sky share 0.8, twice the largest eval sky) would count little more than a
+#: clear sky over half of it. Over five random house splits the k-fold figures are the
+#: same with 3 or 4 (``bench/fit_scene.py``).
+INPUT_CLIP = 4.0
+
+#: Exterior model inputs, in the parameter table's order (see ``exterior_inputs``).
+EXTERIOR_INPUTS = ("foliage", "straight_edges", "coherence", "edge_density", "top_warmth", "sky")
+#: The structure inputs: they speak only for the share of the frame that is not sky.
+GROUND_WEIGHTED = ("foliage", "straight_edges", "coherence", "edge_density")
+
+#: Layout descriptor: Gabor wavelengths (px on the ``LAYOUT_SIDE`` square), orientations
+#: (0, 45, 90, 135 degrees) and the grid (rows, columns) the filter energy is pooled on.
+LAYOUT_SIDE = 128
+LAYOUT_WAVELENGTHS = (4, 8, 16)
+LAYOUT_ORIENTATIONS = 4
+LAYOUT_GRID = (4, 2)
+LAYOUT_INPUTS = tuple(
+    f"layout_w{w}_o{45 * o}_r{r}_c{c}"
+    for w in LAYOUT_WAVELENGTHS for o in range(LAYOUT_ORIENTATIONS)
+    for r in range(LAYOUT_GRID[0]) for c in range(LAYOUT_GRID[1])
+)
+#: Room model inputs, in the parameter table's order (see ``room_inputs``).
+ROOM_INPUTS = ("counter_lines", "long_lines", "vertical_lines", "bottom_straight", "wood", "mirror") + LAYOUT_INPUTS
+
+
+def exterior_inputs(measures: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The exterior model's inputs from the named exterior measurements.
+
+    Returns (x, weight): float64 arrays in ``EXTERIOR_INPUTS`` order; ``weight`` is the
+    share of the frame that is not sky for ``GROUND_WEIGHTED`` inputs and 1 for the
+    others (it multiplies the standardised input, moving it toward the fitted photos'
+    mean, i.e. toward no evidence). Shares that span decades enter as logarithms, with a
+    floor far below any share that matters so an empty photo stays finite.
+    """
+    x = np.array([
+        math.log(measures["foliage_share"] + 0.002),
+        measures["straight_edge_share"],
+        measures["orientation_coherence"],
+        math.log(max(measures["edge_density"], 1e-4)),
+        measures["top_strip_b"],
+        measures["sky_share"],
+    ], np.float64)
+    g = float(measures["ground_weight"])
+    weight = np.array([g if name in GROUND_WEIGHTED else 1.0 for name in EXTERIOR_INPUTS], np.float64)
+    return x, weight
+
+
+def room_inputs(measures: dict, layout: np.ndarray) -> np.ndarray:
+    """The room model's inputs (float64, ``ROOM_INPUTS`` order) from the named room
+    measurements and the layout descriptor (line lengths and filter energies enter as
+    logarithms, with a floor)."""
+    named = [
+        math.log(measures["counter_line_length"] + 0.2),
+        math.log(measures["long_line_length"] + 0.5),
+        math.log(measures["vertical_line_length"] + 0.5),
+        measures["bottom_straight_share"],
+        measures["wood_share"],
+        measures["mirror_confidence"],
+    ]
+    return np.concatenate([np.asarray(named, np.float64), np.log(np.asarray(layout, np.float64) + 1e-3)])
+
+
+def standardise(x: np.ndarray, mean, scale) -> np.ndarray:
+    """``(x - mean) / scale`` clipped to +-``INPUT_CLIP``; ``x`` is (d,) or (n, d).
+    The fit (``bench/fit_scene.py``) and the classifier both go through here."""
+    return np.clip((np.asarray(x, np.float64) - mean) / scale, -INPUT_CLIP, INPUT_CLIP)
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """One fitted table: logits = bias + (standardised inputs * weight) @ coef."""
+
+    classes: tuple
+    inputs: tuple
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (d, K)
+    bias: np.ndarray  # (K,)
+
+    def logits(self, x: np.ndarray, weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(logits (K,), contributions (d, K)) for one photo's inputs."""
+        z = standardise(x, self.mean, self.scale)
+        if weight is not None:
+            z = z * weight
+        contributions = z[:, None] * self.coef
+        return self.bias + contributions.sum(axis=0), contributions
+
+
+def _linear(table: dict, classes: tuple, inputs: tuple) -> _Linear:
+    model = _Linear(
+        tuple(table["classes"]), tuple(table["inputs"]), np.asarray(table["mean"], np.float64),
+        np.asarray(table["scale"], np.float64), np.asarray(table["coef"], np.float64),
+        np.asarray(table["bias"], np.float64),
+    )
+    d, k = len(inputs), len(classes)
+    if (set(model.classes) != set(classes) or model.inputs != inputs or model.mean.shape != (d,)
+            or model.scale.shape != (d,) or model.coef.shape != (d, k) or model.bias.shape != (k,)):
+        raise ValueError(
+            f"scene parameter table does not match the classifier's inputs {classes}; re-fit it with "
+            "`python -m lumograph.bench.fit_scene --write`"
+        )
+    return model
+
+
+@dataclass(frozen=True)
+class SceneModel:
+    """The exterior and room tables of one parameter set (``scene_params.PARAMS`` or a
+    per-fold fit), checked against ``EXTERIOR_INPUTS`` / ``ROOM_INPUTS``."""
+
+    exterior: _Linear
+    room: _Linear
+
+    @classmethod
+    def from_params(cls, params: dict) -> "SceneModel":
+        """params: ``{"exterior": table, "room": table}``, a table being ``{"classes",
+        "inputs", "mean", "scale", "coef" (d x K), "bias" (K)}``. Raises ``ValueError``
+        when a table does not match the inputs this module computes."""
+        return cls(_linear(params["exterior"], SCENES, EXTERIOR_INPUTS),
+                   _linear(params["room"], FITTED_ROOMS, ROOM_INPUTS))
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_model() -> SceneModel:
+    """The shipped parameter set (``scene_params.PARAMS``), loaded once."""
+    from lumograph.models.classifier.scene_params import PARAMS
+
+    return SceneModel.from_params(PARAMS)
 
 
 # ------------------------------------------------------------ exterior / interior
@@ -249,7 +391,8 @@ def _sky_regions(m: _Measures) -> tuple[np.ndarray, dict]:
     return region, {"dominant_share": dominant_share, "dominant_contrast": contrast}
 
 
-def _exterior_evidence(m: _Measures) -> tuple[float, dict]:
+def _exterior_measures(m: _Measures) -> dict:
+    """The named measurements the exterior model reads (see ``exterior_inputs``)."""
     h = m.L.shape[0]
     # Foliage: green-to-cyan hue, some saturation, visible texture (a painted wall of
     # the same hue is smooth). Lavender/blue walls are outside the hue range.
@@ -257,42 +400,24 @@ def _exterior_evidence(m: _Measures) -> tuple[float, dict]:
     straight = _share(m.straight, m.edges)
     energetic = m.tensor_trace > np.percentile(m.tensor_trace, 70)
     coherence = float(m.coherence[energetic].mean()) if energetic.any() else 1.0
-    edge_density = float(m.edges.mean())
-    top_b = float(np.median(m.b[: max(2, h // 8)]))
     sky_region, sky_details = _sky_regions(m)
     sky = float(sky_region.mean())
     # Foliage, lines, coherence and edges describe what stands in the frame; a sky is
     # featureless, so those four cues speak only for the part of the frame that is not
-    # sky. Weighting their log-odds by that share keeps a fog or overcast sky filling
-    # most of the frame from being outvoted by a horizon line and a strip of field.
-    # A ceiling found as "sky" moves a room toward 0 by that share of its structure
-    # evidence: by up to 1.2 log-odds on the 90 listing rooms (a bedroom from -8.9 to
-    # -7.7); the rooms nearest the boundary have no sky-like region and do not move.
-    ground_weight = 1.0 - sky
-    terms = {
-        # ~1 % foliage indoors (a plant, a view), ~10 % outdoors: pivot at 3 %.
-        "foliage": ground_weight * clamp(1.5 * _log_ratio(foliage, 0.03, 0.002), -3.0, 3.0),
-        # Rooms are walls, frames and cabinets: most edges sit on long lines.
-        "straight_edges": ground_weight * clamp(10.0 * (0.35 - straight), -2.5, 2.5),
-        "coherence": ground_weight * clamp(12.0 * (0.64 - coherence), -2.0, 2.0),
-        "edge_density": ground_weight * clamp(math.log(max(edge_density, 1e-4) / 0.11), -1.5, 1.5),
-        # b* of the top strip: sky <= ~0, a ceiling/wall under room light is warm.
-        "top_warmth": clamp((3.0 - top_b) / 4.0, -2.0, 2.0),
-        # Missing sky says little (trees, tight framing); present sky says a lot.
-        "sky": clamp(1.2 * _log_ratio(sky, 0.10, 0.005), -0.5, 3.0),
-    }
-    features = {
+    # sky (``exterior_inputs``): a fog or overcast sky filling most of the frame is not
+    # outvoted by a horizon line and a strip of field.
+    return {
         "foliage_share": foliage,
         "straight_edge_share": straight,
         "orientation_coherence": coherence,
-        "edge_density": edge_density,
-        "top_strip_b": top_b,
+        "edge_density": float(m.edges.mean()),
+        # b* of the top strip: sky <= ~0, a ceiling/wall under room light is warm.
+        "top_strip_b": float(np.median(m.b[: max(2, h // 8)])),
         "sky_share": sky,
-        "ground_weight": ground_weight,
+        "ground_weight": 1.0 - sky,
         "dominant_sky_share": sky_details["dominant_share"],
         "dominant_sky_contrast": sky_details["dominant_contrast"],
     }
-    return float(sum(terms.values())), {"measures": features, "log_odds": terms}
 
 
 # ----------------------------------------------------------------------- mirrors
@@ -457,58 +582,148 @@ def _mirror_report(m: _Measures, src_shape: tuple[int, int], found=None) -> tupl
 # --------------------------------------------------------------------- room type
 
 
-def _room_evidence(m: _Measures, mirror: float) -> tuple[dict, dict]:
-    h, w = m.L.shape
+def _room_measures(m: _Measures, mirror: float) -> dict:
+    """The named measurements the room model reads (see ``room_inputs``)."""
+    h = m.L.shape[0]
     ln, ang, segs = m.seg_len, m.seg_angle, m.segs
     long = ln >= LONG_SEGMENT
     ymid = (segs[:, 1] + segs[:, 3]) / 2 / h
     horiz = long & (ang <= 10)
     vert = long & (ang >= 80)
-    # Counters, cabinet rails and backsplashes: long level lines at 35-75 % height.
-    counter_lines = float(ln[horiz & (ymid > 0.35) & (ymid < 0.75)].sum())
-    long_lines = float(ln[long].sum())
-    vertical_lines = float(ln[vert].sum())
     bottom = slice(2 * h // 3, h)
-    bottom_straight = _share(m.straight[bottom], m.edges[bottom])
-    wood = float(((m.H >= 15) & (m.H <= 45) & (m.S > 0.35) & (m.V > 0.2) & (m.V < 0.85)).mean())
-    logits = {
-        "kitchen": (
-            clamp(1.2 * _log_ratio(counter_lines, 2.2, 0.2), -2.0, 2.0)
-            + clamp(1.5 * _log_ratio(long_lines, 13.0, 0.5), -1.5, 1.5)
-            + clamp((wood - 0.15) / 0.15, -1.0, 1.0)
-        ),
+    return {
+        # Counters, cabinet rails and backsplashes: long level lines at 35-75 % height.
+        "counter_line_length": float(ln[horiz & (ymid > 0.35) & (ymid < 0.75)].sum()),
+        "long_line_length": float(ln[long].sum()),
+        "vertical_line_length": float(ln[vert].sum()),
         # The bed: fabric folds, prints and pillows make curved edges low in the frame.
-        "bedroom": (
-            clamp(8.0 * (0.47 - bottom_straight), -2.0, 2.0)
-            + clamp(-1.5 * _log_ratio(long_lines, 13.0, 0.5), -1.5, 1.5)
-        ),
-        "bathroom": (
-            clamp(3.0 * (mirror - 0.3), -0.9, 2.1)
-            + clamp(4.0 * (bottom_straight - 0.47), -1.0, 1.0)
-            + clamp(1.0 * _log_ratio(vertical_lines, 5.0, 0.5), -1.0, 1.0)
-            - clamp(1.2 * _log_ratio(counter_lines, 2.2, 0.2), -1.0, 1.0)
-        ),
-        **RESIDUAL_LOGITS,
+        "bottom_straight_share": _share(m.straight[bottom], m.edges[bottom]),
+        "wood_share": float(((m.H >= 15) & (m.H <= 45) & (m.S > 0.35) & (m.V > 0.2) & (m.V < 0.85)).mean()),
+        "mirror_confidence": float(mirror),
     }
+
+
+@functools.lru_cache(maxsize=1)
+def _gabor_bank() -> tuple[np.ndarray, ...]:
+    bank = []
+    for wavelength in LAYOUT_WAVELENGTHS:
+        size = int(3 * wavelength) | 1
+        for o in range(LAYOUT_ORIENTATIONS):
+            k = cv2.getGaborKernel((size, size), 0.56 * wavelength, o * math.pi / LAYOUT_ORIENTATIONS,
+                                   float(wavelength), 0.5, 0.0, ktype=cv2.CV_32F)
+            k = k - k.mean()  # no response to flat regions
+            k.setflags(write=False)
+            bank.append(k)
+    return tuple(bank)
+
+
+def _layout(m: _Measures) -> np.ndarray:
+    """float32 (len(LAYOUT_INPUTS),): mean Gabor energy per wavelength, orientation and
+    grid cell of the grey proxy squeezed to ``LAYOUT_SIDE`` px square, after local
+    contrast normalisation (so the exposure of the photo does not count, its structure
+    does)."""
+    gray = cv2.cvtColor(m.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1 / 255)
+    g = cv2.resize(gray, (LAYOUT_SIDE, LAYOUT_SIDE), interpolation=cv2.INTER_AREA)
+    detail = g - cv2.GaussianBlur(g, (0, 0), 8)
+    g = detail / (np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), 8)) + np.float32(0.02))
+    rows, cols = LAYOUT_GRID
+    energy = [
+        cv2.resize(np.abs(cv2.filter2D(g, cv2.CV_32F, k)), (cols, rows), interpolation=cv2.INTER_AREA).ravel()
+        for k in _gabor_bank()
+    ]
+    return np.concatenate(energy).astype(np.float32)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+# -------------------------------------------------------------------- decisions
+
+
+def _exterior_decision(exterior: dict, model: SceneModel) -> tuple[float, dict]:
+    """(probability of exterior, report features) from the named exterior measures."""
+    x, weight = exterior_inputs(exterior)
+    logits, contributions = model.exterior.logits(x, weight)
+    ext = model.exterior.classes.index("exterior")
+    other = 1 - ext
+    log_odds = float(logits[ext] - logits[other])
+    terms = {name: float(c[ext] - c[other]) for name, c in zip(EXTERIOR_INPUTS, contributions)}
+    terms["bias"] = float(model.exterior.bias[ext] - model.exterior.bias[other])
+    features = {"exterior_log_odds": log_odds, **exterior, "exterior_terms": terms}
+    return _sigmoid(log_odds), features
+
+
+def _room_decision(room: dict, layout: np.ndarray, model: SceneModel) -> tuple[dict, dict]:
+    """(probability per ``ROOM_TYPES`` label, report features) for an interior."""
+    logits, contributions = model.room.logits(room_inputs(room, layout))
+    p = _softmax(logits)
+    scores = dict.fromkeys(ROOM_TYPES, 0.0)
+    scores.update({c: float(v) for c, v in zip(model.room.classes, p)})
+    n_named = len(ROOM_INPUTS) - len(LAYOUT_INPUTS)
+    terms = {}
+    for k, c in enumerate(model.room.classes):
+        t = {name: float(v) for name, v in zip(ROOM_INPUTS[:n_named], contributions[:n_named, k])}
+        t["layout"] = float(contributions[n_named:, k].sum())
+        t["bias"] = float(model.room.bias[k])
+        terms[c] = t
     features = {
-        "counter_line_length": counter_lines,
-        "long_line_length": long_lines,
-        "vertical_line_length": vertical_lines,
-        "bottom_straight_share": bottom_straight,
-        "wood_share": wood,
-        "mirror_confidence": mirror,
+        **room,
+        "room_logits": {c: float(v) for c, v in zip(model.room.classes, logits)},
+        "room_terms": terms,
     }
-    return logits, features
+    return scores, features
 
 
-def _softmax(logits: dict) -> dict:
-    top = max(logits.values())
-    e = {k: math.exp(v - top) for k, v in logits.items()}
-    total = sum(e.values())
-    return {k: e[k] / total for k in ROOM_TYPES}
+def _classify(exterior: dict, interior, model: SceneModel) -> tuple[SceneClassification, tuple | None]:
+    """The classification from the exterior measures and, only for an interior,
+    ``interior()`` -> (room measures, layout, mirror search result or None)."""
+    p_exterior, features = _exterior_decision(exterior, model)
+    if p_exterior >= 0.5:
+        return SceneClassification("exterior", p_exterior, None, 0.0, {}, features), None
+    room, layout, found = interior()
+    scores, room_features = _room_decision(room, layout, model)
+    features.update(room_features)
+    best = max(scores, key=scores.get)
+    classification = SceneClassification(
+        "interior", 1.0 - p_exterior, best, scores[best], {k: round(v, 4) for k, v in scores.items()}, features
+    )
+    return classification, found
 
 
 # ------------------------------------------------------------------------ public
+
+
+@dataclass(frozen=True)
+class SceneMeasurements:
+    """Everything both decisions read, measured once (``measure_scene``).
+
+    exterior: the named exterior measurements; room: the named room measurements (the
+    mirror search's confidence included); layout: float32 layout descriptor
+    (``LAYOUT_INPUTS`` order). ``classify_measurements`` turns them into a
+    ``SceneClassification`` under any parameter set, so the fit can re-score the same
+    photos per fold without measuring them again.
+    """
+
+    exterior: dict
+    room: dict
+    layout: np.ndarray
+
+
+def measure_scene(rgb: np.ndarray) -> SceneMeasurements:
+    """Measure a listing photo for both decisions (the room measurements too, which
+    ``classify_scene`` skips for exteriors). rgb: as ``classify_scene``; not modified.
+    Raises ``InvalidImage`` for a wrong type, dtype, shape or a too-small image."""
+    m = _measure_photo(rgb)
+    return SceneMeasurements(_exterior_measures(m), _room_measures(m, _find_mirror(m)[0]), _layout(m))
+
+
+def classify_measurements(measurements: SceneMeasurements, model: SceneModel | None = None) -> SceneClassification:
+    """``classify_scene``'s answer from ``measure_scene``'s measurements, under ``model``
+    (default: the shipped parameters, ``shipped_model()``)."""
+    model = model or shipped_model()
+    return _classify(measurements.exterior, lambda: (measurements.room, measurements.layout, None), model)[0]
 
 
 def classify_scene(rgb: np.ndarray) -> SceneClassification:
@@ -516,7 +731,7 @@ def classify_scene(rgb: np.ndarray) -> SceneClassification:
 
     rgb: HxWx3 ``uint8`` RGB, short side >= ``MIN_SIDE``; not modified. Analysis runs
     on a ~512 px proxy (~40-80 ms for 12 MP). Returns a ``SceneClassification``;
-    ``features`` holds the decisive measurements and their log-odds.
+    ``features`` holds the decisive measurements and their log-odds contributions.
     Raises ``InvalidImage`` for a wrong type, dtype, shape or a too-small image.
     """
     return analyse_scene(rgb)[0]
@@ -530,21 +745,14 @@ def analyse_scene(rgb: np.ndarray) -> tuple[SceneClassification, MirrorReport | 
     or None when the photo is classified exterior).
     """
     m = _measure_photo(rgb)
-    evidence, ext = _exterior_evidence(m)
-    p_exterior = _sigmoid(evidence)
-    features = {"exterior_log_odds": evidence, **ext["measures"], "exterior_terms": ext["log_odds"]}
-    if p_exterior >= 0.5:
-        return SceneClassification("exterior", p_exterior, None, 0.0, {}, features), None
-    found = _find_mirror(m)
-    mirror = found[0]
-    logits, room_features = _room_evidence(m, mirror)
-    scores = _softmax(logits)
-    room = max(scores, key=scores.get)
-    features.update(room_features)
-    features["room_logits"] = logits
-    classification = SceneClassification(
-        "interior", 1.0 - p_exterior, room, scores[room], {k: round(v, 4) for k, v in scores.items()}, features
-    )
+
+    def interior():
+        found = _find_mirror(m)
+        return _room_measures(m, found[0]), _layout(m), found
+
+    classification, found = _classify(_exterior_measures(m), interior, shipped_model())
+    if found is None:
+        return classification, None
     return classification, _mirror_report(m, rgb.shape[:2], found)[0]
 
 

@@ -72,9 +72,19 @@ def test_listing_scene_classifier_keeps_its_accuracy(EVAL):
 
     result = evaluate_scene(EVAL)
     assert result["n"] >= 100
-    assert result["exterior_acc"] >= 0.97, result["errors"]  # the issue's target
-    # Three room types here; chance is 0.33. The classical backend is weak on rooms.
-    assert result["room_acc"] >= 0.55, result["confusion"]
+    # Issue 13: the weights are fitted (bench/fit_scene.py), so the figure that counts is
+    # 5-fold by house, each fold scored with parameters re-fitted on the other four.
+    # Measured 2026-12 with the shipped model: all-data exterior 1.0, rooms 0.956; k-fold
+    # exterior 0.992 (worst fold 0.958), rooms 0.844 (worst fold 0.722; 0.79 on average
+    # over five random house splits). Targets: exterior >= 0.97, rooms >= 0.75 (k-fold).
+    # Three room types here; chance is 0.33; the hand-set weights before reached 0.66.
+    folds = result["kfold"]["per_fold"]
+    assert result["exterior_acc"] >= 0.97, result["errors"]
+    assert result["exterior_acc_kfold"] >= 0.97, folds
+    assert result["exterior_acc_kfold_worst"] >= 0.93, folds
+    assert result["room_acc"] >= 0.9, result["confusion"]
+    assert result["room_acc_kfold"] >= 0.78, folds
+    assert result["room_acc_kfold_worst"] >= 0.66, folds
 
 
 def test_listing_graph_runs_on_real_photos_and_delivers(modules, EVAL):

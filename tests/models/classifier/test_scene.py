@@ -96,3 +96,67 @@ def test_analyse_scene_gives_the_classification_and_the_mirror_of_one_pass():
     ext = exterior_photo(800, 600, seed=4).rgb
     classification, mirror = analyse_scene(ext)
     assert classification.scene == "exterior" and mirror is None
+
+
+def _sky_strip(rgb: np.ndarray, share: float, colour=(120, 170, 230)) -> np.ndarray:
+    """``rgb`` with its top ``share`` of rows replaced by a smooth sky (a patio or an
+    alley seen between walls, a strip of sky over a close-up)."""
+    out = rgb.copy()
+    n = int(share * out.shape[0])
+    fade = 1.0 - 0.1 * np.linspace(0, 1, n)[:, None, None]
+    noise = np.random.default_rng(0).normal(0, 1.0, (n, out.shape[1], 3))
+    out[:n] = np.clip(np.array(colour, np.float64) * fade + noise, 0, 255).astype(np.uint8)
+    return out
+
+
+def _walled_yard(strip: float, w: int = 1024, h: int = 768) -> np.ndarray:
+    """The synthetic exterior with a brick wall over its sky but for a strip at the top."""
+    ex = exterior_photo(w, h, seed=0)
+    rgb = ex.rgb.copy()
+    wall = ex.sky > 0.5
+    wall[: int(strip * h)] = False
+    tex = 0.85 + 0.3 * np.random.default_rng(1).random((h, w, 1))
+    rgb[wall] = np.clip(np.array([150, 110, 90]) * tex, 0, 255).astype(np.uint8)[wall]
+    for y in range(int(strip * h), int(0.45 * h), 12):  # mortar courses
+        rgb[y, wall[y]] = (190, 185, 175)
+    return rgb
+
+
+@pytest.mark.parametrize("share", [0.04, 0.08, 0.12])
+@pytest.mark.parametrize("colour", [(120, 170, 230), (215, 218, 222)])  # blue, overcast
+def test_a_narrow_strip_of_sky_does_not_make_a_room_an_exterior(share, colour):
+    room = room_photo(1024, 768, tilt_deg=0.0, seed=3).rgb
+    result = classify_scene(_readonly(_sky_strip(room, share, colour)))
+    f = result.features
+    assert 0.02 <= f["sky_share"] <= share + 0.01, f  # the strip is found as sky ...
+    assert result.scene == "interior", f  # ... and is evidence, not the decision
+    assert f["exterior_log_odds"] <= -4.0, f
+
+
+def test_a_narrow_strip_of_sky_does_not_flip_a_walled_scene():
+    without = classify_scene(_readonly(_walled_yard(0.0)))
+    for strip in (0.03, 0.06):
+        result = classify_scene(_readonly(_walled_yard(strip)))
+        assert 0.01 <= result.features["sky_share"] <= strip, result.features
+        assert result.scene == without.scene, (strip, result.features)
+
+
+def test_classify_scene_is_the_fitted_model_on_its_measurements():
+    from lumograph.models.classifier.scene import (
+        FITTED_ROOMS,
+        ROOM_TYPES,
+        classify_measurements,
+        measure_scene,
+    )
+
+    for rgb in (room_photo(800, 600, seed=5).rgb, exterior_photo(800, 600, seed=5).rgb):
+        assert classify_measurements(measure_scene(rgb)) == classify_scene(rgb)
+    room = classify_scene(room_photo(800, 600, seed=5).rgb)
+    assert set(room.room_scores) == set(ROOM_TYPES)
+    assert sum(room.room_scores.values()) == pytest.approx(1.0, abs=1e-3)
+    # Living, dining and "other" have no eval photos to fit: they never win.
+    assert all(room.room_scores[k] == 0.0 for k in ROOM_TYPES if k not in FITTED_ROOMS)
+    terms = room.features["room_terms"][room.room_type]
+    assert room.features["room_logits"][room.room_type] == pytest.approx(sum(terms.values()), abs=1e-6)
+    ext = room.features["exterior_terms"]
+    assert room.features["exterior_log_odds"] == pytest.approx(sum(ext.values()), abs=1e-6)
