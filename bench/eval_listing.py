@@ -3,8 +3,11 @@
 Each ``houseN_LABEL.jpg`` (LABEL: ``frontal`` = exterior, ``bathroom`` | ``bedroom`` |
 ``kitchen``) runs through the graph in-process at tier ``auto`` (what the product does
 when a client says nothing): scene and room accuracy of the classifier's guess with the
-confusion matrix, how often each module ran and was applied, verdicts, and contact
-sheets (before | after | modules applied). Photos are read where they lie.
+confusion matrix, how often each module ran and was applied, verdicts, the MLS checks
+(photos flagged for branding and for people; with ``bench/labels/listing_photos_compliance.tsv``,
+how many of the labelled watermarks the branding check found and how many clean photos it
+flagged) and contact sheets (before | after | modules applied, the MLS checks' boxes drawn on
+the after image: branding magenta, people cyan). Photos are read where they lie.
 """
 from __future__ import annotations
 
@@ -13,9 +16,12 @@ import time
 import uuid
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from lumograph.bench.eval_scene import EVAL_LABELS
+from lumograph.bench.fit_listing_branding import LABELS as COMPLIANCE_LABELS
+from lumograph.bench.fit_listing_branding import in_region, load_labels
 from lumograph.bench.sheets import tile, write_sheet
 from lumograph.graphs.listing import MODULE_ORDER, run_enhance
 from lumograph.graphs.local import LocalModules
@@ -24,6 +30,54 @@ from lumograph.models.common.imageio import decode_image
 from lumograph.serve.schemas import EnhanceOptions
 
 SHEET_ROWS = 6
+#: The MLS checks whose boxes the sheet draws, and their colours (RGB).
+BOX_COLOURS = {"listing_branding": (255, 0, 255), "listing_people": (0, 255, 255)}
+
+
+def draw_check_boxes(rgb: np.ndarray, checks: list[dict]) -> np.ndarray:
+    """A copy of ``rgb`` (HxWx3 uint8) with the boxes of the MLS checks drawn (fractions of
+    the checked proxy, drawn on this image's frame), thick enough to survive the tile."""
+    out = np.ascontiguousarray(rgb.copy())
+    h, w = out.shape[:2]
+    thickness = max(2, round(max(h, w) / 300))
+    for c in checks:
+        colour = BOX_COLOURS.get(c.get("name"))
+        for b in (c.get("boxes") or []) if colour else []:
+            x0, y0, x1, y1 = b["box"]
+            cv2.rectangle(out, (int(x0 * w), int(y0 * h)), (int(round(x1 * w)) - 1, int(round(y1 * h)) - 1), colour,
+                          thickness)
+    return out
+
+
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(float(np.median(values)), 4) if values else None
+
+
+def compliance_summary(per_image: dict[str, dict], labels: dict[str, dict] | None) -> dict:
+    """Photos flagged by the MLS checks and, with labels, the branding check against them:
+    a labelled overlay with letters counts as found when a box has its centre in one of
+    its labelled regions (``fit_listing_branding.in_region``)."""
+    scored = {n: e for n, e in per_image.items() if "error" not in e}
+    out = {
+        "branding_flagged": sorted(n for n, e in scored.items() if e.get("branding_boxes")),
+        "people_flagged": sorted(n for n, e in scored.items() if e.get("people_boxes")),
+    }
+    out["branding_flagged_n"] = len(out["branding_flagged"])
+    out["people_flagged_n"] = len(out["people_flagged"])
+    if labels:
+        marked = [n for n in scored if n in labels and labels[n]["overlay"] != "none"
+                  and labels[n]["lettering"] == "yes"]
+        clean = [n for n in scored if n in labels and labels[n]["overlay"] == "none"]
+        found = [n for n in marked if any(in_region(b["box"], r) for b in scored[n].get("branding_boxes") or []
+                                          for r in labels[n]["where"].split(";") if r)]
+        out["watermarks_labelled"] = len(marked)
+        out["watermarks_found"] = len(found)
+        out["watermarks_missed"] = sorted(set(marked) - set(found))
+        out["clean_labelled"] = len(clean)
+        out["clean_flagged"] = sorted(n for n in clean if scored[n].get("branding_boxes"))
+        out["people_labelled"] = sum(1 for n in scored if n in labels and labels[n]["people"] != "none")
+    return out
 
 
 def eval_listing_photos(folder: Path, modules: LocalModules, sheets: Path | None,
@@ -34,7 +88,8 @@ def eval_listing_photos(folder: Path, modules: LocalModules, sheets: Path | None
     exterior counts as wrong), "confusion": {true: {pred: count}}, "modules_run":
     {module: count}, "modules_applied": {module: count}, "verdicts", "median_total_s",
     "errors": [misclassified file names], "fully_blown_photos" (where a generative
-    inpainter would generate a window view), "per_image"}``.
+    inpainter would generate a window view), "mls_compliance" (``compliance_summary``),
+    "per_image"}``.
     """
     steps = modules.listing_steps()
     options = EnhanceOptions(tier="auto").model_dump()
@@ -78,6 +133,7 @@ def eval_listing_photos(folder: Path, modules: LocalModules, sheets: Path | None
             applied[m] += 1
         verdicts[rep["verdict"]] += 1
         failed = [c["name"] for c in rep["checks"] if not c["passed"]]
+        mls_checks = {c["name"]: c for c in rep["checks"] if c["name"] in BOX_COLOURS}
         per_image[path.name] = {
             "label": label, "pred": pred, "verdict": rep["verdict"],
             "modules_applied": rep["modules_applied"], "failed_checks": failed,
@@ -85,18 +141,27 @@ def eval_listing_photos(folder: Path, modules: LocalModules, sheets: Path | None
                         ("max_window_stops", "blown_windows", "fully_blown_windows", "sky_condition",
                          "hotspot_share", "mirror_present", "tilt_deg", "cast_deg", "median_luminance")},
             "total_s": rep["timings_s"]["total"],
+            "qa_s": rep["timings_s"].get("qa"),
+            "branding_boxes": (mls_checks.get("listing_branding") or {}).get("boxes") or [],
+            "people_boxes": (mls_checks.get("listing_people") or {}).get("boxes") or [],
         }
         if sheets:
             after = decode_image(outcome.encoded).rgb if outcome.encoded else np.full((64, 64, 3), 90, np.uint8)
+            # The boxes are fractions of the edit before the perspective warp: on a warped
+            # photo they are drawn on the delivered frame and only approximately in place.
+            after = draw_check_boxes(after, list(mls_checks.values()))
             sig = rep["signals"]
             label_after = (f"{rep['verdict']} {','.join(rep['modules_applied']) or 'none'}\n"
                            f"win {sig.get('max_window_stops', 0):.1f}st sky {sig.get('sky_condition')} "
-                           f"tilt {sig.get('tilt_deg', 0):+.1f}\n" + ",".join(failed)[:50])
+                           f"tilt {sig.get('tilt_deg', 0):+.1f}"
+                           + (" boxes pre-warp" if "verticals" in rep["modules_applied"] else "") + "\n"
+                           + ",".join(failed)[:50])
             rows.append([tile(decoded.rgb, f"{path.name} -> {pred}"), tile(after, label_after)])
     if sheets:
         for page, start in enumerate(range(0, len(rows), SHEET_ROWS)):
             write_sheet(rows[start:start + SHEET_ROWS], sheets / f"listing_photos_{page:02d}.png")
     scored = len(per_image) - sum(1 for e in per_image.values() if "error" in e)
+    labels = load_labels(COMPLIANCE_LABELS) if COMPLIANCE_LABELS.exists() else None
     return {
         "n": scored,
         "exterior_acc": round(scene_ok / scored, 4) if scored else None,
@@ -106,10 +171,15 @@ def eval_listing_photos(folder: Path, modules: LocalModules, sheets: Path | None
         "modules_applied": applied,
         "verdicts": verdicts,
         "median_total_s": round(float(np.median(totals)), 4) if totals else None,
+        # The QA step (structure checks and the MLS checks) per photo.
+        "median_qa_s": _median([e.get("qa_s") for e in per_image.values()]),
         "errors": errors,
         # Photos where a generative inpainter would generate a window view (premium):
         # at least one window with its view lost (``exposure.window_fully_blown``).
         "fully_blown_photos": sorted(n for n, e in per_image.items()
                                      if (e.get("signals") or {}).get("fully_blown_windows")),
+        # The MLS checks (listing_branding, listing_people): photos flagged and, against the
+        # labels, watermarks found and clean photos flagged.
+        "mls_compliance": compliance_summary(per_image, labels),
         "per_image": per_image,
     }

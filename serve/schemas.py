@@ -71,6 +71,12 @@ class CheckModel(BaseModel):
     value: float | int | str | bool | None = None
     limit: float | int | str | None = None
     message: str = ""
+    rule: str | None = Field(None, description="The platform rule the check serves (listing MLS "
+                             "checks: no branding, no people), or null.")
+    boxes: list[dict[str, Any]] | None = Field(
+        None, description="Where the check found what it flags: each item has \"box\": [x0, y0, x1, y1] "
+        "as fractions of the checked image's width and height, plus the check's own details (score, "
+        "what); null when the check does not locate anything.")
 
 
 class QAModel(BaseModel):

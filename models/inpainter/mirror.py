@@ -2,8 +2,8 @@
 
 The installed OpenCV 5 wheel ships neither the HOG people detector nor Haar cascades,
 and ``cv2.FaceDetectorYN`` needs a model file we may not download. scikit-image ships
-OpenCV's LBP frontal-face cascade inside its wheel
-(``skimage.data.lbp_frontal_face_cascade_filename()``): we run it inside the mirror box
+OpenCV's LBP frontal-face cascade inside its wheel (``common.faces.face_cascade``, one
+per thread): we run it inside the mirror box
 and, on a confident face (many agreeing cascade windows; the loose level fires on wood
 grain and tiles), inpaint the head-and-torso box below it from the mirror's own
 surroundings. A camera held in front of the face, or a tripod alone, is not detected and
@@ -12,12 +12,12 @@ is reported as not found.
 from __future__ import annotations
 
 import math
-import threading
 
 import cv2
 import numpy as np
 
 from lumograph.models.common.errors import InvalidOptions
+from lumograph.models.common.faces import face_cascade
 from lumograph.models.common.imageio import require_rgb_u8
 from lumograph.models.common.numeric import rounded
 from lumograph.models.inpainter.glare import MIN_SIDE
@@ -28,21 +28,6 @@ PERSON_CONFIDENCE_MIN = 0.8
 
 
 # ------------------------------------------------------------------------ mirror
-
-
-#: One face cascade per thread: replicas run calls in a thread pool and the cascade
-#: object keeps per-detection state.
-_local = threading.local()
-
-
-def _face_cascade():
-    cascade = getattr(_local, "face_cascade", None)
-    if cascade is None:
-        from skimage.data import lbp_frontal_face_cascade_filename
-        from skimage.feature import Cascade
-
-        cascade = _local.face_cascade = Cascade(lbp_frontal_face_cascade_filename())
-    return cascade
 
 
 def mirror_box_pixels(mirror: dict, hw: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -98,7 +83,7 @@ def find_person_in_mirror(rgb: np.ndarray, box: tuple[int, int, int, int]) -> di
     max_face = max(min_face + 1, int(0.6 * min(sh, sw)))
     if min(sh, sw) < min_face:
         return None
-    cascade = _face_cascade()
+    cascade = face_cascade()  # this thread's (common.faces)
     # One scan of the whole mirror with a loose grouping; then ask ever more agreeing
     # neighbours around the best hit only (cheap), and let the strictest level still
     # answering set the confidence: lone windows on tiles, wood grain and towels are

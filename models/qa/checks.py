@@ -16,7 +16,11 @@ SEVERITY_WEIGHTS = {"fail": 0.5, "review": 0.15, "info": 0.0}
 @dataclass
 class Check:
     """One measured rule. severity: "fail" | "review" | "info". value: what was measured
-    (float, int, str or None when not measured). limit: the rule, as a number or text."""
+    (float, int, str or None when not measured). limit: the rule, as a number or text.
+    rule: the platform rule the check serves, in words (the listing's MLS checks: "no
+    branding ...", "no people ..."), or None. boxes: where in the image it found what it
+    flags, as dicts with ``"box": [x0, y0, x1, y1]`` fractions of the checked image's
+    width and height (plus what the check says about each), or None."""
 
     name: str
     passed: bool
@@ -24,6 +28,8 @@ class Check:
     value: float | int | str | None = None
     limit: float | int | str | None = None
     message: str = ""
+    rule: str | None = None
+    boxes: list[dict] | None = None
 
 
 @dataclass
@@ -52,8 +58,8 @@ def verdict(checks: list[Check]) -> QAReport:
     return QAReport(result, round(max(0.0, 1.0 - lost), 4), list(checks))
 
 
-def not_measured(name: str, why: str) -> Check:
-    return Check(name, True, "info", None, None, f"not measured: {why}")
+def not_measured(name: str, why: str, *, rule: str | None = None) -> Check:
+    return Check(name, True, "info", None, None, f"not measured: {why}", rule=rule)
 
 
 def graded(name: str, value: float, *, review_over: float, fail_over: float, digits: int, limit: str,

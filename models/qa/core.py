@@ -12,6 +12,7 @@ from lumograph.models.qa.checks import Check, verdict
 from lumograph.models.qa.cutout import check_complete, check_cutout
 from lumograph.models.qa.lightbox import check_input, check_output
 from lumograph.models.qa.listing import check_listing
+from lumograph.models.qa.mls import check_branding, check_people
 from lumograph.models.qa.text import TextDetector, TextDetectorUnavailable
 
 
@@ -84,9 +85,18 @@ class QACore:
     def check_listing(self, before_proxy: np.ndarray, after_proxy: np.ndarray, applied: list[str],
                       halo: float | None = None) -> dict:
         """Compare an enhanced listing photo with its input (both HxWx3 uint8 proxies):
-        structure kept, no new clipping or crushed blacks, no halo on replaced skies.
-        Returns ``{"verdict", "score", "checks", "backend"}``."""
-        return self._report(check_listing(before_proxy, after_proxy, list(applied), halo))
+        structure kept, no new clipping or crushed blacks, no halo on replaced skies; and
+        the MLS rules on the edited photo (``qa.mls``: no branding, no people; review, with
+        their boxes). Returns ``{"verdict", "score", "checks", "backend"}``."""
+        applied = list(applied)
+        checks = check_listing(before_proxy, after_proxy, applied, halo)
+        # The graph hands the edit before the perspective warp (it lines up with the input);
+        # the warp crops a little at the edges, so a box there may lie partly outside the
+        # delivered frame.
+        note = "boxes are in the frame before the perspective correction" if "verticals" in applied else ""
+        checks.append(check_branding(after_proxy, self.text_detector, note=note))
+        checks.append(check_people(after_proxy))
+        return self._report(checks)
 
     def _report(self, checks: list[Check]) -> dict:
         rep = verdict(checks)

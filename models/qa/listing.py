@@ -24,6 +24,9 @@ was held to:
   side of the roof lines (0 = clean, 1 = the old sky untouched there).
 * ``listing_colour_shift`` (info): mean CIE76 delta E between the two proxies.
 
+The MLS content rules on the edited photo (no branding, no people) are ``qa.mls``; the QA
+core adds them to these checks.
+
 Images are HxWx3 ``uint8`` RGB; inputs are never mutated.
 """
 from __future__ import annotations

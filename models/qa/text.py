@@ -167,12 +167,15 @@ class TextDetector:
         self.threads = max(1, int(threads))
         self.long_side = int(long_side)
 
-    def probability_map(self, rgb: np.ndarray) -> np.ndarray:
+    def probability_map(self, rgb: np.ndarray, *, long_side: int | None = None) -> np.ndarray:
         """The network's text probability map for ``rgb`` (HxWx3 uint8 RGB), at the network's
-        input size (h', w' multiples of 32, long side <= ``long_side``): float32 in [0, 1]."""
+        input size (h', w' multiples of 32, long side <= ``long_side``, default the
+        detector's): float32 in [0, 1]. A caller that magnified a crop on purpose (the
+        listing branding check's border bands) passes its own cap."""
         require_rgb_u8(rgb, "rgb")
         h, w = rgb.shape[:2]
-        scale = min(1.0, self.long_side / max(h, w))
+        cap = self.long_side if long_side is None else int(long_side)
+        scale = min(1.0, cap / max(h, w))
         rh = max(32, round(h * scale / 32.0) * 32)
         rw = max(32, round(w * scale / 32.0) * 32)
         interp = cv2.INTER_AREA if rh < h else cv2.INTER_LINEAR

@@ -1,0 +1,209 @@
+"""The listing's MLS checks (``qa.mls``): branding (text, watermarks) with the real PP-OCRv4
+det network, people with the real face cascade on a real face shipped in scikit-image's
+wheel, and the plumbing: review (never fail), the rule named, the boxes reported, nothing
+edited."""
+from dataclasses import asdict
+
+import cv2
+import numpy as np
+import pytest
+
+from lumograph.bench.synthetic_listing import room_photo
+from lumograph.models.common.faces import FaceHit
+from lumograph.models.common.imageio import decode_image, resize_long_side
+from lumograph.models.qa import mls
+from lumograph.models.qa.checks import verdict
+from lumograph.models.qa.core import QACore
+from lumograph.models.qa.text import TextDetector, TextDetectorUnavailable
+from lumograph.serve.schemas import CheckModel
+from tests.eval_data import require_eval
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return TextDetector()
+
+
+@pytest.fixture(scope="module")
+def room():
+    """A synthetic room at the listing proxy's size (long side 1024), no text in it."""
+    return room_photo(1024, 768, tilt_deg=0.0).rgb
+
+
+def _put(rgb, text, org, height, colour, thickness, outline=None):
+    """Draw ``text`` with its baseline at ``org``; returns its box (x0, y0, x1, y1) px."""
+    scale = cv2.getFontScaleFromHeight(FONT, height, thickness)
+    if outline is not None:
+        cv2.putText(rgb, text, org, FONT, scale, outline, thickness + 3, cv2.LINE_AA)
+    cv2.putText(rgb, text, org, FONT, scale, colour, thickness, cv2.LINE_AA)
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, thickness)
+    return org[0], org[1] - th, org[0] + tw, org[1] + base
+
+
+def _centre_inside(box_norm, box_px, hw, margin=4):
+    h, w = hw
+    cx, cy = (box_norm[0] + box_norm[2]) / 2 * w, (box_norm[1] + box_norm[3]) / 2 * h
+    x0, y0, x1, y1 = box_px
+    return x0 - margin <= cx <= x1 + margin and y0 - margin <= cy <= y1 + margin
+
+
+def _with_agent_branding(room):
+    """The room with a phone number and a URL in the bottom-right corner, as agents add
+    them (white with a dark outline); returns the photo and the two text boxes."""
+    rgb = room.copy()
+    phone = _put(rgb, "555-0123", (700, 700), 22, (255, 255, 255), 2, (0, 0, 0))
+    url = _put(rgb, "www.agent-homes.com", (700, 740), 18, (255, 255, 255), 2, (0, 0, 0))
+    return rgb, [phone, url]
+
+
+def test_clean_room_passes_branding(room, detector):
+    check = mls.check_branding(room, detector)
+    assert check.name == mls.BRANDING_CHECK and check.passed, check
+    assert check.value == 0 and check.boxes is None
+    assert check.rule == mls.RULE_BRANDING and check.severity == "review"
+
+
+def test_phone_number_and_url_in_a_corner_are_flagged_review_with_their_boxes(room, detector):
+    rgb, texts = _with_agent_branding(room)
+    before = rgb.copy()
+    check = mls.check_branding(rgb, detector)
+    assert not check.passed and check.severity == "review", check
+    assert check.rule == mls.RULE_BRANDING
+    assert check.value == len(check.boxes) >= 2
+    # Every drawn line has a reported box over it, and every box lies on drawn text.
+    for text in texts:
+        assert any(_centre_inside(b["box"], text, rgb.shape[:2]) for b in check.boxes), (text, check.boxes)
+    for b in check.boxes:
+        assert any(_centre_inside(b["box"], t, rgb.shape[:2]) for t in texts), (b, texts)
+        x0, y0, x1, y1 = b["box"]
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+    assert "nothing was removed" in check.message
+    np.testing.assert_array_equal(rgb, before)  # flagged, never edited
+
+
+def test_a_small_faint_corner_watermark_is_found_by_the_magnified_band(room, detector):
+    """A 10 px semi-transparent copyright line (what MLS boards stamp): too small for the
+    whole-frame pass at the network's 640 px cap, found in the magnified bottom band."""
+    overlay = room.copy()
+    mark = _put(overlay, "(c) 2024 MLS", (12, 758), 10, (255, 255, 255), 1)
+    rgb = cv2.addWeighted(overlay, 0.6, room, 0.4, 0)
+    frame_only = mls.keep_branding(mls.frame_text(rgb, detector))
+    assert not frame_only, frame_only
+    check = mls.check_branding(rgb, detector)
+    assert not check.passed and check.severity == "review"
+    assert any(_centre_inside(b["box"], mark, rgb.shape[:2]) and b["found_in"] == "bottom band"
+               for b in check.boxes), check.boxes
+
+
+def test_branding_is_not_measured_without_a_detector(room):
+    for detector, why in ((None, "no text detector"), (TextDetectorUnavailable("model missing"), "model missing")):
+        check = mls.check_branding(room, detector)
+        assert check.passed and check.severity == "info" and check.value is None
+        assert why in check.message and check.rule == mls.RULE_BRANDING
+
+
+def test_people_plumbing_reports_the_person_box_around_the_face(room, monkeypatch):
+    """A stub face at (200, 100)-(240, 140) px of the 512 px scan: flagged review, with the
+    face and a head-and-torso box containing it, in fractions."""
+    seen = {}
+
+    def fake_find_faces(rgb, *, min_face, max_face, min_agreement):
+        seen.update(shape=rgb.shape, min_agreement=min_agreement)
+        return [FaceHit((200, 100, 240, 140), 16)]
+
+    monkeypatch.setattr(mls, "find_faces", fake_find_faces)
+    check = mls.check_people(room)
+    assert seen["min_agreement"] == mls.MIN_AGREEMENT and max(seen["shape"][:2]) == mls.PEOPLE_LONG_SIDE
+    assert not check.passed and check.severity == "review" and check.value == 1
+    assert check.rule == mls.RULE_PEOPLE
+    (found,) = check.boxes
+    sh, sw = seen["shape"][:2]
+    assert found["face"] == pytest.approx([200 / sw, 100 / sh, 240 / sw, 140 / sh], abs=1e-4)
+    px0, py0, px1, py1 = found["box"]
+    fx0, fy0, fx1, fy1 = found["face"]
+    assert px0 < fx0 and py0 < fy0 and px1 > fx1 and py1 > fy1 + 2 * (fy1 - fy0)  # the torso below
+    monkeypatch.setattr(mls, "find_faces", lambda rgb, **kw: [])
+    assert mls.check_people(room).passed
+
+
+def _paste_astronaut(room, face_width):
+    """The astronaut photograph shipped in scikit-image's wheel (a real face), head and
+    shoulders pasted into the room with its face ``face_width`` px wide; returns the photo
+    and the face box (x0, y0, x1, y1) px."""
+    from skimage.data import astronaut
+
+    src = astronaut()
+    fx0, fy0, fx1 = 177, 68, 271  # the face (94 px square) in the 512x512 photograph
+    fw = fx1 - fx0
+    crop = src[fy0 - fw // 2:fy0 + 3 * fw, fx0 - fw // 2:fx1 + fw // 2]
+    s = face_width / fw
+    crop = cv2.resize(crop, (round(crop.shape[1] * s), round(crop.shape[0] * s)), interpolation=cv2.INTER_AREA)
+    rgb = room.copy()
+    x, y = 380, 300
+    rgb[y:y + crop.shape[0], x:x + crop.shape[1]] = crop
+    left, top = x + (fw // 2) * s, y + (fw // 2) * s
+    return rgb, (left, top, left + face_width, top + face_width)
+
+
+def test_a_real_face_in_the_room_is_flagged_with_its_box(room):
+    rgb, face = _paste_astronaut(room, 80)
+    assert mls.check_people(room).passed  # the empty room
+    check = mls.check_people(rgb)
+    assert not check.passed and check.severity == "review", check
+    assert any(_centre_inside(b["face"], face, rgb.shape[:2], margin=8) for b in check.boxes), (face, check.boxes)
+
+
+def test_qa_core_flags_review_not_fail_and_names_the_rules(room, detector):
+    core = QACore(text_detector=detector)
+    rgb, _ = _with_agent_branding(room)
+    rep = core.check_listing(rgb, rgb, [])
+    by = {c["name"]: c for c in rep["checks"]}
+    assert by[mls.BRANDING_CHECK]["rule"] == mls.RULE_BRANDING and by[mls.PEOPLE_CHECK]["rule"] == mls.RULE_PEOPLE
+    assert not by[mls.BRANDING_CHECK]["passed"] and by[mls.BRANDING_CHECK]["boxes"]
+    assert rep["verdict"] == "review"
+    clean = core.check_listing(room, room, [])
+    assert clean["verdict"] == "pass", [c for c in clean["checks"] if not c["passed"]]
+    # A warped photo's boxes are said to be in the frame before the warp.
+    warped = core.check_listing(rgb, rgb, ["verticals"])
+    assert "before the perspective correction" in {c["name"]: c for c in warped["checks"]}[
+        mls.BRANDING_CHECK]["message"]
+
+
+def test_the_rule_and_boxes_survive_the_report_schema(room, detector):
+    rgb, _ = _with_agent_branding(room)
+    check = asdict(mls.check_branding(rgb, detector))
+    dumped = CheckModel.model_validate(check).model_dump(mode="json")
+    assert dumped["rule"] == mls.RULE_BRANDING and dumped["boxes"] == check["boxes"]
+
+
+def test_review_of_an_mls_check_never_fails_the_photo(room, detector):
+    rgb, _ = _with_agent_branding(room)
+    assert verdict([mls.check_branding(rgb, detector)]).verdict == "review"
+
+
+# --------------------------------------------------------------- real MLS photos
+
+
+def _eval_proxy(name):
+    path = require_eval("listing_photos", name)
+    return resize_long_side(decode_image(path.read_bytes(), filename=name).rgb, 1024)
+
+
+def test_real_mls_watermark_is_found_in_its_corner(detector):
+    """house48's photos carry "GJARA" in the bottom-right corner (labelled by eye in
+    bench/labels/listing_photos_compliance.tsv); house113's bedroom carries nothing."""
+    rgb = _eval_proxy("house48_bedroom.jpg")
+    check = mls.check_branding(rgb, detector)
+    assert not check.passed and check.severity == "review"
+    assert any((b["box"][0] + b["box"][2]) / 2 > 0.6 and (b["box"][1] + b["box"][3]) / 2 > 0.75
+               for b in check.boxes), check.boxes
+    assert mls.check_branding(_eval_proxy("house113_bedroom.jpg"), detector).passed
+
+
+def test_figures_that_are_not_people_pass_the_people_check():
+    """Real listing photos with figures in them (labelled by eye): a painting of a reclining
+    woman, framed drawings of women, a Minecraft wall decal; no person."""
+    for name in ("house118_bathroom.jpg", "house222_bathroom.jpg", "house233_bedroom.jpg"):
+        assert mls.check_people(_eval_proxy(name)).passed, name
