@@ -2,6 +2,8 @@
 ``hold_pixels`` of full pixels, the graph loads the rest in turn, so the full-resolution
 photos alive at once stay bounded by the bundle's concurrency (not by its length)."""
 import asyncio
+import gc
+import threading
 import weakref
 
 import numpy as np
@@ -22,16 +24,20 @@ class CountingDecoder:
     def __init__(self):
         self.alive = 0
         self.peak = 0
+        self.lock = threading.Lock()  # decodes run in threads; finalizers in whichever frees
 
     def _gone(self):
-        self.alive -= 1
+        with self.lock:
+            self.alive -= 1
 
     def __call__(self, data: bytes, filename):
         if data == b"bad":
             raise InvalidImage("not an image", code="invalid_image")
+        gc.collect()  # count what is still referenced, not garbage a cycle keeps for a while
         rgb = np.full((H, W, 3), int(data), np.uint8)
-        self.alive += 1
-        self.peak = max(self.peak, self.alive)
+        with self.lock:
+            self.alive += 1
+            self.peak = max(self.peak, self.alive)
         weakref.finalize(rgb, self._gone)
         return DecodedImage(rgb=rgb, source_format="JPEG", source_mode="RGB", notes=())
 
