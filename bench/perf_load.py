@@ -162,6 +162,18 @@ def slope_mb_per_min(samples: list[tuple[float, float]], skip_s: float = 60.0) -
     return round(float(np.polyfit(t / 60.0, gb * 1000.0, 1)[0]), 2)
 
 
+def slopes_over_time(samples: list[tuple[float, float]], window_s: float = 600.0) -> dict:
+    """Where growth happens in a soak: the slope in each third, and over its last ``window_s``
+    (a warm-up that settles shows a falling slope; a leak keeps it)."""
+    if not samples:
+        return {}
+    end = samples[-1][0]
+    thirds = [slope_mb_per_min([s for s in samples if i * end / 3 <= s[0] <= (i + 1) * end / 3], skip_s=0.0)
+              for i in range(3)]
+    last = slope_mb_per_min([s for s in samples if s[0] >= end - window_s], skip_s=0.0)
+    return {"by_third_mb_per_min": thirds, f"last_{int(window_s)}s_mb_per_min": last}
+
+
 async def _measure(base: str, headers: dict, data: dict[str, bytes], *, levels: tuple[float, ...],
                    level_s: float, capacity_requests: int, soak_s: float, soak_load: float,
                    parallel: int, fault_s: float = 0.0) -> dict:
@@ -191,6 +203,7 @@ async def _measure(base: str, headers: dict, data: dict[str, bytes], *, levels: 
                               "last": mem.samples[-1][1] if mem.samples else None,
                               "max": max((gb for _, gb in mem.samples), default=None)}
             soak["pss_slope_mb_per_min"] = slope_mb_per_min(mem.samples)
+            soak["pss_slope_over_time"] = slopes_over_time(mem.samples)
             soak["pss_growth_by_process_mb"] = mem.growth_mb()
             soak["pss_samples"] = [(round(t, 1), round(gb, 4)) for t, gb in mem.samples]
             soak["load"] = soak_load
