@@ -63,6 +63,9 @@ FIGURES = {
     "miou_sky_model_alone": "segment_sky(proxy) with scene=None (the sky module decides sky/no-sky "
                             "itself); not what the product runs",
     "false_sky_rate_sky_model_alone": "the same scene=None call on the images without sky",
+    "miou_kfold": "the product pipeline's mIoU with the matte's thresholds re-fitted per fold "
+                  "(bench/fit_sky.py, 5 folds), each photo with sky scored once by a fit that did not see it",
+    "false_sky_rate_kfold": "the same, over the held-out photos without sky (sky_masks and listing interiors)",
 }
 #: Same proxy as the listing graph (``graphs.jewelry.PROXY_LONG_SIDE``).
 PROXY_LONG_SIDE = 1024
@@ -101,7 +104,7 @@ def _mean(values: list) -> float | None:
     return round(float(np.mean(values)), 4) if values else None
 
 
-def eval_sky_masks(folder: Path, sheets: Path | None = None) -> dict:
+def eval_sky_masks(folder: Path, sheets: Path | None = None, kfold: bool = False) -> dict:
     """Score the listing pipeline's sky step on a folder of ``NAME.jpg`` + ``NAME.mask.png``.
 
     folder: the ``sky_masks`` directory; sheets: a directory for the PNG contact sheets
@@ -114,6 +117,11 @@ def eval_sky_masks(folder: Path, sheets: Path | None = None) -> dict:
     "exterior_log_odds", "iou" (None without sky), "iou_given_exterior",
     "iou_sky_model_alone", "pred_fraction", "gt_fraction", "condition"}}}. Fractions are
     shares of the frame; IoUs and fractions are rounded to 4 places.
+    kfold: also re-fit the matte's thresholds per fold (``fit_sky.kfold``, several
+    minutes) and add "miou_kfold", "miou_kfold_worst", "false_sky_rate_kfold" (the
+    product pipeline scored on held-out photos; the false sky counts the listing
+    interiors of the sibling ``listing_photos`` as well) and "fit" (the all-data fit's
+    figures, on the same photos as the k-fold).
     """
     folder = Path(folder)
     per_image: dict[str, dict] = {}
@@ -168,6 +176,14 @@ def eval_sky_masks(folder: Path, sheets: Path | None = None) -> dict:
         "median_ms": round(float(np.median(times)), 1) if times else None,
         "per_image": per_image,
     }
+    if kfold:
+        from lumograph.bench.fit_sky import fit
+
+        fitted = fit(folder.parent)
+        out.update(miou_kfold=fitted["kfold"]["miou"], miou_kfold_worst=fitted["kfold"]["miou_worst_fold"],
+                   false_sky_rate_kfold=fitted["kfold"]["false_sky_rate"],
+                   fit={k: fitted[k] for k in ("params", "all_data", "n", "objective")},
+                   kfold=fitted["kfold"])
     if sheets is not None:
         sheets = Path(sheets)
         # Two images per sheet row keeps the PNG readable.

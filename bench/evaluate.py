@@ -287,10 +287,11 @@ def _eval_photos(folder: Path, modules: LocalModules, sheets: Path | None, limit
 
 
 def eval_sky(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
-    """Sky matte IoU and false-sky rate against ADE20K sky mattes."""
+    """Sky matte IoU and false-sky rate against ADE20K sky mattes, all-data and k-fold
+    (``bench/fit_sky.py`` re-fits the matte's thresholds per fold)."""
     from lumograph.bench.eval_sky import eval_sky_masks
 
-    return eval_sky_masks(folder, sheets)
+    return eval_sky_masks(folder, sheets, kfold=True)
 
 
 def eval_specular_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:

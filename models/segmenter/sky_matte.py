@@ -31,9 +31,11 @@ Segmentation (``segment_sky``) works on a small analysis grid (``ANALYSIS_LONG_S
    luminance key (``_sky_behind_foliage``); roof lines, siding, frames, walls and
    anything roofed over stay out.
 
-The thresholds are round numbers set by reasoning about what each cue measures and then
-checked, not searched, on ``shared/eval/sky_masks`` and the listing photos; see
-``lumograph.bench.eval_sky``.
+The thresholds that decide the matte's extent (growth distance and smoothness, the
+boundary's colour likeness, the evidence an exterior's region needs) are fitted by
+``bench/fit_sky.py`` on ``shared/eval/sky_masks`` and the listing interiors, with a k-fold
+figure, and live in ``sky_params.py``; the others are round numbers set by reasoning
+about what each cue measures and checked on the same photos (``lumograph.bench.eval_sky``).
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ from lumograph.models.common.filters import guided_filter, local_mean
 from lumograph.models.common.imageio import fast_downscale, require_rgb_u8
 from lumograph.models.common.lines import line_segment_detector
 from lumograph.models.common.numeric import clamp, smoothstep
+from lumograph.models.segmenter.sky_params import PARAMS as FITTED_PARAMS
 
 #: Long side of the grid the sky region is found on; the matte is refined on the proxy.
 ANALYSIS_LONG_SIDE = 384
@@ -93,8 +96,9 @@ def _analysis_maps(small: np.ndarray) -> dict:
             "V": hsv[..., 2], "texture": texture, "gray": cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)}
 
 
-def _sky_region(m: dict) -> tuple[np.ndarray, np.ndarray]:
-    """bool region connected to the top, and the HxWx3 Lab local sky-colour model."""
+def _sky_region(m: dict, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """bool region connected to the top, and the HxWx3 Lab local sky-colour model.
+    params: ``sky_params.PARAMS``-shaped (``grow_lab_distance``, ``grow_texture``)."""
     L, a, b, H, S = m["L"], m["a"], m["b"], m["H"], m["S"]
     chroma = np.hypot(a, b)
     smooth = m["texture"] < 1.5
@@ -116,9 +120,9 @@ def _sky_region(m: dict) -> tuple[np.ndarray, np.ndarray]:
     for _ in range(6):
         model = local_mean(m["lab"], region.astype(np.float32), sigma)
         dist = np.linalg.norm(m["lab"] - model, axis=2)
-        # Smooth and within 12 Lab units of the local sky colour: a graded sky drifts
-        # ~5-10 units over the frame; a roof or wall next to it differs by more.
-        grow = seed | ((m["texture"] < 2.5) & (dist < 12.0) & (b < 8))
+        # Smooth and near the local sky colour (fitted: ~12 Lab units; a graded sky
+        # drifts ~5-10 units over the frame, a roof or wall next to it differs by more).
+        grow = seed | ((m["texture"] < params["grow_texture"]) & (dist < params["grow_lab_distance"]) & (b < 8))
         # Wires and thin branches raise the texture along a strip a few pixels wide
         # that would cut the sky below them off from the top border: connectivity is
         # decided on the closed mask, membership on the unclosed one.
@@ -423,7 +427,7 @@ REACH_NEUTRAL = 4
 REACH_BLUE = 16
 
 
-def _refine_matte(proxy: np.ndarray, region_small: np.ndarray, blue_sky: bool) -> np.ndarray:
+def _refine_matte(proxy: np.ndarray, region_small: np.ndarray, blue_sky: bool, params: dict) -> np.ndarray:
     """Soft HxW float32 matte on the proxy grid from the analysis-grid region."""
     ph, pw = proxy.shape[:2]
     scale = max(ph, pw) / max(region_small.shape)
@@ -447,10 +451,12 @@ def _refine_matte(proxy: np.ndarray, region_small: np.ndarray, blue_sky: bool) -
     # rim of old sky along every roof line, and that rim must go with the sky.
     lighter = np.maximum(d[..., 0], 0) * np.float32(0.5)
     dist = np.sqrt(np.minimum(d[..., 0], 0) ** 2 + lighter ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
-    # Colour likelihood: within 6 Lab units = sky, beyond 18 = not. Darker-than-sky
-    # (wires, twigs, roof edges) counts double: they are never sky however near in hue.
+    # Colour likelihood: within ~6 Lab units = sky, beyond ``likeness_far`` (fitted, ~18)
+    # = not. Darker-than-sky (wires, twigs, roof edges) counts double: they are never
+    # sky however near in hue.
     darker = np.maximum(-d[..., 0], 0)
-    likeness = (1.0 - smoothstep(dist + darker, 6.0, 18.0)).astype(np.float32)
+    far = float(params["likeness_far"])
+    likeness = (1.0 - smoothstep(dist + darker, far / 3.0, far)).astype(np.float32)
     # Continuity: the region stops a little short of the skyline, and the sky just
     # above a roof is often hazier than the model from further up. Pixels within reach
     # that join the confident sky through a path of small colour steps (< 3 Lab units
@@ -543,7 +549,7 @@ def _condition(measures: dict) -> str:
     return "grey" if measures["luminance"] < 0.75 else "overcast"
 
 
-def segment_sky(proxy_rgb: np.ndarray, *, scene: str | None = None) -> dict:
+def segment_sky(proxy_rgb: np.ndarray, *, scene: str | None = None, params: dict | None = None) -> dict:
     """Soft sky matte and sky condition of a listing photo proxy.
 
     proxy_rgb: HxWx3 ``uint8`` RGB, typically ~1024 px long side (any size >= 16 px
@@ -561,6 +567,8 @@ def segment_sky(proxy_rgb: np.ndarray, *, scene: str | None = None) -> dict:
     scene: None (default: the scene classifier gives its opinion as one log-odds term),
     or "exterior" / "interior" when the caller already knows; then that term is the
     classifier's most confident value (+2 / -4) and the classifier is not run.
+    params: the fitted thresholds (``sky_params.PARAMS``, the default); the fitting
+    procedure (``bench/fit_sky.py``) passes candidates here.
     Raises ``InvalidImage`` for a wrong type, dtype or a too-small image and
     ``InvalidOptions`` for an unknown ``scene``.
     """
@@ -570,7 +578,8 @@ def segment_sky(proxy_rgb: np.ndarray, *, scene: str | None = None) -> dict:
     ph, pw = proxy_rgb.shape[:2]
     small = fast_downscale(proxy_rgb, ANALYSIS_LONG_SIDE)
     m = _analysis_maps(small)
-    region, model = _sky_region(m)
+    params = FITTED_PARAMS if params is None else {**FITTED_PARAMS, **params}
+    region, model = _sky_region(m, params)
     none = {"matte": np.zeros((ph, pw), np.float32), "fraction": 0.0, "condition": "none",
             "needs_replacement": False, "backend": "classical"}
     if region.mean() < 0.002:
@@ -590,9 +599,9 @@ def segment_sky(proxy_rgb: np.ndarray, *, scene: str | None = None) -> dict:
     probability = 1.0 / (1.0 + math.exp(-evidence))
     rounded = {k: round(v, 4) for k, v in measures.items()}
     log_odds = {k: round(v, 3) for k, v in terms.items()}
-    if evidence < (0.0 if scene == "exterior" else ACCEPT_LOG_ODDS):
+    if evidence < (params["exterior_accept_log_odds"] if scene == "exterior" else ACCEPT_LOG_ODDS):
         return {**none, "measures": rounded, "log_odds": log_odds, "sky_probability": round(probability, 4)}
-    matte = _refine_matte(proxy_rgb, region, measures["blue_share"] >= 0.5)
+    matte = _refine_matte(proxy_rgb, region, measures["blue_share"] >= 0.5, params)
     behind, sky_l = _sky_behind_foliage(region, m)
     if behind.any():
         matte = _key_behind_foliage(proxy_rgb, matte, behind, sky_l)
