@@ -256,7 +256,7 @@ def test_day_to_dusk_darkens_ground_and_lights_the_windows(exterior, exterior_se
     result = day_to_dusk(rgb, exterior_seg["matte"], [{"bbox": list(b)} for b in boxes])
     out = result["rgb"]
     assert out.shape == rgb.shape and out.dtype == np.uint8
-    assert result["report"]["windows_lit"] == 2
+    assert result["report"]["windows_lit"] >= 2 and result["report"]["windows_given"] == 2
     assert result["report"]["exposure_stops"] <= -1.0
     ground = np.zeros((h, w), bool)
     ground[int(0.8 * h):] = True
@@ -270,6 +270,48 @@ def test_day_to_dusk_darkens_ground_and_lights_the_windows(exterior, exterior_se
     # The sky is a twilight gradient: deep blue at the top, warmer near the horizon.
     top = out[: int(0.05 * h)].astype(float).mean((0, 1))
     assert top[2] > top[0] and top.mean() < 110
+
+
+def _sunlit_wall_with_shadows(w: int = 960, h: int = 720) -> tuple[np.ndarray, tuple, tuple]:
+    """A sunlit warm wall with a cast shadow (darker and bluer: lit by the sky only) and a
+    dark brown door (darker, not bluer), under a blue sky band; plus their boxes."""
+    rng = np.random.default_rng(3)
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[:] = (222, 208, 186)
+    rgb[: h // 5] = (95, 150, 225)
+    shadow = (int(0.12 * w), int(0.45 * h), int(0.42 * w), int(0.85 * h))
+    door = (int(0.6 * w), int(0.45 * h), int(0.72 * w), int(0.85 * h))
+    x0, y0, x1, y1 = shadow
+    rgb[y0:y1, x0:x1] = (88, 92, 104)
+    x0, y0, x1, y1 = door
+    rgb[y0:y1, x0:x1] = (70, 48, 32)
+    rgb += rng.normal(0, 3, rgb.shape)
+    return np.clip(rgb, 0, 255).astype(np.uint8), shadow, door
+
+
+def test_day_to_dusk_softens_sun_shadows_not_dark_surfaces():
+    from lumograph.models.compositor.dusk import shadow_contrast, shadow_mask
+
+    rgb, shadow, door = _sunlit_wall_with_shadows()
+    h, w = rgb.shape[:2]
+    sky = np.zeros((h, w), np.float32)
+    sky[: h // 5] = 1.0
+    mask, _ = shadow_mask(rgb, sky)
+    x0, y0, x1, y1 = shadow
+    assert mask[y0 + 20:y1 - 20, x0 + 20:x1 - 20].mean() > 0.9
+    x0, y0, x1, y1 = door
+    assert mask[y0:y1, x0:x1].mean() < 0.05  # dark, but not bluer: not a shadow
+    result = day_to_dusk(_readonly(rgb), sky, [])
+    out = result["rgb"]
+    assert result["report"]["shadows_softened_share"] > 0.05
+    before, after = shadow_contrast(rgb, mask), shadow_contrast(out, mask)
+    assert before > 1.0 and after < 0.6 * before
+    # The door keeps its depth against the wall: same ratio as the plain dusk tone gives.
+    wall = (slice(int(0.45 * h), int(0.85 * h)), slice(int(0.8 * w), int(0.95 * w)))
+    door_px = (slice(door[1] + 10, door[3] - 10), slice(door[0] + 10, door[2] - 10))
+    ratio_before = rgb[door_px].mean() / rgb[wall].mean()
+    ratio_after = out[door_px].mean() / out[wall].mean()
+    assert abs(ratio_after - ratio_before) < 0.08
 
 
 def test_day_to_dusk_finds_windows_and_matte_itself(exterior):
@@ -304,7 +346,8 @@ def test_sky_masks_regression_floor():
     # (classify_scene, then segment_sky(scene=that scene) for exteriors): mIoU 0.767 over
     # 7 images with sky (0.572 before the fog and through-foliage work; the narrow alley
     # is still classified interior), false sky in 0 of 12 images without sky; the matte
-    # alone (scene="exterior") 0.846. The floors leave a small margin, and one false sky
+    # alone (scene="exterior") 0.846. With the thresholds fitted by bench/fit_sky.py
+    # (2026-12-05): 0.778 all-data, 5-fold 0.756. The floors leave a small margin, and one false sky
     # (0.083) so a harmless change does not fail the suite.
     assert result["miou"] >= 0.73, result["per_image"]
     assert result["miou_given_exterior"] >= 0.81, result["per_image"]
