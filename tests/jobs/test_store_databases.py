@@ -115,9 +115,9 @@ def test_recover_requeues_only_expired_leases(store):
 def test_a_whole_job_runs_on_this_database(url, tmp_path, modules):
     import asyncio
 
+    from lumograph.jobs.service import Upload
     from lumograph.serve.schemas import LightboxOptions
     from tests.jobs.conftest import jpeg, make_service, wait_done
-    from lumograph.jobs.service import Upload
 
     async def go():
         service = make_service(tmp_path, modules, database_url=url)
