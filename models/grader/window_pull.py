@@ -32,12 +32,27 @@ PULL_FUSE_LONG_SIDE = 768
 #: Mertens' weights for a pull: its exposures are synthetic copies of one frame, so
 #: contrast and saturation alone pick, per pixel, the version where the view shows best.
 PULL_MERTENS_WEIGHTS = (1.0, 1.0, 0.0)
-#: Linear gain taking a fully clipped pixel to a soft white (255 -> ~237), not grey.
-SOFT_WHITE_GAIN = 0.85
+#: The even tone clipped glass gets (sRGB at the top and the bottom of the window): a soft,
+#: slightly blue-grey white (~237, not grey, not a flat 255).
+GLASS_TONE_TOP = (228, 234, 242)
+GLASS_TONE_BOTTOM = (236, 239, 242)
+#: A window whose glass is at least this share clipped (every channel >= ``CLIP``) is toned
+#: whole: what is left under the clip is mottling, not a view.
+EVEN_TONE_BLOWN_SHARE = 0.6
 #: How far (stops, linear light) the recovered view ends below its original brightness.
 PULL_DEPTH_STOPS = 0.6
 #: Extra local contrast given to the recovered view (0 = none, 1 = doubled).
 PULL_CLARITY = 0.6
+
+
+def _glass_tone(height: int, box: tuple[float, float, float, float]) -> np.ndarray:
+    """height x 1 x 3 float32 linear glass tone, from ``GLASS_TONE_TOP`` at the box's top
+    row to ``GLASS_TONE_BOTTOM`` at its bottom (rows outside hold the end colours)."""
+    top = srgb_to_linear(np.asarray([[GLASS_TONE_TOP]], np.uint8))[0, 0]
+    bottom = srgb_to_linear(np.asarray([[GLASS_TONE_BOTTOM]], np.uint8))[0, 0]
+    rows = np.arange(height, dtype=np.float32)
+    t = np.clip((rows - box[1]) / max(1.0, box[3] - box[1]), 0.0, 1.0)[:, None]
+    return (top[None, :] * (1 - t) + bottom[None, :] * t)[:, None, :].astype(np.float32)
 
 
 def _fuse_synthetic_exposures(crop: np.ndarray, merge: cv2.MergeMertens) -> np.ndarray:
@@ -113,8 +128,9 @@ def pull_windows(rgb: np.ndarray, windows: list[dict], threshold_stops: float,
     Mertens' well-exposedness/contrast/saturation weights; the fused view replaces the
     original through a mask that is the feathered box times a luminosity mask (only
     the bright glass, never the frame, the wall or the room). Fully clipped pixels
-    (every channel >= 250) hold no detail: they are toned to a soft white
-    (``SOFT_WHITE_GAIN`` in linear light) instead of grey. Pixels farther than the
+    (every channel >= 250) hold no detail: they get an even, slightly blue-grey glass
+    tone (``GLASS_TONE_TOP`` to ``GLASS_TONE_BOTTOM``) instead of grey or mottled white;
+    a window whose glass is ``EVEN_TONE_BLOWN_SHARE`` clipped is toned whole. Pixels farther than the
     feather margin from every pulled box are bit-identical to the input.
 
     glass_masks: optional, one entry per window (None = no mask): an hxw float32 [0, 1]
@@ -129,7 +145,8 @@ def pull_windows(rgb: np.ndarray, windows: list[dict], threshold_stops: float,
     "glass": "mask" | "box", "glass_share" (share of the box the mask covers, when given),
     "clipped_share" (fully clipped share of the box, 0-1), "recovered_share" (share of
     the box that was near-clipped but still held detail), "mean_change" (mean absolute
-    8-bit change inside the box), "fuse_scale"}], "pulled": int}}``.
+    8-bit change inside the box), "fuse_scale", "glass_tone" ("whole glass" |
+    "clipped pixels")}], "pulled": int}}``.
     """
     require_rgb_u8(rgb, "rgb", min_side=16)
     if not isinstance(windows, (list, tuple)):
@@ -280,8 +297,16 @@ def _pull_one(src: np.ndarray, out: np.ndarray, box: tuple[int, int, int, int],
         lift = before * 2.0 ** -PULL_DEPTH_STOPS / max(after, 1e-6)
         ceiling = float(np.percentile(fused_lin[view > 0.5], 99.5)) if (view > 0.5).any() else 1.0
         fused_lin = fused_lin * np.float32(min(lift, 1.0 / max(ceiling, 1e-3)))
-    soft_white = srgb_to_linear(small) * np.float32(SOFT_WHITE_GAIN)
-    pulled_lin = fused_lin + (soft_white - fused_lin) * clip_weight[..., None]
+    # Clipped glass holds no view: it gets an even glass tone (a soft, slightly blue-grey
+    # white, a touch brighter toward the bottom, as daylight glass reads from indoors),
+    # not the mottled mix of clipped and near-clipped pixels. When most of the glass is
+    # clipped the near-clipped patches left are mottling, not a view: all of it is toned.
+    glass_area = float(weight.sum())
+    clipped_small = (min_channel(small) >= CLIP).astype(np.float32)
+    blown_glass = glass_area > 1.0 and float((clipped_small * weight).sum()) / glass_area >= EVEN_TONE_BLOWN_SHARE
+    if blown_glass:
+        clip_weight = np.maximum(clip_weight, weight)
+    pulled_lin = fused_lin + (_glass_tone(sh, small_box) - fused_lin) * clip_weight[..., None]
     pulled = linear_to_srgb(pulled_lin).astype(np.float32)
     gain = pulled / np.maximum(small.astype(np.float32), 1.0)
     gain = 1.0 + (gain - 1.0) * weight[..., None]
@@ -304,5 +329,6 @@ def _pull_one(src: np.ndarray, out: np.ndarray, box: tuple[int, int, int, int],
         "recovered_share": round(float(near.sum()) / area, 4),
         "mean_change": round(float(change.mean()), 2),
         "fuse_scale": round(scale, 3),
+        "glass_tone": "whole glass" if blown_glass else "clipped pixels",
         "feather_px": int(feather),
     }

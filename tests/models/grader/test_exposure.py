@@ -146,6 +146,30 @@ def test_pull_recovers_detail_inside_the_windows(room, room_windows):
         assert entry["clipped_share"] + entry["recovered_share"] <= 1.0
 
 
+def test_blown_glass_gets_an_even_blue_grey_tone_not_mottled_white(room):
+    # A window blown to a mottled soft white (clipped, with patches just under the clip):
+    # the classical pull has no view to recover and gives the glass one even tone.
+    rgb = room.rgb.copy()
+    x0, y0, x1, y1 = room.windows[0]
+    rng = np.random.default_rng(5)
+    patches = cv2.resize(rng.uniform(238, 285, ((y1 - y0) // 24, (x1 - x0) // 24)), (x1 - x0, y1 - y0),
+                         interpolation=cv2.INTER_CUBIC)
+    rgb[y0:y1, x0:x1] = np.clip(patches, 0, 255).astype(np.uint8)[..., None]
+    window = {"bbox": [x0, y0, x1, y1], "stops_over_interior": 3.0, "clipped_share": 0.8}
+    result = pull_windows(read_only(rgb), [window], 2.5)
+    entry = result["report"]["windows"][0]
+    assert entry["pulled"] and entry["glass_tone"] == "whole glass"
+    m = max(8, (x1 - x0) // 8)
+    inside = result["rgb"][y0 + m:y1 - m, x0 + m:x1 - m].astype(np.float32)
+    before = rgb[y0 + m:y1 - m, x0 + m:x1 - m].astype(np.float32)
+    # Even: the mottling's spread is gone (a gentle top-to-bottom gradient is allowed).
+    rows_removed = inside - inside.mean(axis=1, keepdims=True)
+    assert rows_removed.std() < 0.25 * (before - before.mean(axis=1, keepdims=True)).std()
+    # Slightly blue-grey and still the brightest thing in the room, not grey.
+    r, g, b = inside.reshape(-1, 3).mean(axis=0)
+    assert b >= r + 3 and 215 <= g <= 245
+
+
 def test_pull_leaves_the_room_untouched(room, room_windows):
     rgb = read_only(room.rgb)
     snapshot = rgb.copy()
