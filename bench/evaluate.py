@@ -323,18 +323,44 @@ def eval_scene_task(folder: Path, modules: LocalModules, sheets: Path | None, li
     return evaluate_scene_photos(folder, limit=limit)
 
 
+def eval_windows_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
+    """The classical window detector on the labelled bright regions of the MLS interiors:
+    all-data precision/recall with the shipped fit and 5-fold by house with the weights and
+    threshold re-fitted per fold (``bench/fit_windows.py``)."""
+    from lumograph.bench.fit_windows import fit
+
+    result = fit(folder.parent)
+    shipped = result["all_data"]
+    return {
+        "precision": shipped["precision"], "recall": shipped["recall"], "f_beta": shipped["f_beta"],
+        "precision_kfold": result["kfold"]["precision"], "recall_kfold": result["kfold"]["recall"],
+        "f_beta_kfold": result["kfold"]["f_beta"], "f_beta_kfold_worst": result["kfold"]["worst_fold_f_beta"],
+        **result,
+    }
+
+
+def eval_dusk_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
+    """Day-to-dusk on the MLS exteriors: shadow depth before and after, windows lit."""
+    from lumograph.bench.eval_dusk import eval_dusk
+
+    return eval_dusk(folder, Path(sheets) / "dusk.png" if sheets is not None else None)
+
+
 TASKS: dict[str, Callable[..., dict]] = {
     "jewelry_masks": eval_jewelry_masks,
     "color_constancy": eval_color_constancy,
     "jewelry_photos": eval_jewelry_photos,
     "listing_photos": eval_listing_task,
     "listing_scene": eval_scene_task,
+    "listing_windows": eval_windows_task,
+    "listing_dusk": eval_dusk_task,
     "sky_masks": eval_sky,
     "specular": eval_specular_task,
     "hdr_brackets": eval_hdr_task,
 }
 #: Tasks that read another task's folder (default: the folder named like the task).
-TASK_FOLDERS = {"listing_scene": "listing_photos"}
+TASK_FOLDERS = {"listing_scene": "listing_photos", "listing_windows": "listing_photos",
+                "listing_dusk": "listing_photos"}
 
 
 def run_eval(data: Path, *, json_out: Path, sheets_dir: Path | None = None, limit: int | None = None,

@@ -16,6 +16,7 @@ import numpy as np
 
 from lumograph.models.common.colour import luminance, max_channel, srgb_to_linear
 from lumograph.models.common.imageio import parse_source_hw, require_rgb_u8
+from lumograph.models.window_detector.window_params import PARAMS as WINDOW_PARAMS
 
 #: Long side of the analysis grid: window outlines need no more, and it keeps the
 #: detector well under its 60 ms budget.
@@ -26,19 +27,20 @@ NEAR_CLIP = 240
 CLIP = 250
 #: Smallest window, as a share of the frame: a ceiling lamp or a hot-spot is smaller.
 MIN_AREA_SHARE = 0.004
-#: Detections below this confidence are not reported.
-MIN_CONFIDENCE = 0.5
+#: Detections below this confidence are not reported (fitted with the weights).
+MIN_CONFIDENCE = float(WINDOW_PARAMS["threshold"])
+#: The named measurements of a bright region the fitted model weighs, in its order.
+WINDOW_INPUTS = ("edge_stops", "box_fill", "straight", "mean_vmax", "clipped_share", "blown_share", "warmth",
+                 "circularity", "log_area_share", "top", "bottom", "log_aspect", "round_small", "in_ceiling",
+                 "below_window_line", "thin_strip")
+#: Standardised inputs are clipped to +- this many standard deviations (as the scene model).
+INPUT_CLIP = 4.0
 #: Mertens' (contrast, saturation, well-exposedness) exponents. OpenCV's default
 #: leaves well-exposedness out (0.0), which lets clipped white win on contrast.
 MERTENS_WEIGHTS = (1.0, 1.0, 1.0)
 
 
 # ------------------------------------------------------------------------ helpers
-
-
-def _squash(x: float, centre: float, width: float) -> float:
-    """Logistic score in (0, 1): 0.5 at ``centre``, ~0.88 at ``centre + 2 * width``."""
-    return 1.0 / (1.0 + math.exp(-(x - centre) / width))
 
 
 def ellipse_kernel(radius: int) -> np.ndarray:
@@ -85,14 +87,16 @@ def detect_windows(proxy_rgb: np.ndarray, source_hw: tuple[int, int]) -> dict:
 
     Each window is found on its own (several windows of different sizes give several
     entries): a connected near-clipped region (mullions and muntins closed over) of at
-    least ``MIN_AREA_SHARE`` of the frame, scored on the sharpness of its step down to
-    the surroundings (``edge_stops``: a lit wall or cabinet fades, a window does not),
-    how well it fills its box, how much of its outline (or its hull, behind blinds) runs
-    along straight sides, how much of it is clipped, and its colour (lamp light on a
-    backsplash or a vanity wall is warm, daylight is not). Small round blobs (ceiling
-    lamps, hot-spots), wide strips in the ceiling (light boxes), regions that start
-    below the window line (counters, beds, tubs) and thin strips (door edges) are
-    penalised. Detections below ``MIN_CONFIDENCE`` are dropped.
+    least ``MIN_AREA_SHARE`` of the frame, measured (``WINDOW_INPUTS``) on the sharpness
+    of its step down to the surroundings (``edge_stops``: a lit wall or cabinet fades, a
+    window does not), how well it fills its box, how much of its outline (or its hull,
+    behind blinds) runs along straight sides, how much of it is clipped, its colour (lamp
+    light on a backsplash or a vanity wall is warm, daylight is not), its size, place and
+    shape, and four rules (small round blobs: lamps; strips in the ceiling: light boxes;
+    regions starting below the window line: counters, beds, tubs; thin strips: door
+    edges). A logistic model fitted on labelled regions of the eval photos
+    (``bench/fit_windows.py``, ``window_params.py``) turns them into a confidence;
+    detections below ``MIN_CONFIDENCE`` (fitted with it) are dropped.
 
     ``stops_over_interior`` = log2(mean linear luminance inside the window / mean
     linear luminance of the room outside all windows). Clipped pixels count at their
@@ -204,29 +208,33 @@ def _measure_candidate(contour, mask, area, rect, lum, vmax, band, small) -> dic
     circularity = 4.0 * math.pi * area / max(perimeter * perimeter, 1e-6)
     h, w = mask.shape
     area_share = area / (h * w)
-    # Each cue is a soft vote; a window needs all of them, so they multiply.
-    confidence = (
-        _squash(edge_stops, 0.7, 0.15)
-        * _squash(box_fill, 0.5, 0.06)
-        * _squash(straight, 0.5, 0.08)
-        * _squash(mean_vmax, 240.0, 2.0)
-        * _squash(clipped_share, 0.15, 0.04)
-        * _squash(-warmth, -20.0, 4.0)
-    )
-    penalties = []
-    if circularity > 0.82 and area_share < 0.03:
-        penalties.append("round and small: a lamp or a hot-spot")
-    if y + bh <= 0.12 * h or (y + bh <= 0.3 * h and bw >= 2.0 * bh):
-        penalties.append("in the ceiling: a light fixture")
-    if y >= 0.55 * h:
-        penalties.append("starts below the window line: floor, counter, bed or tub")
-    if max(bw / max(bh, 1), bh / max(bw, 1)) > 4.5:
-        penalties.append("a thin strip: a door edge or a reflection")
-    confidence *= 0.2 ** len(penalties)
-    confidence = min(1.0, confidence / 0.6)  # the cues rarely all saturate on a real window
+    penalties = {
+        "round_small": circularity > 0.82 and area_share < 0.03,  # a lamp or a hot-spot
+        "in_ceiling": y + bh <= 0.12 * h or (y + bh <= 0.3 * h and bw >= 2.0 * bh),  # a light fixture
+        "below_window_line": y >= 0.55 * h,  # floor, counter, bed or tub
+        "thin_strip": max(bw / max(bh, 1), bh / max(bw, 1)) > 4.5,  # a door edge or a reflection
+    }
+    measures = {
+        "edge_stops": edge_stops, "box_fill": box_fill, "straight": straight, "mean_vmax": mean_vmax,
+        "clipped_share": clipped_share, "blown_share": blown_share, "warmth": warmth, "circularity": circularity,
+        "log_area_share": math.log(max(area_share, 1e-6)), "top": y / h, "bottom": (y + bh) / h,
+        "log_aspect": math.log(max(bw, 1) / max(bh, 1)), **{k: float(v) for k, v in penalties.items()},
+    }
+    confidence = window_confidence(measures)
     return {
         "mask": mask, "area": area, "rect": rect, "mean_lum": float(lum[inside].mean()),
         "edge_stops": edge_stops, "straight": straight, "box_fill": box_fill,
         "clipped_share": clipped_share, "blown_share": blown_share, "mean_vmax": mean_vmax, "warmth": warmth, "circularity": circularity,
-        "confidence": confidence, "penalties": penalties,
+        "confidence": confidence, "penalties": [k for k, v in penalties.items() if v], "measures": measures,
     }
+
+
+def window_confidence(measures: dict, params: dict | None = None) -> float:
+    """Probability that a bright region is daylight glass, from its named measurements
+    (``WINDOW_INPUTS``) under the fitted logistic model (``window_params.PARAMS``, or
+    ``params`` of that shape: the fitter passes candidates)."""
+    p = WINDOW_PARAMS if params is None else params
+    x = np.asarray([measures[k] for k in p["inputs"]], np.float64)
+    z = np.clip((x - np.asarray(p["mean"])) / np.asarray(p["scale"]), -INPUT_CLIP, INPUT_CLIP)
+    logits = z @ np.asarray(p["coef"]) + np.asarray(p["bias"])
+    return float(1.0 / (1.0 + math.exp(-(logits[1] - logits[0]))))

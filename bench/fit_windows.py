@@ -1,0 +1,205 @@
+"""Fit the classical window detector's weights and threshold
+(``models/window_detector/window_params.py``) on labelled regions of the eval photos, and
+say how well the fit carries to houses it has not seen.
+
+The detector (``window_detector/classical.py``) finds every bright region large enough to
+be a window (``_window_candidates``) and measures it (``WINDOW_INPUTS``: the step down to
+its surroundings, box fill, straight outline, brightness, clipped and blown shares,
+warmth, roundness, size, place, shape and four yes/no rules). Here those measurements
+are fitted as a two-class logistic regression with an L2 penalty (``fit_scene.fit_table``:
+standardised inputs, the penalty chosen by grouped cross-validation by house inside the
+training photos), and the reporting threshold is chosen on the training photos to
+maximise F0.5 over ``THRESHOLDS`` (precision counts twice recall: a lit wall or a white
+door pulled down to grey spoils a photo that was fine, a window left bright only leaves
+it as shot).
+
+Labels: ``bench/labels/listing_windows.tsv`` (every candidate region of the eval's
+interiors, labelled by eye: daylight glass or not). A region is matched to its label by
+its rectangle on the analysis grid (the candidates are deterministic).
+
+Figures: ``all_data`` (fit and score on every region: optimistic), ``kfold``: the houses
+in ``FOLDS`` folds (``fit_scene.house_folds``), each scored with weights, penalty and
+threshold re-fitted on the other four; precision, recall and F0.5 pooled over the
+held-out regions, and the worst fold. ``hand_set_before``: the detector's hand-set
+confidence (a product of logistic votes, threshold 0.5) on the same labels, measured
+before the fit. Recall counts the windows among the candidates: a window that is not
+bright enough to be a candidate (not blown, nothing to pull) is not counted.
+
+Run: ``python -m lumograph.bench.fit_windows --data ../shared/eval --json out/fit_windows.json``
+(about a minute on two cores); ``--write`` rewrites ``window_params.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lumograph.bench import fit_scene
+from lumograph.models.common.errors import InvalidOptions
+from lumograph.models.common.imageio import decode_image, resize_long_side
+from lumograph.models.window_detector import classical
+from lumograph.models.window_detector.classical import WINDOW_INPUTS, window_analysis_maps, window_confidence
+
+LABELS = Path(__file__).with_name("labels") / "listing_windows.tsv"
+PARAMS_PATH = Path(classical.__file__).with_name("window_params.py")
+COMMAND = "python -m lumograph.bench.fit_windows --data ../shared/eval --write"
+FOLDS = 5
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.2, 0.81, 0.05))
+BETA = 0.5
+#: The hand-set detector on these labels, measured 2026-12-05 before the fit (threshold 0.5):
+#: regions it reported that are windows, that are not, and windows among the candidates it
+#: did not report.
+HAND_SET_BEFORE = {"tp": 37, "fp": 3, "fn": 40, "precision": 0.925, "recall": 0.4805}
+
+
+def read_labels(path: Path = LABELS) -> dict[str, list[tuple[tuple[int, int, int, int], int]]]:
+    rows: dict[str, list] = {}
+    with open(path, newline="") as f:
+        lines = [line for line in f if not line.startswith("#")]
+    for row in csv.DictReader(lines, delimiter="\t"):
+        rect = tuple(int(row[k]) for k in ("x", "y", "w", "h"))
+        rows.setdefault(row["photo"], []).append((rect, int(row["window"])))
+    return rows
+
+
+def measure(data: Path) -> list[dict]:
+    """Every labelled candidate region: {"photo", "house", "x" (inputs), "y" (label)}."""
+    labels = read_labels()
+    folder = Path(data) / "listing_photos"
+    out = []
+    for stem, labelled in sorted(labels.items()):
+        path = folder / f"{stem}.jpg"
+        if not path.exists():
+            raise InvalidOptions(f"labelled photo missing from the eval folder, got {str(path)!r}")
+        proxy = resize_long_side(decode_image(path.read_bytes()).rgb, 1024)
+        small, lum, vmax = window_analysis_maps(proxy)
+        found = {tuple(int(v) for v in c["rect"]): c for c in classical._window_candidates(small, lum, vmax)}
+        for rect, label in labelled:
+            c = found.get(rect)
+            if c is None:
+                raise InvalidOptions(f"labelled region {rect} of {stem} is no longer a candidate: relabel "
+                                     f"(the candidates changed)")
+            out.append({"photo": stem, "house": fit_scene.house_of(stem + ".jpg"),
+                        "x": [c["measures"][k] for k in WINDOW_INPUTS], "y": label})
+    return out
+
+
+def fit_params(rows: list[dict]) -> dict:
+    """Weights (``fit_scene.fit_table``) and the F0.5-best threshold on ``rows``."""
+    x = np.asarray([r["x"] for r in rows], np.float64)
+    y = np.asarray([r["y"] for r in rows])
+    table = fit_scene.fit_table(x, np.ones_like(x), y, ("other", "window"), WINDOW_INPUTS,
+                                [r["house"] for r in rows])
+    probs = [window_confidence(dict(zip(WINDOW_INPUTS, r["x"])), table) for r in rows]
+    best = max(THRESHOLDS, key=lambda t: (score(probs, y, t)["f_beta"], -abs(t - 0.5)))
+    return {**table, "threshold": float(best)}
+
+
+def score(probs, labels, threshold: float) -> dict:
+    found = np.asarray(probs) >= threshold
+    labels = np.asarray(labels).astype(bool)
+    return _prf(int((found & labels).sum()), int((found & ~labels).sum()), int((~found & labels).sum()))
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict:
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    b2 = BETA * BETA
+    f = (1 + b2) * precision * recall / (b2 * precision + recall) if precision + recall else 0.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": round(precision, 4), "recall": round(recall, 4),
+            "f_beta": round(f, 4)}
+
+
+def _score_rows(rows: list[dict], params: dict) -> dict:
+    probs = [window_confidence(dict(zip(WINDOW_INPUTS, r["x"])), params) for r in rows]
+    return score(probs, [r["y"] for r in rows], params["threshold"])
+
+
+def kfold(rows: list[dict]) -> dict:
+    fold_of = fit_scene.house_folds([r["house"] for r in rows], FOLDS)
+    per_fold, tp, fp, fn = [], 0, 0, 0
+    for k in range(FOLDS):
+        train = [r for r in rows if fold_of[r["house"]] != k]
+        test = [r for r in rows if fold_of[r["house"]] == k]
+        params = fit_params(train)
+        s = _score_rows(test, params)
+        tp, fp, fn = tp + s["tp"], fp + s["fp"], fn + s["fn"]
+        per_fold.append({"fold": k, "n": len(test), "l2": params["l2"], "threshold": params["threshold"], **s})
+    pooled = _prf(tp, fp, fn)
+    return {"folds": FOLDS, **pooled, "worst_fold_f_beta": min(f["f_beta"] for f in per_fold),
+            "worst_fold_precision": min(f["precision"] for f in per_fold), "per_fold": per_fold}
+
+
+def fit(data: Path) -> dict:
+    rows = measure(data)
+    params = fit_params(rows)
+    return {
+        "params": params,
+        "all_data": _score_rows(rows, params),
+        "kfold": kfold(rows),
+        "hand_set_before": HAND_SET_BEFORE,
+        "n": {"regions": len(rows), "windows": sum(r["y"] for r in rows),
+              "photos": len({r["photo"] for r in rows}), "houses": len({r["house"] for r in rows})},
+        "beta": BETA,
+    }
+
+
+def _number(v: float) -> str:
+    return repr(float(f"{v:.6g}"))
+
+
+def write_params(result: dict, path: Path = PARAMS_PATH) -> None:
+    p, a, k = result["params"], result["all_data"], result["kfold"]
+    coef = ",\n".join(f"        [{_number(r[0])}, {_number(r[1])}]" for r in p["coef"])
+    path.write_text(f'''"""Fitted parameters of the classical window detector (``classical.py``).
+
+Written by ``{COMMAND}``
+(``bench/fit_windows.py``); do not edit by hand: re-run it after changing a measurement.
+logits = bias + clip(standardise(inputs), +-4) @ coef; a region is reported when the
+window class's probability reaches ``threshold``.
+
+At fit time, on {result["n"]["regions"]} labelled regions ({result["n"]["windows"]} windows) of \
+{result["n"]["photos"]} interiors: all-data precision {a["precision"]}, recall {a["recall"]};
+{k["folds"]}-fold by house precision {k["precision"]}, recall {k["recall"]} (worst fold F0.5 {k["worst_fold_f_beta"]}).
+"""
+
+PARAMS = {{
+    "inputs": {json.dumps(list(p["inputs"]))},
+    "l2": {p["l2"]},
+    "n": {p["n"]},
+    "mean": [{", ".join(_number(v) for v in p["mean"])}],
+    "scale": [{", ".join(_number(v) for v in p["scale"])}],
+    "coef": [
+{coef},
+    ],
+    "bias": [{", ".join(_number(v) for v in p["bias"])}],
+    "threshold": {p["threshold"]},
+}}
+''')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the shared eval folder")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--write", action="store_true", help="rewrite window_params.py with the all-data fit")
+    args = parser.parse_args(argv)
+    result = fit(args.data)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    short = {k: v for k, v in result.items() if k not in ("kfold", "params")}
+    short["kfold"] = {k: v for k, v in result["kfold"].items() if k != "per_fold"}
+    short["params"] = {k: result["params"][k] for k in ("l2", "threshold", "n")}
+    print(json.dumps(short, indent=2))
+    if args.write:
+        write_params(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
