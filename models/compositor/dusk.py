@@ -196,8 +196,10 @@ def _soften_shadows(out: np.ndarray, proxy: np.ndarray, sky: np.ndarray | None) 
     return result, round(float(mask.mean()), 4)
 
 
-def _light_window(out: np.ndarray, original: np.ndarray, box: tuple[int, int, int, int]) -> None:
-    """Warm glow inside ``box`` of ``out`` (in place, ``out`` is ours), with bloom.
+def _light_window(out: np.ndarray, original: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Warm glow inside ``box`` of ``out`` (in place, ``out`` is ours), with bloom; returns
+    the share of the box's inside that is glass and glows (0 for a box over a white wall,
+    whose bright pixels are left as trim).
 
     The glass is what glows: pixels on strong edges inside the box (frames, mullions,
     muntins) keep their dusk colour, so the window still reads as a window.
@@ -234,6 +236,7 @@ def _light_window(out: np.ndarray, original: np.ndarray, box: tuple[int, int, in
     bloom = cv2.GaussianBlur(glass, (0, 0), max(1.5, 0.12 * min(bw, bh)))
     lin = lin + (0.10 * bloom)[..., None] * warm[None, None, :]
     out[Y0:Y1, X0:X1] = encode_srgb8(lin)
+    return float(glass[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0].mean())
 
 
 def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[dict] | None, *,
@@ -253,7 +256,8 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
     little so detail stays); hard sun shadows (``shadow_mask``) are lifted by
     ``SHADOW_SOFTEN`` of their depth, as under a twilight sky; each window's glass is
     filled with warm light and a soft bloom, its frame and mullions left dark. Returns
-    {"rgb": new HxWx3 uint8, "report": {"windows_lit", "windows_given", "window_source"
+    {"rgb": new HxWx3 uint8, "report": {"windows_lit" (boxes a quarter of which glows),
+    "windows_given", "window_source"
     (given | detected | given+detected), "window_boxes" (source px), "sky_fraction", "exposure_stops",
     "ground_gains", "halo", "shadows_softened_share"}, "backend"}. Raises
     ``InvalidImage`` / ``InvalidOptions``. soften_shadows=False leaves the shadows as the
@@ -290,10 +294,10 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
         if not any(_overlap(box, other) > 0.3 for other in boxes[:given]):
             boxes.append(box)
     source = "given" if given == len(boxes) else ("detected" if given == 0 else "given+detected")
-    for box in boxes:
-        _light_window(out, rgb, box)
+    glowing = [_light_window(out, rgb, box) for box in boxes]
     report = {
-        "windows_lit": len(boxes),
+        # A box counts as lit when a quarter of it is glass that glows.
+        "windows_lit": sum(1 for g in glowing if g >= 0.25),
         "windows_given": given,
         "window_source": source,
         "window_boxes": [list(b) for b in boxes],
