@@ -363,13 +363,12 @@ async def run_enhance(
     report["modules_run"] = [n for n in MODULE_ORDER if modules[n]["ran"]]
     report["modules_applied"] = applied
 
+    encoded = await timed("encode", steps.encode(current, options["format"], options["quality"],
+                                                 options.get("max_long_side")))
     # Structure and clipping are compared pixel for pixel, so QA sees the edit before the
-    # perspective warp; the warp reports its own crop and correction. QA reads the proxy,
-    # not the file: the encode and the checks run side by side.
+    # perspective warp; the warp reports its own crop and correction.
     after_proxy = resize_long_side(before_warp, PROXY_LONG_SIDE)
-    encoded, qa = await asyncio.gather(
-        timed("encode", steps.encode(current, options["format"], options["quality"], options.get("max_long_side"))),
-        timed("qa", steps.check(proxy, after_proxy, applied, halo)))
+    qa = await timed("qa", steps.check(proxy, after_proxy, applied, halo))
     backends["qa"] = qa.get("backend", "classical")
     report["checks"] = qa["checks"]
     report["verdict"] = qa["verdict"]
