@@ -43,6 +43,29 @@ MERTENS_WEIGHTS = (1.0, 1.0, 1.0)
 # ------------------------------------------------------------------------ helpers
 
 
+def _squash(x: float, centre: float, width: float) -> float:
+    """Logistic score in (0, 1): 0.5 at ``centre``, ~0.88 at ``centre + 2 * width``."""
+    return 1.0 / (1.0 + math.exp(-(x - centre) / width))
+
+
+def vote_confidence(measures: dict) -> float:
+    """The detector's cue votes: each cue a soft logistic vote (centres and widths set by
+    reasoning about what the cue measures), multiplied (a window needs all of them), each
+    broken rule dividing by five. ``window_params.PARAMS["model"] == "votes"`` ships it."""
+    m = measures
+    confidence = (
+        _squash(m["edge_stops"], 0.7, 0.15)
+        * _squash(m["box_fill"], 0.5, 0.06)
+        * _squash(m["straight"], 0.5, 0.08)
+        * _squash(m["mean_vmax"], 240.0, 2.0)
+        * _squash(m["clipped_share"], 0.15, 0.04)
+        * _squash(-m["warmth"], -20.0, 4.0)
+    )
+    broken = sum(int(m[k] > 0.5) for k in ("round_small", "in_ceiling", "below_window_line", "thin_strip"))
+    confidence *= 0.2 ** broken
+    return min(1.0, confidence / 0.6)  # the cues rarely all saturate on a real window
+
+
 def ellipse_kernel(radius: int) -> np.ndarray:
     """An elliptical OpenCV structuring element of ``radius`` (int >= 0): a
     (2r+1)x(2r+1) uint8 disc of ones, for the window masks' erode / dilate."""
@@ -94,9 +117,10 @@ def detect_windows(proxy_rgb: np.ndarray, source_hw: tuple[int, int]) -> dict:
     light on a backsplash or a vanity wall is warm, daylight is not), its size, place and
     shape, and four rules (small round blobs: lamps; strips in the ceiling: light boxes;
     regions starting below the window line: counters, beds, tubs; thin strips: door
-    edges). A logistic model fitted on labelled regions of the eval photos
-    (``bench/fit_windows.py``, ``window_params.py``) turns them into a confidence;
-    detections below ``MIN_CONFIDENCE`` (fitted with it) are dropped.
+    edges). The shipped model (``window_params.py``, chosen and fitted by
+    ``bench/fit_windows.py`` on labelled regions of the eval photos: the cue votes or a
+    logistic regression) turns them into a confidence; detections below
+    ``MIN_CONFIDENCE`` (fitted with it) are dropped.
 
     ``stops_over_interior`` = log2(mean linear luminance inside the window / mean
     linear luminance of the room outside all windows). Clipped pixels count at their
@@ -230,10 +254,13 @@ def _measure_candidate(contour, mask, area, rect, lum, vmax, band, small) -> dic
 
 
 def window_confidence(measures: dict, params: dict | None = None) -> float:
-    """Probability that a bright region is daylight glass, from its named measurements
-    (``WINDOW_INPUTS``) under the fitted logistic model (``window_params.PARAMS``, or
-    ``params`` of that shape: the fitter passes candidates)."""
+    """Confidence that a bright region is daylight glass, from its named measurements
+    (``WINDOW_INPUTS``) under the shipped model (``window_params.PARAMS``, or ``params`` of
+    that shape: the fitter passes candidates): ``model`` "votes" (``vote_confidence``) or
+    "logistic" (a fitted logistic regression over the standardised measurements)."""
     p = WINDOW_PARAMS if params is None else params
+    if p.get("model", "logistic") == "votes":
+        return vote_confidence(measures)
     x = np.asarray([measures[k] for k in p["inputs"]], np.float64)
     z = np.clip((x - np.asarray(p["mean"])) / np.asarray(p["scale"]), -INPUT_CLIP, INPUT_CLIP)
     logits = z @ np.asarray(p["coef"]) + np.asarray(p["bias"])

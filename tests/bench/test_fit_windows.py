@@ -49,3 +49,10 @@ def test_precision_counts_more_than_recall():
 def test_the_labels_still_name_the_detectors_candidates():
     rows = fit_windows.measure(require_eval("listing_photos").parent)
     assert len(rows) >= 150 and sum(r["y"] for r in rows) >= 50
+
+
+def test_the_shipped_model_is_the_better_held_out_one_and_the_more_precise_when_close():
+    folded = {"votes": {"f_beta": 0.75, "precision": 0.9}, "logistic": {"f_beta": 0.80, "precision": 0.7}}
+    assert fit_windows.choose_model(folded) == "logistic"
+    folded["votes"]["f_beta"] = 0.79  # within F_TIE: the more precise one
+    assert fit_windows.choose_model(folded) == "votes"
