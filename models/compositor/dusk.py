@@ -258,7 +258,7 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
     filled with warm light and a soft bloom, its frame and mullions left dark. Returns
     {"rgb": new HxWx3 uint8, "report": {"windows_lit" (boxes a quarter of which glows),
     "windows_given", "window_source"
-    (given | detected | given+detected), "window_boxes" (source px), "sky_fraction", "exposure_stops",
+    (given | detected | given+detected | none), "window_boxes" (source px), "sky_fraction", "exposure_stops",
     "ground_gains", "halo", "shadows_softened_share"}, "backend"}. Raises
     ``InvalidImage`` / ``InvalidOptions``. soften_shadows=False leaves the shadows as the
     dusk tone makes them (the eval's comparison).
@@ -293,7 +293,8 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
         box = (int(x0 * sx), int(y0 * sy), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy)))
         if not any(_overlap(box, other) > 0.3 for other in boxes[:given]):
             boxes.append(box)
-    source = "given" if given == len(boxes) else ("detected" if given == 0 else "given+detected")
+    source = ("none" if not boxes else "given" if given == len(boxes)
+              else "detected" if given == 0 else "given+detected")
     glowing = [_light_window(out, rgb, box) for box in boxes]
     report = {
         # A box counts as lit when a quarter of it is glass that glows.
