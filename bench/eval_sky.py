@@ -117,8 +117,8 @@ def eval_sky_masks(folder: Path, sheets: Path | None = None, kfold: bool = False
     "exterior_log_odds", "iou" (None without sky), "iou_given_exterior",
     "iou_sky_model_alone", "pred_fraction", "gt_fraction", "condition"}}}. Fractions are
     shares of the frame; IoUs and fractions are rounded to 4 places.
-    kfold: also re-fit the matte's thresholds per fold (``fit_sky.kfold``, several
-    minutes) and add "miou_kfold", "miou_kfold_worst", "false_sky_rate_kfold" (the
+    kfold: also re-fit the matte's thresholds per fold (``fit_sky.kfold``, about a
+    minute) and add "miou_kfold", "miou_kfold_worst", "false_sky_rate_kfold" (the
     product pipeline scored on held-out photos; the false sky counts the listing
     interiors of the sibling ``listing_photos`` as well) and "fit" (the all-data fit's
     figures, on the same photos as the k-fold).

@@ -33,7 +33,7 @@ out together; the grid is re-chosen on the other folds and scored on the held-ou
 not see it) and per fold (mean and worst; a fold holds one or two photos with sky).
 
 Every photo is segmented once per grid point and the results kept (``Measured``); the
-choices then run in memory. About 8 minutes on two cores (a cache: ``--cache``).
+choices then run in memory. About 70 s on two cores (a cache: ``--cache``).
 
 Run: ``python -m lumograph.bench.fit_sky --data ../shared/eval --json out/fit_sky.json``;
 add ``--write`` to rewrite ``sky_params.py`` with the all-data fit.
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import math
 import pickle
 import sys
@@ -53,15 +52,13 @@ import cv2
 import numpy as np
 
 from lumograph.bench import fit_scene
+from lumograph.bench.eval_sky import FALSE_SKY_FRACTION, PROXY_LONG_SIDE, _read_rgb
+from lumograph.bench.fit_output import emit_fit
 from lumograph.models.classifier.scene import SceneModel, classify_measurements
 from lumograph.models.common.imageio import resize_long_side
 from lumograph.models.segmenter import sky_matte
 from lumograph.models.segmenter.sky_params import PARAMS as SHIPPED
 
-#: Same proxy as the listing graph.
-PROXY_LONG_SIDE = 1024
-#: Predicted sky share above which a photo without sky counts as a false sky (as eval_sky).
-FALSE_SKY_FRACTION = 0.005
 FALSE_SKY_COST = 3.0
 FOLDS = 5
 #: Matte grid (each point segments every photo once) and decision grid (in memory).
@@ -70,6 +67,8 @@ MATTE_GRID = {
     "grow_texture": (2.5, 3.0, 3.5),
     "likeness_far": (18.0, 22.0, 26.0),
 }
+#: The values the matte had before the fit (ties in the grid go to the point nearest them).
+HAND_SET = {"grow_lab_distance": 12.0, "grow_texture": 2.5, "likeness_far": 18.0, "exterior_accept_log_odds": 0.0}
 ACCEPT_GRID = (-2.0, -1.0, 0.0, 1.0, 2.0)
 #: The scene term segment_sky adds when told "exterior" (the evidence without it is
 #: what the region itself shows).
@@ -103,13 +102,6 @@ def grid_points() -> list[tuple[float, float, float]]:
 
 def _params_of(key: tuple[float, float, float], accept: float) -> dict:
     return {**dict(zip(MATTE_GRID, key)), "exterior_accept_log_odds": accept}
-
-
-def _read(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(path)
-    return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
 def _score_grid(shape: tuple[int, int]) -> tuple[int, int]:
@@ -149,7 +141,7 @@ def measure(data: Path, cache: Path | None = None) -> list[Measured]:
     without = [p for p, _ in named if not gts[p.stem].any()]
     fold_of = {p.stem: i % FOLDS for i, p in enumerate(with_sky + without)}
     for path, _ in named:
-        rgb = _read(path)
+        rgb = _read_rgb(path)
         proxy = resize_long_side(rgb, PROXY_LONG_SIDE)
         gt_full = gts[path.stem]
         hw = _score_grid(gt_full.shape)
@@ -173,7 +165,7 @@ def measure(data: Path, cache: Path | None = None) -> list[Measured]:
             out.append(Measured(photo.name, "listing", k, None, scene_all, scene_held,
                                 dict.fromkeys(grid_points(), -math.inf), dict.fromkeys(grid_points())))
             continue
-        rgb = _read(listing / photo.name)
+        rgb = _read_rgb(listing / photo.name)
         proxy = resize_long_side(rgb, PROXY_LONG_SIDE)
         lo, preds = _segment_all(proxy, _score_grid(proxy.shape[:2]), min(ACCEPT_GRID) - EXTERIOR_TERM)
         out.append(Measured(photo.name, "listing", k, None, scene_all, scene_held, lo, preds))
@@ -212,10 +204,9 @@ def score(photos: list[Measured], key: tuple, accept: float, held: bool = False)
             "objective": (miou or 0.0) - FALSE_SKY_COST * rate}
 
 
-def _distance_to_shipped(key: tuple, accept: float) -> float:
-    before = {"grow_lab_distance": 12.0, "grow_texture": 2.5, "likeness_far": 18.0, "exterior_accept_log_odds": 0.0}
+def _distance_to_hand_set(key: tuple, accept: float) -> float:
     now = _params_of(key, accept)
-    return sum(abs(now[k] - v) / v if v else abs(now[k] - v) for k, v in before.items())
+    return sum(abs(now[k] - v) / v if v else abs(now[k] - v) for k, v in HAND_SET.items())
 
 
 def choose(photos: list[Measured], held: bool = False) -> tuple[tuple, float, dict]:
@@ -224,7 +215,7 @@ def choose(photos: list[Measured], held: bool = False) -> tuple[tuple, float, di
     for key in grid_points():
         for accept in ACCEPT_GRID:
             s = score(photos, key, accept, held)
-            rank = (-s["objective"], _distance_to_shipped(key, accept))
+            rank = (-s["objective"], _distance_to_hand_set(key, accept))
             if best is None or rank < best[0]:
                 best = (rank, key, accept, s)
     return best[1], best[2], best[3]
@@ -314,13 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="rewrite sky_params.py with the all-data fit")
     args = parser.parse_args(argv)
     result = fit(args.data, args.cache)
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text)
-    short = {k: v for k, v in result.items() if k != "kfold"}
-    short["kfold"] = {k: v for k, v in result["kfold"].items() if k != "per_fold"}
-    print(json.dumps(short, indent=2))
+    emit_fit(result, args.json)
     if args.write:
         write_params(result)
     return 0

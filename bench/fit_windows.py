@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from lumograph.bench import fit_scene
+from lumograph.bench.fit_output import emit_fit
 from lumograph.models.common.errors import InvalidOptions
 from lumograph.models.common.imageio import decode_image, resize_long_side
 from lumograph.models.window_detector import classical
@@ -224,13 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="rewrite window_params.py with the all-data fit")
     args = parser.parse_args(argv)
     result = fit(args.data)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
-    short = {k: v for k, v in result.items() if k not in ("kfold", "params")}
-    short["kfold"] = {k: v for k, v in result["kfold"].items() if k != "per_fold"}
-    short["params"] = {k: result["params"].get(k) for k in ("model", "l2", "threshold", "n")}
-    print(json.dumps(short, indent=2))
+    emit_fit(result, args.json, params_keys=("model", "l2", "threshold", "n"))
     if args.write:
         write_params(result)
     return 0
