@@ -339,6 +339,22 @@ def eval_windows_task(folder: Path, modules: LocalModules, sheets: Path | None, 
     }
 
 
+def eval_glare_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
+    """The glare detector on the labelled hot-spot candidates of the MLS interiors (glare,
+    shine, other): all-data and 5-fold-by-house counts with the thresholds re-fitted per
+    fold, shine kept, and the specular and synthetic-flash constraints
+    (``bench/fit_glare.py``)."""
+    from lumograph.bench.fit_glare import fit
+
+    result = fit(folder.parent)
+    shipped, held = result["all_data"], result["kfold"]
+    return {
+        "precision": shipped["precision"], "recall": shipped["recall"], "wrong_edits": shipped["fp"],
+        "shine_kept": shipped["shine_kept"], "precision_kfold": held["precision"], "recall_kfold": held["recall"],
+        "wrong_edits_kfold": held["fp"], "shine_kept_kfold": held["shine_kept"], **result,
+    }
+
+
 def eval_dusk_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
     """Day-to-dusk on the MLS exteriors: shadow depth before and after, windows lit."""
     from lumograph.bench.eval_dusk import eval_dusk
@@ -353,6 +369,7 @@ TASKS: dict[str, Callable[..., dict]] = {
     "listing_photos": eval_listing_task,
     "listing_scene": eval_scene_task,
     "listing_windows": eval_windows_task,
+    "listing_glare": eval_glare_task,
     "listing_dusk": eval_dusk_task,
     "sky_masks": eval_sky,
     "specular": eval_specular_task,
@@ -360,7 +377,7 @@ TASKS: dict[str, Callable[..., dict]] = {
 }
 #: Tasks that read another task's folder (default: the folder named like the task).
 TASK_FOLDERS = {"listing_scene": "listing_photos", "listing_windows": "listing_photos",
-                "listing_dusk": "listing_photos"}
+                "listing_glare": "listing_photos", "listing_dusk": "listing_photos"}
 
 
 def run_eval(data: Path, *, json_out: Path, sheets_dir: Path | None = None, limit: int | None = None,

@@ -21,6 +21,7 @@ from lumograph.models.common.imageio import embed_xmp, resize_long_side
 from lumograph.models.common.provenance import GENERATIVE_BACKENDS, listing_source_type, xmp_packet
 from lumograph.models.grader.window_pull import window_fully_blown, window_needs_pull
 from lumograph.models.inpainter.diffusion import WINDOW_VIEW_DISCLOSURE
+from lumograph.models.inpainter.glare_params import PARAMS as GLARE_PARAMS
 
 Step = Callable[..., Awaitable[Any]]
 
@@ -51,7 +52,9 @@ DISCLOSED = {
 GLASS_MASK_BACKENDS = frozenset({"sam"})
 
 # Auto-select thresholds: the measured signal must clear these for a module to run.
-GLARE_MIN_SHARE = 0.0003  # share of the frame in specular hot-spots
+#: The largest hot-spot's share of the frame from which glare removal runs (fitted with the
+#: detector's thresholds by bench/fit_glare.py: glints on chrome hardware stay under it).
+GLARE_MIN_REGION_SHARE = GLARE_PARAMS["auto_min_region_share"]
 TILT_MIN_DEG = 1.0  # converging verticals worth straightening
 CAST_MIN_DEG = 2.0  # colour cast worth a grade on its own
 EXPOSURE_BAND = (0.38, 0.62)  # median luminance (0-1) a listing photo should sit in
@@ -183,11 +186,13 @@ def plan_modules(
                   "the glass soft white"), lost)
 
     share = float(signals.get("hotspot_share") or 0.0)
+    largest = float(signals.get("hotspot_largest_share") or 0.0)
     # Flash glare is an interior problem; outdoors the bright specks are sun glints on
-    # glass, chrome and water that an editor keeps.
-    decide("glare_removal", share >= GLARE_MIN_SHARE and not exterior,
-           f"hot-spots cover {share:.2%} of the frame (threshold {GLARE_MIN_SHARE:.2%})"
-           + ("; exterior: sun glints are kept" if exterior else ""), share)
+    # glass, chrome and water that an editor keeps. A flash spot is one large hot-spot;
+    # small ones are mostly highlights on hardware that keeps its shine.
+    decide("glare_removal", largest >= GLARE_MIN_REGION_SHARE and not exterior,
+           f"hot-spots cover {share:.2%} of the frame, the largest {largest:.3%} (threshold "
+           f"{GLARE_MIN_REGION_SHARE:.3%})" + ("; exterior: sun glints are kept" if exterior else ""), largest)
 
     mirror = bool(signals.get("mirror_present"))
     decide("mirror_cleanup", mirror and not exterior,

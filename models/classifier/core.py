@@ -22,7 +22,7 @@ from lumograph.models.classifier.scene import ROOM_TYPES, analyse_scene, detect_
 from lumograph.models.common.backends import BackendSelection, select_backend
 from lumograph.models.compositor.verticals import estimate_verticals
 from lumograph.models.grader.room_grade import measure_cast
-from lumograph.models.inpainter.glare import hotspot_share
+from lumograph.models.inpainter.glare import hotspot_signals
 
 #: Client room labels: a room type, or "exterior" for the outside of the house.
 CLIENT_ROOM_LABELS = (*ROOM_TYPES, "exterior")
@@ -69,8 +69,8 @@ class ClassifierCore:
         ``CLIENT_ROOM_LABELS`` or None; it wins over the guess and is recorded as
         ``room_source="client"`` next to the guess. Returns ``{"scene", "scene_confidence",
         "room_type" (None for exteriors), "room_confidence", "room_scores", "room_source",
-        "guess", "features", "signals", "backend"}``; ``signals`` holds ``hotspot_share``,
-        ``mirror`` / ``mirror_present`` (box as fractions of width and height),
+        "guess", "features", "signals", "backend"}``; ``signals`` holds ``hotspot_share`` and
+        ``hotspot_largest_share``, ``mirror`` / ``mirror_present`` (box as fractions of width and height),
         ``verticals`` / ``tilt_deg`` / ``tilt_confidence``, ``cast_deg``,
         ``median_luminance`` and the cast measurement.
 
@@ -108,8 +108,10 @@ class ClassifierCore:
                       [box[0] / w, box[1] / h, box[2] / w, box[3] / h]}
         verticals = estimate_verticals(proxy_rgb)
         cast = measure_cast(proxy_rgb)
+        hot = hotspot_signals(proxy_rgb)
         out["signals"] = {
-            "hotspot_share": float(hotspot_share(proxy_rgb)),
+            "hotspot_share": float(hot["share"]),
+            "hotspot_largest_share": float(hot["largest_share"]),
             "mirror": mirror,
             "mirror_present": mirror["present"],
             "verticals": verticals,

@@ -95,22 +95,37 @@ def _hotspot_dict(a: Analysis) -> dict:
 
 
 def hotspot_share(proxy_rgb: np.ndarray) -> float:
-    """Share of the frame in specular hot-spots, in [0, 1] (the auto-select signal).
+    """Share of the frame in specular hot-spots, in [0, 1].
 
     proxy_rgb: HxWx3 uint8 RGB, ideally <= 1024 px long side (larger inputs are reduced
     first); not modified. Same detector as ``find_hotspots``.
     """
+    return hotspot_signals(proxy_rgb)["share"]
+
+
+def hotspot_signals(proxy_rgb: np.ndarray) -> dict:
+    """The auto-select signals: ``{"share": share of the frame in hot-spots, "largest_share":
+    the largest hot-spot's share of the frame}`` (both in [0, 1]; a flash spot is one large
+    region, the glints on a row of drawer pulls are several small ones).
+
+    proxy_rgb as for ``hotspot_share``; not modified.
+    """
     require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=MIN_SIDE)
-    return rounded(float(analyse(proxy_rgb).mask.mean()), 6)
+    a = analyse(proxy_rgb)
+    frame = a.grid_hw[0] * a.grid_hw[1]
+    largest = max((r.area for r in a.regions), default=0) / frame
+    return {"share": rounded(float(a.mask.mean()), 6), "largest_share": rounded(largest, 6)}
 
 
 # ------------------------------------------------------------------------- glare
 
 
-def remove_glare(rgb: np.ndarray) -> dict:
+def remove_glare(rgb: np.ndarray, *, params: dict | None = None) -> dict:
     """Remove flash / specular hot-spots at full resolution.
 
-    rgb: HxWx3 uint8 RGB; not modified. Hot-spots are found on the analysis proxy; each
+    rgb: HxWx3 uint8 RGB; not modified. params: the hot-spot tests' thresholds
+    (``hotspots.PARAMS``, the fitted ones, when None; ``bench/fit_glare.py`` passes trial
+    points). Hot-spots are found on the analysis proxy; each
     region is restored on a full-resolution crop: the specular excess over the local
     diffuse level is subtracted in linear light where the highlight is not clipped, and
     clipped pixels are inpainted (``cv2.INPAINT_TELEA``); edits are feathered.
@@ -121,7 +136,7 @@ def remove_glare(rgb: np.ndarray) -> dict:
     "rejected": {...}}, "applied": bool}``.
     """
     require_rgb_u8(rgb, "rgb", min_side=MIN_SIDE)
-    a = analyse(rgb)
+    a = analyse(rgb, params)
     det = _hotspot_dict(a)
     report = {"regions": det["regions"], "share": det["share"], "inpainted_share": 0.0,
               "subtracted_share": 0.0, "method": "none", "boxes_norm": det["boxes_norm"],

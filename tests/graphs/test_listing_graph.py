@@ -5,7 +5,14 @@ import asyncio
 import numpy as np
 import pytest
 
-from lumograph.graphs.listing import ListingSteps, billed_tier, plan_modules, run_bundle, run_enhance
+from lumograph.graphs.listing import (
+    GLARE_MIN_REGION_SHARE,
+    ListingSteps,
+    billed_tier,
+    plan_modules,
+    run_bundle,
+    run_enhance,
+)
 from lumograph.serve.schemas import EnhanceOptions
 
 INTERIOR = {"scene": "interior", "room_type": "kitchen", "room_source": "classifier",
@@ -197,7 +204,7 @@ def test_billed_tier():
 @pytest.mark.parametrize("alter", [False, True])
 def test_primary_exterior_is_protected_unless_opted_in(alter):
     signals = {**EXTERIOR["signals"], "scene": "exterior", "sky_condition": "grey",
-               "sky_needs_replacement": True, "hotspot_share": 0.01}
+               "sky_needs_replacement": True, "hotspot_share": 0.01, "hotspot_largest_share": 0.01}
     plan = plan_modules(signals, tier="premium", requested=None, dusk=False, primary=True,
                         alter_primary=alter, brackets=False, window_threshold_stops=2.5)
     assert plan["sky_replacement"].run is alter
@@ -262,11 +269,15 @@ def test_bundle_keeps_going_when_one_photo_fails():
     assert out.summary["billing"]["by_tier"]["not_billed"] == 1
 
 
-def test_glare_removal_runs_indoors_only():
-    signals = {**INTERIOR["signals"], "scene": "interior", "hotspot_share": 0.01}
+def test_glare_removal_runs_indoors_only_on_a_large_hot_spot():
+    signals = {**INTERIOR["signals"], "scene": "interior", "hotspot_share": 0.01, "hotspot_largest_share": 0.01}
     kw = dict(tier="premium", requested=None, dusk=False, primary=False, alter_primary=False,
               brackets=False, window_threshold_stops=2.5)
     assert plan_modules(signals, **kw)["glare_removal"].run is True
+    # Many small glints (a row of drawer pulls) cover as much of the frame but none is a
+    # flash spot: left alone.
+    glints = {**signals, "hotspot_largest_share": 0.5 * GLARE_MIN_REGION_SHARE}
+    assert plan_modules(glints, **kw)["glare_removal"].run is False
     outdoor = plan_modules({**signals, "scene": "exterior"}, **kw)["glare_removal"]
     assert outdoor.run is False and "exterior" in outdoor.reason
 
