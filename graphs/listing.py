@@ -76,7 +76,7 @@ class ListingSteps:
     dusk(rgb, proxy_matte, windows) -> {"rgb", "report", "backend"}
     grade(rgb, room_type) -> {"rgb", "report", "backend"}
     encode(rgb, fmt, quality, max_long_side) -> {"encoded", "media_type", "format", "width", "height"}
-    check(before_proxy, after_proxy, applied, halo) -> {"verdict", "score", "checks", "backend"}
+    check(before_proxy, after_proxy, applied, halo, warp) -> {"verdict", "score", "checks", "backend"}
 
     Optional (None: the host has only the classical twins):
     backends() -> {module: {"backend", "reason", ...}}: what each module runs now;
@@ -371,9 +371,15 @@ async def run_enhance(
     encoded = await timed("encode", steps.encode(current, options["format"], options["quality"],
                                                  options.get("max_long_side")))
     # Structure and clipping are compared pixel for pixel, so QA sees the edit before the
-    # perspective warp; the warp reports its own crop and correction.
+    # perspective warp; the warp reports its own crop and correction, and QA carries the
+    # MLS boxes through it into the delivered frame.
     after_proxy = resize_long_side(before_warp, PROXY_LONG_SIDE)
-    qa = await timed("qa", steps.check(proxy, after_proxy, applied, halo))
+    warp = None
+    vr = modules["verticals"].get("report", {}) if "verticals" in applied else {}
+    if vr.get("matrix") is not None:
+        warp = {"matrix": vr["matrix"], "input_size": [before_warp.shape[1], before_warp.shape[0]],
+                "output_size": vr["output_size"]}
+    qa = await timed("qa", steps.check(proxy, after_proxy, applied, halo, warp))
     backends["qa"] = qa.get("backend", "classical")
     report["checks"] = qa["checks"]
     report["verdict"] = qa["verdict"]

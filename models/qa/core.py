@@ -13,7 +13,7 @@ from lumograph.models.qa.checks import Check, verdict
 from lumograph.models.qa.cutout import check_complete, check_cutout
 from lumograph.models.qa.lightbox import check_input, check_output
 from lumograph.models.qa.listing import check_listing
-from lumograph.models.qa.mls import check_branding, check_people
+from lumograph.models.qa.mls import check_branding, check_people, to_delivered_frame
 from lumograph.models.qa.text import TextDetector, TextDetectorUnavailable
 
 #: The people scan (the slowest listing check) runs in a thread beside the others; the face
@@ -90,11 +90,14 @@ class QACore:
         return rep
 
     def check_listing(self, before_proxy: np.ndarray, after_proxy: np.ndarray, applied: list[str],
-                      halo: float | None = None) -> dict:
-        """Compare an enhanced listing photo with its input (both HxWx3 uint8 proxies):
-        structure kept, no new clipping or crushed blacks, no halo on replaced skies; and
-        the MLS rules on the edited photo (``qa.mls``: no branding, no people; review, with
-        their boxes). Returns ``{"verdict", "score", "checks", "backend"}``."""
+                      halo: float | None = None, warp: dict | None = None) -> dict:
+        """Compare an enhanced listing photo with its input (both HxWx3 uint8 proxies, the
+        edit before any perspective warp, so they line up): structure kept, no new clipping
+        or crushed blacks, no halo on replaced skies; and the MLS rules on the edited photo
+        (``qa.mls``: no branding, no people; review, with their boxes). warp: the
+        perspective correction applied after the edit (``mls.to_delivered_frame``), which
+        carries the MLS boxes into the delivered frame, or None. Returns ``{"verdict",
+        "score", "checks", "backend"}``."""
         applied = list(applied)
         people = _SIDE.submit(check_people, after_proxy)
         try:
@@ -102,12 +105,8 @@ class QACore:
         except BaseException:
             people.cancel()
             raise
-        # The graph hands the edit before the perspective warp (it lines up with the input);
-        # the warp crops a little at the edges, so a box there may lie partly outside the
-        # delivered frame.
-        note = "boxes are in the frame before the perspective correction" if "verticals" in applied else ""
-        checks.append(check_branding(after_proxy, self.text_detector, note=note))
-        checks.append(people.result())
+        checks.append(to_delivered_frame(check_branding(after_proxy, self.text_detector), warp))
+        checks.append(to_delivered_frame(people.result(), warp))
         return self._report(checks)
 
     def _report(self, checks: list[Check]) -> dict:

@@ -192,13 +192,11 @@ def find_branding(rgb: np.ndarray, detector: TextDetector) -> list[FoundText]:
     return keep_branding(text_candidates(rgb, detector))
 
 
-def check_branding(rgb: np.ndarray, detector: TextDetector | TextDetectorUnavailable | None, *,
-                   note: str = "") -> Check:
+def check_branding(rgb: np.ndarray, detector: TextDetector | TextDetectorUnavailable | None) -> Check:
     """``listing_branding`` on the delivered photo's proxy ``rgb`` (HxWx3 uint8 RGB).
 
     detector: the replica's ``TextDetector``; None or ``TextDetectorUnavailable`` gives an
-    honest "not measured" (info). note: appended to the message (e.g. which frame the
-    boxes are in). Value: the number of text boxes; severity "review" when there are any
+    honest "not measured" (info). Value: the number of text boxes; severity "review" when there are any
     (boxes in ``Check.boxes``, best first, at most ``MAX_REPORTED``).
     """
     if detector is None:
@@ -216,8 +214,6 @@ def check_branding(rgb: np.ndarray, detector: TextDetector | TextDetectorUnavail
                    "number, a sign) is allowed: flagged for review, nothing was removed")
     else:
         message = "no text, watermark or logo lettering found"
-    if note:
-        message += f"; {note}"
     return Check(BRANDING_CHECK, not found, "review", len(found), limit, message, rule=RULE_BRANDING,
                  boxes=[f.as_dict() for f in found[:MAX_REPORTED]] if found else None)
 
@@ -276,3 +272,55 @@ def check_people(rgb: np.ndarray) -> Check:
                    "are not detected)")
     return Check(PEOPLE_CHECK, not found, "review", len(found), limit, message, rule=RULE_PEOPLE,
                  boxes=[p.as_dict() for p in found[:MAX_REPORTED]] if found else None)
+
+
+# --- boxes in the delivered frame
+
+
+def _map_box(box, matrix: np.ndarray, in_wh, out_wh) -> tuple[list[float], float]:
+    """``box`` (x0, y0, x1, y1 fractions of the input) through ``matrix`` (input px ->
+    output px): the bounding box of its warped corners as fractions of the output, clipped
+    to it, and the share of the warped box that stays inside."""
+    (iw, ih), (ow, oh) = in_wh, out_wh
+    x0, y0, x1, y1 = (float(v) for v in box)
+    corners = np.array([[[x0 * iw, y0 * ih], [x1 * iw, y0 * ih], [x1 * iw, y1 * ih], [x0 * iw, y1 * ih]]],
+                       np.float64)
+    warped = cv2.perspectiveTransform(corners, matrix)[0]
+    lo, hi = warped.min(axis=0) / (ow, oh), warped.max(axis=0) / (ow, oh)
+    area = float(np.prod(np.maximum(hi - lo, 1e-12)))
+    clo, chi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
+    inside = float(np.prod(np.maximum(chi - clo, 0.0))) / area
+    return [round(float(v), 4) for v in (*clo, *chi)], inside
+
+
+def to_delivered_frame(check: Check, warp: dict | None) -> Check:
+    """An MLS check found on the photo before the perspective correction, with its boxes
+    carried into the delivered (warped and cropped) frame.
+
+    warp: ``{"matrix": 3x3 input px -> output px, "input_size": [w, h], "output_size": [w,
+    h]}`` (the verticals module's report) or None (returned unchanged). A box the crop cut
+    away entirely is dropped (it is not in the delivered photo); when none is left the
+    check passes. ``value`` counts what is left.
+    """
+    if warp is None or not check.boxes:
+        return check
+    matrix = np.asarray(warp["matrix"], np.float64).reshape(3, 3)
+    in_wh, out_wh = tuple(warp["input_size"]), tuple(warp["output_size"])
+    kept = []
+    for item in check.boxes:
+        box, inside = _map_box(item["box"], matrix, in_wh, out_wh)
+        if inside <= 0.0:
+            continue
+        moved = {**item, "box": box}
+        if "face" in item:
+            moved["face"] = _map_box(item["face"], matrix, in_wh, out_wh)[0]
+        kept.append(moved)
+    dropped = len(check.boxes) - len(kept)
+    value = max(0, int(check.value or 0) - dropped)
+    where = "boxes are in the delivered frame (after the perspective correction)"
+    if not kept:
+        return Check(check.name, True, check.severity, 0, check.limit,
+                     f"what was found ({dropped} box(es)) lies outside the delivered frame: the perspective "
+                     "correction's crop removed it", rule=check.rule)
+    message = check.message + f"; {where}" + (f", {dropped} box(es) cropped away" if dropped else "")
+    return Check(check.name, False, check.severity, value, check.limit, message, rule=check.rule, boxes=kept)

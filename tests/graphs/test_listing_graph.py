@@ -70,7 +70,7 @@ class Fakes:
             return {"encoded": b"img", "media_type": "image/jpeg", "format": fmt,
                     "width": rgb.shape[1], "height": rgb.shape[0]}
 
-        async def check(before, after, applied, halo):
+        async def check(before, after, applied, halo, warp):
             self.calls.append("check")
             return {"verdict": self.qa, "score": 1.0 if self.qa == "pass" else 0.2,
                     "checks": [{"name": "structure", "passed": self.qa != "fail",
@@ -408,8 +408,9 @@ def test_partial_vertical_correction_is_reported_and_qa_sees_the_photo_before_th
     async def verticals(image, estimate):
         return {**correct_verticals(image, estimate), "backend": "classical"}
 
-    async def check(before, after, applied, halo):
+    async def check(before, after, applied, halo, warp):
         seen["qa"] = (before.shape, after.shape)
+        seen["warp"] = warp
         return {"verdict": "pass", "score": 1.0, "checks": [], "backend": "classical"}
 
     steps = replace(fakes.steps(), verticals=verticals, check=check)
@@ -421,3 +422,5 @@ def test_partial_vertical_correction_is_reported_and_qa_sees_the_photo_before_th
     assert 0 < abs(rep["residual_tilt_deg"]) < abs(est["tilt_deg"])
     assert [out.report["output"]["width"], out.report["output"]["height"]] == rep["output_size"]
     assert seen["qa"][0] == seen["qa"][1]  # QA never compares across the warp
+    # ... but it gets the warp, to carry its MLS boxes into the delivered frame.
+    assert seen["warp"] == {"matrix": rep["matrix"], "input_size": [800, 600], "output_size": rep["output_size"]}

@@ -12,7 +12,7 @@ from lumograph.bench.synthetic_listing import room_photo
 from lumograph.models.common.faces import FaceHit
 from lumograph.models.common.imageio import decode_image, resize_long_side
 from lumograph.models.qa import mls
-from lumograph.models.qa.checks import verdict
+from lumograph.models.qa.checks import Check, verdict
 from lumograph.models.qa.core import QACore
 from lumograph.models.qa.text import TextDetector, TextDetectorUnavailable
 from lumograph.serve.schemas import CheckModel
@@ -166,10 +166,14 @@ def test_qa_core_flags_review_not_fail_and_names_the_rules(room, detector):
     assert rep["verdict"] == "review"
     clean = core.check_listing(room, room, [])
     assert clean["verdict"] == "pass", [c for c in clean["checks"] if not c["passed"]]
-    # A warped photo's boxes are said to be in the frame before the warp.
-    warped = core.check_listing(rgb, rgb, ["verticals"])
-    assert "before the perspective correction" in {c["name"]: c for c in warped["checks"]}[
-        mls.BRANDING_CHECK]["message"]
+    # A warped photo's boxes are carried into the delivered frame: a crop that keeps the
+    # top-left three quarters drops the agent's lettering at the bottom right.
+    h, w = rgb.shape[:2]
+    crop = {"matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "input_size": [w, h], "output_size": [w * 3 // 4, h * 3 // 4]}
+    warped = core.check_listing(rgb, rgb, ["verticals"], None, crop)
+    branding = {c["name"]: c for c in warped["checks"]}[mls.BRANDING_CHECK]
+    assert branding["passed"] and "outside the delivered frame" in branding["message"]
+    assert warped["verdict"] == "pass"
 
 
 def test_the_rule_and_boxes_survive_the_report_schema(room, detector):
@@ -208,3 +212,36 @@ def test_figures_that_are_not_people_pass_the_people_check():
     woman, framed drawings of women, a Minecraft wall decal; no person."""
     for name in ("house118_bathroom.jpg", "house222_bathroom.jpg", "house233_bedroom.jpg"):
         assert mls.check_people(_eval_proxy(name)).passed, name
+
+
+def _flagged(*boxes, name=mls.BRANDING_CHECK) -> Check:
+    return Check(name, False, "review", len(boxes), "0 text boxes", "found", rule=mls.RULE_BRANDING,
+                 boxes=[{"box": list(b), "score": 0.9} for b in boxes])
+
+
+#: A crop 100 px in and 50 px down of a 1000 x 800 photo, 800 x 700 px delivered.
+CROP = {"matrix": [[1, 0, -100], [0, 1, -50], [0, 0, 1]], "input_size": [1000, 800], "output_size": [800, 700]}
+
+
+def test_mls_boxes_are_carried_into_the_delivered_frame_and_cropped_ones_dropped():
+    check = mls.to_delivered_frame(_flagged((0.5, 0.5, 0.6, 0.6), (0.0, 0.0, 0.05, 0.05)), CROP)
+    assert not check.passed and check.value == 1 and len(check.boxes) == 1
+    assert check.boxes[0]["box"] == pytest.approx([400 / 800, 350 / 700, 500 / 800, 430 / 700], abs=1e-4)
+    assert check.boxes[0]["score"] == 0.9 and "cropped away" in check.message
+    # A box the crop cuts in two stays, clipped to the frame.
+    edge = mls.to_delivered_frame(_flagged((0.05, 0.5, 0.2, 0.6)), CROP)
+    assert not edge.passed and edge.boxes[0]["box"][0] == 0.0
+
+
+def test_an_mls_check_whose_boxes_were_all_cropped_away_passes():
+    check = mls.to_delivered_frame(_flagged((0.0, 0.0, 0.05, 0.05)), CROP)
+    assert check.passed and check.value == 0 and not check.boxes and "outside the delivered frame" in check.message
+    assert mls.to_delivered_frame(_flagged((0.0, 0.0, 0.05, 0.05)), None).passed is False  # no warp: as found
+
+
+def test_a_person_keeps_the_face_inside_the_moved_box():
+    person = Check(mls.PEOPLE_CHECK, False, "review", 1, "0 faces", "found", rule=mls.RULE_PEOPLE,
+                   boxes=[{"box": [0.4, 0.3, 0.6, 0.9], "face": [0.45, 0.3, 0.55, 0.4], "agreement": 16}])
+    (moved,) = mls.to_delivered_frame(person, CROP).boxes
+    assert moved["face"] == pytest.approx([350 / 800, 190 / 700, 450 / 800, 270 / 700], abs=1e-4)
+    assert moved["box"][0] <= moved["face"][0] and moved["box"][3] >= moved["face"][3]
