@@ -27,6 +27,7 @@ from lumograph.graphs.listing import MODULE_ORDER, run_enhance
 from lumograph.graphs.local import LocalModules
 from lumograph.models.common.errors import LumographError
 from lumograph.models.common.imageio import decode_image
+from lumograph.models.qa import mls
 from lumograph.serve.schemas import EnhanceOptions
 
 SHEET_ROWS = 6
@@ -71,9 +72,12 @@ def compliance_summary(per_image: dict[str, dict], labels: dict[str, dict] | Non
         clean = [n for n in scored if n in labels and labels[n]["overlay"] == "none"]
         found = [n for n in marked if any(in_region(b["box"], r) for b in scored[n].get("branding_boxes") or []
                                           for r in labels[n]["where"].split(";") if r)]
+        # A watermark the vertical correction's crop removed is not in the delivered photo.
+        cropped = [n for n in marked if n not in found and scored[n].get("branding_cropped_away")]
         out["watermarks_labelled"] = len(marked)
         out["watermarks_found"] = len(found)
-        out["watermarks_missed"] = sorted(set(marked) - set(found))
+        out["watermarks_cropped_away"] = sorted(cropped)
+        out["watermarks_missed"] = sorted(set(marked) - set(found) - set(cropped))
         out["clean_labelled"] = len(clean)
         out["clean_flagged"] = sorted(n for n in clean if scored[n].get("branding_boxes"))
         out["people_labelled"] = sum(1 for n in scored if n in labels and labels[n]["people"] != "none")
@@ -143,18 +147,17 @@ def eval_listing_photos(folder: Path, modules: LocalModules, sheets: Path | None
             "total_s": rep["timings_s"]["total"],
             "qa_s": rep["timings_s"].get("qa"),
             "branding_boxes": (mls_checks.get("listing_branding") or {}).get("boxes") or [],
+            "branding_cropped_away": mls.CROPPED_AWAY in (mls_checks.get("listing_branding") or {}).get("message", ""),
             "people_boxes": (mls_checks.get("listing_people") or {}).get("boxes") or [],
         }
         if sheets:
             after = decode_image(outcome.encoded).rgb if outcome.encoded else np.full((64, 64, 3), 90, np.uint8)
-            # The boxes are fractions of the edit before the perspective warp: on a warped
-            # photo they are drawn on the delivered frame and only approximately in place.
+            # The boxes are fractions of the delivered frame (carried through the warp).
             after = draw_check_boxes(after, list(mls_checks.values()))
             sig = rep["signals"]
             label_after = (f"{rep['verdict']} {','.join(rep['modules_applied']) or 'none'}\n"
                            f"win {sig.get('max_window_stops', 0):.1f}st sky {sig.get('sky_condition')} "
-                           f"tilt {sig.get('tilt_deg', 0):+.1f}"
-                           + (" boxes pre-warp" if "verticals" in rep["modules_applied"] else "") + "\n"
+                           f"tilt {sig.get('tilt_deg', 0):+.1f}\n"
                            + ",".join(failed)[:50])
             rows.append([tile(decoded.rgb, f"{path.name} -> {pred}"), tile(after, label_after)])
     if sheets:

@@ -276,6 +276,9 @@ def check_people(rgb: np.ndarray) -> Check:
 
 # --- boxes in the delivered frame
 
+#: Said by a check whose every box the perspective correction's crop removed.
+CROPPED_AWAY = "lies outside the delivered frame"
+
 
 def _map_box(box, matrix: np.ndarray, in_wh, out_wh) -> tuple[list[float], float]:
     """``box`` (x0, y0, x1, y1 fractions of the input) through ``matrix`` (input px ->
@@ -320,7 +323,7 @@ def to_delivered_frame(check: Check, warp: dict | None) -> Check:
     where = "boxes are in the delivered frame (after the perspective correction)"
     if not kept:
         return Check(check.name, True, check.severity, 0, check.limit,
-                     f"what was found ({dropped} box(es)) lies outside the delivered frame: the perspective "
-                     "correction's crop removed it", rule=check.rule)
+                     f"what was found ({dropped} box(es)) {CROPPED_AWAY}: the perspective correction's crop "
+                     "removed it", rule=check.rule)
     message = check.message + f"; {where}" + (f", {dropped} box(es) cropped away" if dropped else "")
     return Check(check.name, False, check.severity, value, check.limit, message, rule=check.rule, boxes=kept)

@@ -25,16 +25,20 @@ def test_compliance_counts_against_the_labels():
         "c.jpg": {"branding_boxes": [{"box": [0.1, 0.1, 0.2, 0.2]}], "people_boxes": [{"box": [0, 0, 1, 1]}]},
         "d.jpg": {"branding_boxes": [], "people_boxes": []},
         "e.jpg": {"error": "invalid_image", "message": "bad"},
+        # The vertical correction's crop removed its watermark: not in the delivered photo.
+        "f.jpg": {"branding_boxes": [], "people_boxes": [], "branding_cropped_away": True},
     }
     labels = {
         "a.jpg": {"overlay": "watermark", "where": "bottom-right", "lettering": "yes", "people": "none"},
         "b.jpg": {"overlay": "watermark", "where": "bottom-right", "lettering": "yes", "people": "none"},
         "c.jpg": {"overlay": "none", "where": "", "lettering": "", "people": "none"},
         "d.jpg": {"overlay": "none", "where": "", "lettering": "", "people": "none"},
+        "f.jpg": {"overlay": "watermark", "where": "bottom-right", "lettering": "yes", "people": "none"},
     }
     out = compliance_summary(per_image, labels)
     assert out["branding_flagged"] == ["a.jpg", "b.jpg", "c.jpg"] and out["branding_flagged_n"] == 3
     assert out["people_flagged"] == ["c.jpg"] and out["people_flagged_n"] == 1
-    assert out["watermarks_labelled"] == 2 and out["watermarks_found"] == 1 and out["watermarks_missed"] == ["b.jpg"]
+    assert out["watermarks_labelled"] == 3 and out["watermarks_found"] == 1 and out["watermarks_missed"] == ["b.jpg"]
+    assert out["watermarks_cropped_away"] == ["f.jpg"]
     assert out["clean_labelled"] == 2 and out["clean_flagged"] == ["c.jpg"]
     assert "watermarks_found" not in compliance_summary(per_image, None)
