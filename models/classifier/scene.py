@@ -424,7 +424,14 @@ def _exterior_measures(m: _Measures) -> dict:
 
 
 def _ab_histogram(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    hist, _, _ = np.histogram2d(a.ravel(), b.ravel(), bins=8, range=[[-40, 40], [-40, 40]])
+    """8x8 histogram of (a, b) over [-40, 40]^2, normalised: ``np.histogram2d``'s bins (the
+    last one closed, values outside left out) counted with one ``np.bincount``, which is
+    several times faster on the mirror search's many boxes."""
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    inside = (a >= -40) & (a <= 40) & (b >= -40) & (b <= 40)
+    ia = np.minimum(((a[inside] + 40) / 10).astype(np.int64), 7)
+    ib = np.minimum(((b[inside] + 40) / 10).astype(np.int64), 7)
+    hist = np.bincount(ia * 8 + ib, minlength=64).reshape(8, 8).astype(np.float64)
     return hist / max(1.0, hist.sum())
 
 
