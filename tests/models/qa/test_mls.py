@@ -109,14 +109,14 @@ def test_people_plumbing_reports_the_person_box_around_the_face(room, monkeypatc
     face and a head-and-torso box containing it, in fractions."""
     seen = {}
 
-    def fake_find_faces(rgb, *, min_face, max_face, min_agreement, scale_factor):
-        seen.update(shape=rgb.shape, min_agreement=min_agreement, scale_factor=scale_factor)
+    def fake_find_faces(rgb, *, min_face, max_face, min_agreement, scale_factor, step_ratio):
+        seen.update(shape=rgb.shape, min_agreement=min_agreement, scale_factor=scale_factor, step_ratio=step_ratio)
         return [FaceHit((200, 100, 240, 140), 16)]
 
     monkeypatch.setattr(mls, "find_faces", fake_find_faces)
     check = mls.check_people(room)
     assert seen["min_agreement"] == mls.MIN_AGREEMENT and max(seen["shape"][:2]) == mls.PEOPLE_LONG_SIDE
-    assert seen["scale_factor"] == mls.PEOPLE_SCALE_FACTOR
+    assert seen["scale_factor"] == mls.PEOPLE_SCALE_FACTOR and seen["step_ratio"] == mls.PEOPLE_STEP_RATIO
     assert not check.passed and check.severity == "review" and check.value == 1
     assert check.rule == mls.RULE_PEOPLE
     (found,) = check.boxes
