@@ -16,11 +16,11 @@ class Inpainter(ModuleReplica):
     def probe(self, rgb):
         return self.core.remove_glare(rgb)
 
-    def remove_glare(self, rgb):
-        return self.core.remove_glare(rgb)
+    def remove_glare(self, rgb, seed=0):
+        return self.core.remove_glare(rgb, seed)
 
-    def mirror_cleanup(self, rgb, mirror):
-        return self.core.mirror_cleanup(rgb, mirror)
+    def mirror_cleanup(self, rgb, mirror, seed=0):
+        return self.core.mirror_cleanup(rgb, mirror, seed)
 
     def stage_room(self, rgb, room_type, style, seed=0):
         return self.core.stage_room(rgb, room_type, style, seed)
