@@ -23,6 +23,21 @@ from lumograph.models.common.imageio import DecodedImage, resize_long_side
 Decode = Callable[[bytes, "str | None"], DecodedImage]
 
 
+async def _in_thread(fn: Callable, *args):
+    """``fn(*args)`` in a worker thread, holding neither the arguments nor the result past
+    the call. ``asyncio.to_thread`` keeps both in the executor's work item until the worker
+    thread comes round to deleting it, which may be after this coroutine has moved on: a
+    full-resolution photo would outlive its turn and the next decode would start beside it."""
+    box: list = [args]
+
+    def call() -> None:
+        taken = box.pop()
+        box.append(fn(*taken))
+
+    await asyncio.to_thread(call)
+    return box.pop()
+
+
 @dataclass
 class Surveyed:
     """One upload after the survey: its ``photo`` for the graph, or the decode ``error``;
@@ -46,7 +61,7 @@ class BundlePhotos:
 
     async def _pixels(self, data: bytes, filename: str | None) -> DecodedImage:
         self.decodes += 1
-        return await asyncio.to_thread(self._decode, data, filename)
+        return await _in_thread(self._decode, data, filename)
 
     async def survey(self, uploads: list[tuple[bytes, str | None]]) -> list[Surveyed]:
         """Decode every upload once, in order of arrival, ``concurrency`` at a time."""
@@ -58,7 +73,7 @@ class BundlePhotos:
                 decoded = await self._pixels(data, filename)
             except Exception as exc:  # noqa: BLE001 - the photo's own error, reported with it
                 return Surveyed(None, exc, None)
-            proxy = await asyncio.to_thread(resize_long_side, decoded.rgb, PROXY_LONG_SIDE)
+            proxy = await _in_thread(resize_long_side, decoded.rgb, PROXY_LONG_SIDE)
         pixels = decoded.rgb.shape[0] * decoded.rgb.shape[1]
         kept: list[np.ndarray] = []
         if pixels <= self._hold_left:
