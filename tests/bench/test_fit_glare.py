@@ -86,7 +86,9 @@ def test_the_shipped_thresholds_lie_on_the_grid():
         assert v in fit_glare.GRID[k], k
 
 
-def test_the_synthetic_flash_spots_stay_found_under_the_shipped_thresholds():
+def test_the_synthetic_flash_spots_stay_found_under_the_shipped_thresholds(monkeypatch):
+    # The fit's small rooms and one 12 MP room (the listing bench's), to keep the test short.
+    monkeypatch.setattr(fit_glare, "ROOMS", tuple(r for r in fit_glare.ROOMS if r[0] < 4000) + ((4000, 3000, 0),))
     rooms = fit_glare.Rooms()
     assert all(rooms.spots) and rooms.all_found(hotspots.PARAMS)
     strict = {**hotspots.PARAMS, "peak_relative": 1.01}
