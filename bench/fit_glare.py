@@ -8,8 +8,7 @@ place, clipped core and halo, dome, edge steepness, plateau, the ring around it)
 region is glare when it passes every test (``hotspots.reject_reason``). The tests'
 thresholds are fitted here: a steepest-ascent search over ``GRID`` (each step takes the
 single threshold change that gains most and keeps the constraints; until none gains),
-starting from the hand-set values
-(``hotspots.HAND_SET``), maximising the net gain of the accepted regions on the labelled
+starting from the hand-set values (``hotspots.HAND_SET``), maximising the net gain of the accepted regions on the labelled
 photos, ``tp - FP_COST * fp`` (a retouched chrome knob or a lamp turned grey spoils a photo
 that was fine, a hot-spot left in leaves it as shot: a wrong edit costs twice a missed one,
 as F0.5 weighs precision; F-scores are reported, but with a handful of glare regions they
@@ -40,14 +39,14 @@ the other four, the specular constraint on all four specular images; pooled coun
 precision, recall, F0.5, net gain and the worst fold), ``specular_loo`` (each specular
 image scored with thresholds fitted under the constraint on the other three: improved or
 not) and the same for the hand-set thresholds (not fitted: their k-fold is their all-data
-figure). ``shine_kept``
-is the share of shine regions not accepted (chrome keeps its shine); ``found_by_size``
+figure). ``shine_kept`` is the share of shine regions not accepted (chrome keeps its shine); ``found_by_size``
 splits the glare regions found by area (small: < ``SMALL_SHARE`` of the frame). Shipped:
 the fitted thresholds when their held-out net gain beats the hand-set one, else the
 hand-set.
 
 Run: ``python -m lumograph.bench.fit_glare --data ../shared/eval --json out/fit_glare.json``
-(a few minutes on two cores); ``--write`` rewrites ``glare_params.py``.
+(about 15 s on two cores; ``--sheet PNG`` adds a minute); ``--write`` rewrites
+``glare_params.py``.
 """
 from __future__ import annotations
 
