@@ -18,7 +18,7 @@ from lumograph.models.qa.text import TextDetector, TextDetectorUnavailable
 
 #: The people scan (the slowest listing check) runs in a thread beside the others; the face
 #: cascade and the text detector spend most of their time outside the GIL, so on two cores
-#: the QA stage takes about as long as the scan alone (bench listing's ``qa`` stage).
+#: the QA checks take about as long as the scan alone (bench/perf_listing_qa.py).
 #: Shared by the replica's request threads.
 _SIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qa-people")
 
