@@ -146,7 +146,7 @@ def remove_glare(rgb: np.ndarray, *, params: dict | None = None) -> dict:
     out = rgb.copy()
     h, w = rgb.shape[:2]
     inpainted = subtracted = 0
-    mean, std = _diffuse_level(a.proxy.min(axis=2).astype(np.float32) / 255.0, a.grow)
+    mean, std = _diffuse_level(a.vmin.astype(np.float32) / 255.0, a.grow)
     for region in a.regions:
         n_in, n_sub = _restore_region(rgb, out, a, region, mean, std)
         inpainted += n_in

@@ -117,7 +117,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Analysis:
     grid_hw: tuple[int, int]
-    proxy: np.ndarray  # the analysis grid's RGB
+    vmin: np.ndarray  # the analysis grid's minimum channel, HxW uint8
     mask: np.ndarray  # accepted regions, grid HxW float32 {0,1}
     labels: np.ndarray  # grid int32 component labels
     regions: list[Region]
@@ -295,7 +295,7 @@ def analyse(rgb: np.ndarray, params: dict | None = None, *, measure_all: bool = 
     for region in regions:
         keep[region.label] = True
     mask = keep[labels].astype(np.float32) if regions else np.zeros((gh, gw), np.float32)
-    return Analysis((gh, gw), proxy, mask, labels, regions, rejected, grow, measured)
+    return Analysis((gh, gw), vmin_u8, mask, labels, regions, rejected, grow, measured)
 
 
 def _step_measures(vmin_u8: np.ndarray, labels: np.ndarray, region: Region) -> dict:
