@@ -8,17 +8,18 @@ place, clipped core and halo, dome, edge steepness, plateau, the ring around it)
 region is glare when it passes every test (``hotspots.reject_reason``). The tests'
 thresholds are fitted here: a steepest-ascent search over ``GRID`` (each step takes the
 single threshold change that gains most and keeps the constraints; until none gains),
-starting from the hand-set values (``hotspots.HAND_SET``), maximising the net gain of the accepted regions on the labelled
-photos, ``tp - FP_COST * fp`` (a retouched chrome knob or a lamp turned grey spoils a photo
-that was fine, a hot-spot left in leaves it as shot: a wrong edit costs twice a missed one,
-as F0.5 weighs precision; F-scores are reported, but with a handful of glare regions they
-reward any hit whatever the wrong edits around it), subject to the specular constraint:
-``remove_glare`` under the point must raise PSNR against the polarisation ground truth on
-every image of ``../shared/eval/specular`` (highlights on objects that the "specular" eval
-asks to remove), and every synthetic room of ``bench/synthetic_listing.py`` (``ROOMS``:
-seeds and sizes; a flash hot-spot on a glossy cabinet, the case the listing bench and
-tests measure, and the only flash hot-spot the fit sees: the eval's interiors have none)
-must keep its flash spot found; ties keep the current value.
+starting from the hand-set values (``hotspots.HAND_SET``), maximising the net gain of the
+accepted regions on the labelled photos, ``tp - FP_COST * fp`` (a retouched chrome knob or
+a lamp turned grey spoils a photo that was fine, a hot-spot left in leaves it as shot: a
+wrong edit costs twice a missed one, as F0.5 weighs precision; F-scores are reported, but
+with a handful of glare regions they reward any hit whatever the wrong edits around it),
+subject to the specular constraint: ``remove_glare`` under the point must raise PSNR
+against the polarisation ground truth on every image of ``../shared/eval/specular``
+(highlights on objects that the "specular" eval asks to remove), and every synthetic room
+of ``bench/synthetic_listing.py`` (``ROOMS``: seeds and sizes; a flash hot-spot on a glossy
+cabinet, the case the listing bench and tests measure, and the only flash hot-spot the fit
+sees: the eval's interiors have none) must keep its flash spot found; ties keep the current
+value.
 
 Labels: ``bench/labels/listing_glare.tsv``: every region of the eval's interiors that the
 loosest grid point (``LOOSEST``: each threshold at its most permissive grid value) accepts,
@@ -39,8 +40,8 @@ the other four, the specular constraint on all four specular images; pooled coun
 precision, recall, F0.5, net gain and the worst fold), ``specular_loo`` (each specular
 image scored with thresholds fitted under the constraint on the other three: improved or
 not) and the same for the hand-set thresholds (not fitted: their k-fold is their all-data
-figure). ``shine_kept`` is the share of shine regions not accepted (chrome keeps its shine); ``found_by_size``
-splits the glare regions found by area (small: < ``SMALL_SHARE`` of the frame). Shipped:
+figure). ``shine_kept`` is the share of shine regions not accepted (chrome keeps its
+shine); ``found_by_size`` splits the glare regions found by area (small: < ``SMALL_SHARE`` of the frame). Shipped:
 the fitted thresholds when their held-out net gain beats the hand-set one, else the
 hand-set.
 
@@ -53,7 +54,10 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from lumograph.bench import fit_scene
 from lumograph.bench.eval_specular import _pairs, _read_rgb, psnr
@@ -106,6 +110,18 @@ LOOSEST = {k: (min(v) if k in FLOORS else max(v)) for k, v in GRID.items()}
 HAND_SET_AUTO = 0.0003
 
 
+def loosest(rgb: np.ndarray) -> hotspots.Analysis:
+    """``rgb``'s analysis under the loosest grid point, its ``candidates`` cut to those that
+    point accepts, fully measured: all a grid point can accept (a photo's labelled set)."""
+    a = hotspots.analyse(rgb, LOOSEST, measure_all=True)
+    return replace(a, candidates=[c for c in a.candidates if reject_reason(c.features, LOOSEST) is None])
+
+
+def _kept(accepted: int, total: int) -> float | None:
+    """Share of ``total`` shine regions not accepted."""
+    return round(1 - accepted / total, 4) if total else None
+
+
 def read_labels(path: Path = LABELS) -> dict[str, dict[tuple[int, int, int, int], str]]:
     out: dict[str, dict] = {}
     with open(path, newline="") as f:
@@ -126,8 +142,7 @@ def measure(data: Path, labels: dict | None = None) -> list[dict]:
         if not path.exists():
             raise InvalidOptions(f"labelled photo missing from the eval folder, got {str(path)!r}")
         proxy = resize_long_side(decode_image(path.read_bytes(), filename=photo).rgb, 1024)
-        found = {c.region.box: c for c in hotspots.analyse(proxy, LOOSEST, measure_all=True).candidates
-                 if reject_reason(c.features, LOOSEST) is None}
+        found = {c.region.box: c for c in loosest(proxy).candidates}
         if set(found) != set(labelled):
             raise InvalidOptions(f"the candidates of {photo} changed ({len(found)} found, {len(labelled)} "
                                  "labelled): relabel")
@@ -148,6 +163,7 @@ def score(rows: list[dict], params: dict) -> dict:
     small = [a for a, r in zip(accepted, rows) if r["label"] == "glare" and r["area_share"] < SMALL_SHARE]
     large = [a for a, r in zip(accepted, rows) if r["label"] == "glare" and r["area_share"] >= SMALL_SHARE]
     return {**_prf(tp, fp, fn), "net": tp - FP_COST * fp, "shine": len(shine), "shine_accepted": sum(shine),
+            "shine_kept": _kept(sum(shine), len(shine)),
             "found_by_size": {"small": f"{sum(small)}/{len(small)}", "large": f"{sum(large)}/{len(large)}"}}
 
 
@@ -160,10 +176,8 @@ class Specular:
         self.images = []
         for name, path, gt_path in _pairs(Path(folder)):
             rgb, gt = _read_rgb(path), _read_rgb(gt_path)
-            cands = [c for c in hotspots.analyse(rgb, LOOSEST, measure_all=True).candidates
-                     if reject_reason(c.features, LOOSEST) is None]
             self.images.append({"name": name, "rgb": rgb, "gt": gt, "before": float(psnr(rgb, gt)),
-                                "candidates": cands})
+                                "candidates": loosest(rgb).candidates})
         self._cache: dict = {}
 
     def after(self, i: int, params: dict) -> tuple[float, list]:
@@ -195,17 +209,17 @@ class Rooms:
     def __init__(self):
         self.spots = []
         for w, h, seed in ROOMS:
-            a = hotspots.analyse(room_photo(w, h, seed=seed).rgb, LOOSEST, measure_all=True)
+            a = loosest(room_photo(w, h, seed=seed).rgb)
             gh, gw = a.grid_hw
             fx, fy = FLASH_AT[0] * gw, FLASH_AT[1] * gh
-            self.spots.append([c for c in a.candidates if reject_reason(c.features, LOOSEST) is None
-                               and c.region.box[0] <= fx < c.region.box[2] and c.region.box[1] <= fy < c.region.box[3]])
+            self.spots.append([c for c in a.candidates
+                               if c.region.box[0] <= fx < c.region.box[2] and c.region.box[1] <= fy < c.region.box[3]])
 
     def found(self, params: dict) -> int:
         return sum(any(reject_reason(c.features, params) is None for c in cands) for cands in self.spots)
 
     def all_found(self, params: dict) -> bool:
-        return self.found(params) == len(self.spots)
+        return self.all_trigger(params, 0.0)
 
     def all_trigger(self, params: dict, bar: float) -> bool:
         """Every room's flash spot is accepted and at least ``bar`` of its frame."""
@@ -285,7 +299,7 @@ def kfold(rows: list[dict], specular: Specular | None, rooms: Rooms | None, fitt
     pooled = _prf(tp, fp, fn)
     return {"folds": FOLDS, **pooled, "net": tp - FP_COST * fp,
             "auto": {"photos_edited": auto_photos, "tp": auto_tp, "fp": auto_fp, "net": auto_tp - FP_COST * auto_fp},
-            "shine_kept": round(1 - shine_acc / shine, 4) if shine else None,
+            "shine_kept": _kept(shine_acc, shine),
             "worst_fold_f_beta": min(f["f_beta"] for f in per_fold), "per_fold": per_fold}
 
 
@@ -320,7 +334,7 @@ def fit(data: Path) -> dict:
         "auto_all_data": auto_score(rows, params, bar),
         "auto_by_bar": {str(b): auto_score(rows, params, b) for b in AUTO_GRID},
         "changed_from_hand_set": {k: v for k, v in fitted.items() if v != HAND_SET[k]},
-        "all_data": {**all_data, "shine_kept": _kept(all_data)},
+        "all_data": all_data,
         "kfold": folded[chosen],
         "specular": specular.report(params),
         "specular_loo": specular_loo(rows, specular, rooms) if chosen == "fitted" else None,
@@ -342,10 +356,6 @@ def fit(data: Path) -> dict:
         "fp_cost": FP_COST,
         "beta": 0.5,
     }
-
-
-def _kept(s: dict) -> float | None:
-    return round(1 - s["shine_accepted"] / s["shine"], 4) if s["shine"] else None
 
 
 def write_sheet(data: Path, result: dict, path: Path, limit: int = 24) -> Path:
@@ -385,7 +395,7 @@ def _grid_boxes(boxes_norm, hw) -> list[tuple[int, int, int, int]]:
 
 
 def write_params(result: dict, path: Path = PARAMS_PATH) -> None:
-    a, k, n = result["all_data"], result["kfold"], result["n"]
+    a, k, n, auto = result["all_data"], result["kfold"], result["n"], result["auto_all_data"]
     hand = result["models"]["hand_set"]["kfold"]
     fitted = result["models"]["fitted"]["kfold"]
     body = ",\n".join(f'        "{key}": {float(result["params"][key])!r}' for key in FITTED_KEYS)
@@ -401,8 +411,9 @@ hand-set tp {hand["tp"]}, fp {hand["fp"]}, net {hand["net"]}). Specular improved
 At fit time, on {n["regions"]} labelled regions ({n["glare"]} glare, {n["shine"]} shine) of {n["photos"]} interiors:
 all-data precision {a["precision"]}, recall {a["recall"]}, shine kept {a["shine_kept"]};
 {k["folds"]}-fold by house precision {k["precision"]}, recall {k["recall"]}, shine kept {k["shine_kept"]}.
-Auto-select (largest hot-spot >= auto_min_region_share of the frame): {result["auto_all_data"]["photos_edited"]} of the
-interiors edited ({result["auto_all_data"]["tp"]} glare, {result["auto_all_data"]["fp"]} wrong regions); 5-fold {k["auto"]["photos_edited"]} ({k["auto"]["tp"]} glare, {k["auto"]["fp"]} wrong).
+Auto-select (largest hot-spot >= auto_min_region_share of the frame): {auto["photos_edited"]} of the
+interiors edited ({auto["tp"]} glare, {auto["fp"]} wrong regions); 5-fold {k["auto"]["photos_edited"]} \
+({k["auto"]["tp"]} glare, {k["auto"]["fp"]} wrong).
 """
 
 PARAMS = {{
