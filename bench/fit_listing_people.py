@@ -1,5 +1,6 @@
 """Fit the listing people check's constants (``models/qa/mls.py``: ``PEOPLE_LONG_SIDE``,
-``PEOPLE_SCALE_FACTOR``, ``PEOPLE_STEP_RATIO``, ``MIN_AGREEMENT``) and say how well the fit carries to houses it has not seen.
+``PEOPLE_SCALE_FACTOR``, ``PEOPLE_STEP_RATIO``, ``MIN_AGREEMENT``) and say how well the fit
+carries to houses it has not seen.
 
 Negatives: the real MLS photos of ``../shared/eval/listing_photos``; looked at one by one
 (``bench/labels/listing_photos_compliance.tsv``, column ``people``) none shows a person or
@@ -150,9 +151,9 @@ def _scan_one(job: tuple) -> tuple:
 
 
 def scan(sets: dict, workers: int = 2) -> tuple[dict, dict]:
-    """{((long side, scale factor), set): [(name, truth box, [(face box, agreement)])]} with
-    every hit at the loose level, and the median seconds of ``find_people`` per scan
-    (long side, scale factor) on the real photos. ``workers`` forked processes share the
+    """{((long side, scale factor, stride), set): [(name, truth box, [(face box, agreement)])]}
+    with every hit at the loose level, and the median seconds of ``find_people`` per scan
+    (long side, scale factor, stride) on the real photos. ``workers`` forked processes share the
     scans (each times its own; all scans run under the same load)."""
     import multiprocessing
 

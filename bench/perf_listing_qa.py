@@ -54,7 +54,9 @@ def run(folder: Path, photos: int = 24, repeats: int = 2) -> dict:
     def beside(rgb):
         core.check_listing(rgb, rgb, [])
 
-    serial(proxies[0]), beside(proxies[0])  # warm: models loaded, threads started
+    # Warm up: the models are loaded and the thread started before anything is timed.
+    serial(proxies[0])
+    beside(proxies[0])
     times: dict[str, list[float]] = {"serial": [], "side_by_side": [], "people_alone": [], "rest_alone": []}
     for r in range(repeats):
         for i, rgb in enumerate(proxies):

@@ -59,8 +59,8 @@ def find_faces(rgb: np.ndarray, *, min_face: int, max_face: int, min_agreement: 
     min_face, max_face: window sides in pixels. scale_factor: window growth per scale
     step (a coarser step scans fewer scales: faster, and it may miss a face between two
     steps). step_ratio: the sliding window's stride, in cascade cells (1: every cell; 1.5
-    is about three times faster and fewer neighbouring windows agree on a face). Hits are confirmed largest first (a face
-    nearer the camera) up to ``limit`` of them; those reaching ``min_agreement`` are
+    is about three times faster and fewer neighbouring windows agree on a face). Hits are
+    confirmed largest first (a face nearer the camera) up to ``limit`` of them; those reaching ``min_agreement`` are
     returned, most agreeing first. Does not modify ``rgb``.
     """
     h, w = rgb.shape[:2]
