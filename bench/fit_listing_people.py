@@ -1,6 +1,7 @@
 """Fit the listing people check (``models/qa/mls.py``): which face detector it runs
 (``PEOPLE_DETECTOR``: the learned BlazeFace or the classical cascade) and each one's
-constants (BlazeFace: ``BLAZEFACE_TILE_LONG_SIDE``, ``BLAZEFACE_MIN_SCORE``; the cascade:
+constants (BlazeFace: ``BLAZEFACE_TILE_LONG_SIDE``, ``BLAZEFACE_MIRRORED``,
+``BLAZEFACE_MIN_SCORE``; the cascade:
 ``PEOPLE_LONG_SIDE``, ``PEOPLE_SCALE_FACTOR``, ``PEOPLE_STEP_RATIO``, ``MIN_AGREEMENT``),
 and say how well the fit carries to houses it has not seen.
 
@@ -30,10 +31,11 @@ measured in the same run). k-fold: the 30 houses in 5 folds by house; each fold 
 with the point best on the other four.
 
 Run: ``python -m lumograph.bench.fit_listing_people --data ../shared/eval/listing_photos
---json out/fit_listing_people.json`` (about 7 minutes on two cores: two processes share the
+--json out/fit_listing_people.json`` (about 15 minutes on two cores: two processes share the
 scans; ``--reuse`` re-scores the kept scans in seconds). The grid: the cascade's
 ``LONG_SIDES`` x ``SCALE_FACTORS`` x ``STEP_RATIOS`` x ``AGREEMENTS`` and BlazeFace's
-``TILE_SIDES`` x ``MIN_SCORES``. Cascade points that lost in earlier runs left it: 512 px
+``TILE_SIDES`` x ``MIRRORED`` x ``MIN_SCORES``. BlazeFace's 384 px tiles lost (at most 50% found
+for 7% flagged). Cascade points that lost in earlier runs left it: 512 px
 (at most 76% found for 12% flagged, or 46% for none), the 1.25 scale step
 (83% found with 5% flagged, against 85% / 2.5% for 1.15) and strides 1.5 and 2 (84% found
 with 34% flagged, or 50% with 2.5%), all on the astronaut and LFW sets.
@@ -64,8 +66,10 @@ SCALE_FACTORS = (1.15,)
 #: fewer windows agree on a face: at 640 px, 84% found with 34% flagged or 50% with 2.5%).
 STEP_RATIOS = (1.0,)
 AGREEMENTS = (3, 6, 10, 16)
-#: BlazeFace's grid (``common.blazeface``): tile scan long sides (px) and face probabilities.
-TILE_SIDES = (384, 512, 640, 768, 896)
+#: BlazeFace's grid (``common.blazeface``): tile scan long sides (px), mirrored inputs
+#: scored too or not, and face probabilities.
+TILE_SIDES = (512, 640, 768, 896)
+MIRRORED = (False, True)
 MIN_SCORES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 #: Face width of the pasted astronaut, as shares of the photo's long side.
 FACE_SHARES = (0.04, 0.07)
@@ -191,9 +195,10 @@ _SETS: dict = {}
 
 
 def _scan_keys() -> list[tuple]:
-    """("cascade", long side, scale factor, stride) and ("blazeface", tile long side)."""
+    """("cascade", long side, scale factor, stride) and ("blazeface", tile long side,
+    mirrored)."""
     return ([("cascade", *k) for k in itertools.product(LONG_SIDES, SCALE_FACTORS, STEP_RATIOS)]
-            + [("blazeface", t) for t in TILE_SIDES])
+            + [("blazeface", t, m) for t in TILE_SIDES for m in MIRRORED])
 
 
 def _scan_one(job: tuple) -> tuple:
@@ -205,7 +210,8 @@ def _scan_one(job: tuple) -> tuple:
             found = mls.find_people(img, detector="cascade", long_side=key[1], scale_factor=key[2],
                                     step_ratio=key[3], min_agreement=min(AGREEMENTS))
         else:
-            found = mls.find_people(img, detector="blazeface", long_side=key[1], min_score=min(MIN_SCORES))
+            found = mls.find_people(img, detector="blazeface", long_side=key[1], mirrored=key[2],
+                                    min_score=min(MIN_SCORES))
         times.append(time.perf_counter() - t0)
         rows.append((name, truth, [(p.face, p.confidence) for p in found]))
     print(f"  {key} {set_name}: done", file=sys.stderr, flush=True)
@@ -258,7 +264,12 @@ def _points():
 
 
 def _name(scan_at: tuple, bar: float) -> str:
-    return "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in (*scan_at, bar))
+    def part(v):
+        if isinstance(v, bool):
+            return "mirrored" if v else "plain"
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return "/".join(part(v) for v in (*scan_at, bar))
 
 
 def best_point(scans: dict, seconds: dict, set_names, houses=None):
@@ -277,13 +288,13 @@ def _as_point(p) -> dict:
     if key[0] == "cascade":
         return {"detector": "cascade", "long_side": key[1], "scale_factor": key[2], "step_ratio": key[3],
                 "min_agreement": bar}
-    return {"detector": "blazeface", "tile_long_side": key[1], "min_score": bar}
+    return {"detector": "blazeface", "tile_long_side": key[1], "mirrored": key[2], "min_score": bar}
 
 
 def shipped_point() -> tuple:
     if mls.PEOPLE_DETECTOR == "cascade":
         return ("cascade", mls.PEOPLE_LONG_SIDE, mls.PEOPLE_SCALE_FACTOR, mls.PEOPLE_STEP_RATIO), mls.MIN_AGREEMENT
-    return ("blazeface", mls.BLAZEFACE_TILE_LONG_SIDE), mls.BLAZEFACE_MIN_SCORE
+    return ("blazeface", mls.BLAZEFACE_TILE_LONG_SIDE, mls.BLAZEFACE_MIRRORED), mls.BLAZEFACE_MIN_SCORE
 
 
 def fit(photos: dict, cache: Path | None = None) -> dict:

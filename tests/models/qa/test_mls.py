@@ -136,13 +136,14 @@ def test_people_plumbing_with_blazeface_passes_its_fitted_scan(room, monkeypatch
     """The BlazeFace path gets the fitted tile size and bar and reports the face's score."""
     seen = {}
 
-    def fake_detect(rgb, *, tile_long_side, min_score):
-        seen.update(shape=rgb.shape, tile=tile_long_side, bar=min_score)
+    def fake_detect(rgb, *, tile_long_side, min_score, mirrored):
+        seen.update(shape=rgb.shape, tile=tile_long_side, bar=min_score, mirrored=mirrored)
         return [blazeface.FaceBox((0.4, 0.3, 0.45, 0.37), 0.9)]
 
     monkeypatch.setattr(mls.blazeface, "detect_faces", fake_detect)
     check = mls.check_people(room)
-    assert seen == {"shape": room.shape, "tile": mls.BLAZEFACE_TILE_LONG_SIDE, "bar": mls.BLAZEFACE_MIN_SCORE}
+    assert seen == {"shape": room.shape, "tile": mls.BLAZEFACE_TILE_LONG_SIDE, "bar": mls.BLAZEFACE_MIN_SCORE,
+                    "mirrored": mls.BLAZEFACE_MIRRORED}
     (found,) = check.boxes
     assert not check.passed and check.value == 1 and check.severity == "review"
     assert found["detector"] == "blazeface" and found["score"] == 0.9
