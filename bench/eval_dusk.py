@@ -6,9 +6,13 @@ with ``scene="exterior"``; the classical window detector; ``day_to_dusk`` with i
 to which it adds the facade windows it finds) and, per photo:
 
 * ``windows_detected`` / ``windows_lit``: the windows dusk lit (its ``window_boxes``), and those whose glass is
-  lit in the output (median luminance of the box's inner 60 % at least 1.5 x the input's
-  and warm: red over blue >= 1.15). ``windows_lit_share`` = lit / detected; the sheet
+  lit in the output (median luminance of the box's inner 60 % at least 1.5 x what the dusk
+  tone alone, ``dusk.dusk_luts``, gives it, and warm: red over blue >= 1.15; a white blind
+  is already bright in daylight, so the input itself is no reference). ``windows_lit_share`` = lit / detected; the sheet
   shows every box, so the windows the detector misses can be counted by eye.
+* ``labelled_windows`` / ``labelled_windows_lit``: the windows and door glass labelled by
+  eye (``bench/labels/listing_facade_windows.tsv``, not occluded), and those lit in the
+  output by the same rule: what a photographer sees, whichever boxes the detector drew.
 * ``shadow_share`` and ``shadow_contrast_before`` / ``after``: the sun shadows found on
   the input (``dusk.shadow_mask``: at least ``SHADOW_MIN_STOPS`` under the lit
   surroundings and bluer than them) and their median depth in stops on the input and on
@@ -22,7 +26,8 @@ to which it adds the facade windows it finds) and, per photo:
   the dusk turned orange (hue 10-45 degrees, saturation > 0.35, not so before): trees
   against the sky must not be tinted by the horizon's glow.
 
-Writes ``dusk.png`` (input with the detected windows and shadow outline | output).
+Writes ``dusk.png`` (input with the detected windows in magenta, the labelled ones in
+green and the shadow outline | output).
 
     python -m lumograph.bench.eval_dusk --json OUT.json [--sheet OUT.png] [--data FOLDER]
 """
@@ -37,10 +42,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lumograph.bench import fit_facade_windows
 from lumograph.bench.sheets import tile, write_sheet
 from lumograph.models.classifier.scene import classify_scene
 from lumograph.models.common.imageio import decode_image, resize_long_side
-from lumograph.models.compositor.dusk import day_to_dusk, shadow_contrast, shadow_mask
+from lumograph.models.compositor.dusk import day_to_dusk, dusk_luts, shadow_contrast, shadow_mask
 from lumograph.models.segmenter.sky_matte import segment_sky
 from lumograph.models.window_detector.core import WindowDetectorCore
 
@@ -72,7 +78,14 @@ def _foliage_next_to_sky(proxy: np.ndarray, sky: np.ndarray) -> np.ndarray:
     return near & (sky < 0.5) & (texture > 12.0)
 
 
-def eval_photo(path: Path) -> tuple[dict, list]:
+def _lit(toned: np.ndarray, after: np.ndarray, box: list[int]) -> bool:
+    """Lit: the box is ``LIT_GAIN`` x brighter than the dusk tone alone leaves it, and warm."""
+    lum_toned, _ = _box_stats(toned, box)
+    lum_after, warmth = _box_stats(after, box)
+    return lum_after >= LIT_GAIN * lum_toned and warmth >= LIT_WARMTH
+
+
+def eval_photo(path: Path, labels: list[dict] | None = None) -> tuple[dict, list]:
     rgb = decode_image(path.read_bytes()).rgb
     proxy = resize_long_side(rgb, PROXY_LONG_SIDE)
     scene = classify_scene(proxy)
@@ -84,11 +97,10 @@ def eval_photo(path: Path) -> tuple[dict, list]:
     out_proxy = resize_long_side(out["rgb"], PROXY_LONG_SIDE)
     s = proxy.shape[1] / rgb.shape[1]
     windows = [{"bbox": [int(round(v * s)) for v in box]} for box in out["report"]["window_boxes"]]
-    lit = 0
-    for w in windows:
-        before, _ = _box_stats(proxy, w["bbox"])
-        after, warmth = _box_stats(out_proxy, w["bbox"])
-        lit += int(after >= LIT_GAIN * before and warmth >= LIT_WARMTH)
+    toned = cv2.LUT(proxy, dusk_luts())
+    lit = sum(int(_lit(toned, out_proxy, w["bbox"])) for w in windows)
+    counted = [fit_facade_windows._to_px(lab["box"], proxy.shape[:2]) for lab in labels or []
+               if lab["kind"] in fit_facade_windows.COUNTED_KINDS and not lab["occluded"]]
     mask, _ = shadow_mask(proxy, sky["matte"])
     unsoftened = resize_long_side(day_to_dusk(rgb, sky["matte"], given, soften_shadows=False)["rgb"],
                                   PROXY_LONG_SIDE)
@@ -97,6 +109,9 @@ def eval_photo(path: Path) -> tuple[dict, list]:
         "scene": scene.scene, "seconds": round(seconds, 3),
         "windows_detected": len(windows), "windows_lit": lit,
         "windows_lit_share": round(lit / len(windows), 3) if windows else None,
+        "labelled_windows": len(counted) if labels is not None else None,
+        "labelled_windows_lit": (sum(int(_lit(toned, out_proxy, list(b))) for b in counted)
+                                 if labels is not None else None),
         "shadow_share": round(float(mask.mean()), 4),
         "shadow_contrast_before": shadow_contrast(proxy, mask),
         "shadow_contrast_after": shadow_contrast(out_proxy, mask),
@@ -117,12 +132,20 @@ def eval_photo(path: Path) -> tuple[dict, list]:
     drawn = proxy.copy()
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(drawn, contours, -1, (0, 255, 255), 1)
+    for x0, y0, x1, y1 in counted:
+        cv2.rectangle(drawn, (x0, y0), (x1, y1), (0, 255, 0), 1)
     for w in windows:
         x0, y0, x1, y1 = w["bbox"]
         cv2.rectangle(drawn, (x0, y0), (x1, y1), (255, 0, 255), 2)
-    label = (f"{path.stem} windows {lit}/{len(windows)} lit, shadows "
+    labelled = f", labelled {entry['labelled_windows_lit']}/{len(counted)} lit" if labels is not None else ""
+    label = (f"{path.stem} windows {lit}/{len(windows)} lit{labelled}, shadows "
              f"{entry['shadow_contrast_before']} -> {entry['shadow_contrast_after']} stops")
     return entry, [tile(drawn, label, TILE_H), tile(out_proxy, "dusk", TILE_H)]
+
+
+def _share(values: list[dict]) -> float | None:
+    total = sum(v["labelled_windows"] for v in values)
+    return round(sum(v["labelled_windows_lit"] for v in values) / total, 3) if total else None
 
 
 def _median(values: list) -> float | None:
@@ -132,8 +155,9 @@ def _median(values: list) -> float | None:
 
 def eval_dusk(folder: Path, sheet: Path | None = None) -> dict:
     per_image, rows = {}, []
+    labels = fit_facade_windows.read_labels()
     for path in sorted(Path(folder).glob("*_frontal.jpg")):
-        entry, row = eval_photo(path)
+        entry, row = eval_photo(path, labels.get(path.stem))
         per_image[path.stem] = entry
         rows.append(row)
     values = list(per_image.values())
@@ -148,6 +172,9 @@ def eval_dusk(folder: Path, sheet: Path | None = None) -> dict:
         "windows_lit": sum(v["windows_lit"] for v in values),
         "windows_lit_share": round(sum(v["windows_lit"] for v in values) / detected, 3) if detected else None,
         "photos_without_windows": sum(1 for v in values if not v["windows_detected"]),
+        "labelled_windows": sum(v["labelled_windows"] or 0 for v in values),
+        "labelled_windows_lit": sum(v["labelled_windows_lit"] or 0 for v in values),
+        "labelled_windows_lit_share": _share([v for v in values if v["labelled_windows"] is not None]),
         "photos_with_shadows": len(with_shadow),
         "shadow_contrast_before_median": _median([v["shadow_contrast_before"] for v in with_shadow]),
         "shadow_contrast_after_median": _median([v["shadow_contrast_after"] for v in with_shadow]),

@@ -356,10 +356,22 @@ def eval_glare_task(folder: Path, modules: LocalModules, sheets: Path | None, li
 
 
 def eval_dusk_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
-    """Day-to-dusk on the MLS exteriors: shadow depth before and after, windows lit."""
+    """Day-to-dusk on the MLS exteriors: shadow depth before and after, windows lit (and
+    of the windows labelled by eye), and the facade-window detector's all-data and
+    5-fold-by-house figures with its weights and threshold re-fitted per fold
+    (``bench/fit_facade_windows.py``)."""
     from lumograph.bench.eval_dusk import eval_dusk
+    from lumograph.bench.fit_facade_windows import fit
 
-    return eval_dusk(folder, Path(sheets) / "dusk.png" if sheets is not None else None)
+    result = eval_dusk(folder, Path(sheets) / "dusk.png" if sheets is not None else None)
+    facade = fit(folder.parent)
+    shipped, held = facade["all_data"], facade["kfold"]
+    return {
+        **result,
+        "facade_window_recall": shipped["window_recall"], "facade_box_precision": shipped["box_precision"],
+        "facade_window_recall_kfold": held["window_recall"], "facade_box_precision_kfold": held["box_precision"],
+        "facade_windows": facade,
+    }
 
 
 TASKS: dict[str, Callable[..., dict]] = {

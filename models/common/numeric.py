@@ -19,3 +19,14 @@ def clamp(v: float, lo: float, hi: float) -> float:
 def rounded(v: float, nd: int = 4) -> float:
     """A float rounded for a JSON report."""
     return round(float(v), nd)
+
+
+def two_class_probability(measures: dict, table: dict, clip: float = 4.0) -> float:
+    """Probability of the second class under a fitted two-class logistic table
+    (``bench/fit_scene.fit_table``'s format: ``inputs``, ``mean``, ``scale``, ``coef``
+    (inputs x 2), ``bias`` (2)): the named ``measures`` are standardised, clipped to
+    +-``clip`` and weighted."""
+    x = np.asarray([measures[k] for k in table["inputs"]], np.float64)
+    z = np.clip((x - np.asarray(table["mean"])) / np.asarray(table["scale"]), -clip, clip)
+    logits = z @ np.asarray(table["coef"]) + np.asarray(table["bias"])
+    return float(1.0 / (1.0 + np.exp(-(logits[1] - logits[0]))))

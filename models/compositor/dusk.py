@@ -1,7 +1,8 @@
 """Day-to-dusk for listing exteriors (an add-on, always disclosed): the ground is
 exposed down and warmed (``DUSK_STOPS``, ``DUSK_GAINS``), a civil-twilight sky replaces
 the day sky through the sky matte, and facade windows found on the proxy
-(``detect_facade_windows``) glow with warm interior light. Images are HxWx3 ``uint8``
+(``facade_windows.detect_facade_windows``, fitted on labelled windows) glow with warm
+interior light. Images are HxWx3 ``uint8``
 RGB; inputs are never mutated.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from lumograph.models.common.filters import guided_filter
 from lumograph.models.common.imageio import fast_downscale, require_rgb_u8
 from lumograph.models.common.masks import check_matte, check_matte_aspect
 from lumograph.models.common.numeric import smoothstep
+from lumograph.models.compositor.facade_windows import detect_facade_windows
 from lumograph.models.compositor.sky_replace import channel_luts, proxy_of, sky_swap
 from lumograph.models.segmenter.sky_matte import segment_sky
 
@@ -27,10 +29,9 @@ DUSK_STOPS = -1.5
 DUSK_GAINS = (1.10, 1.0, 0.80)
 #: Warm interior light seen through glass, sRGB.
 WINDOW_GLOW = (255, 196, 118)
-#: Window candidates: share of the frame each may cover.
-WINDOW_AREA = (0.0006, 0.05)
-#: Window candidates: width / height.
-WINDOW_ASPECT = (0.45, 3.0)
+#: A given window box larger than this share of the frame is not a facade window (the
+#: interior window detector took a blown white sky for glass): it is not lit.
+MAX_WINDOW_SHARE = 0.05
 #: A given window box holding more sky than this (mean matte) is not lit.
 MAX_WINDOW_SKY_SHARE = 0.25
 #: Sun shadows at dusk: twilight is a sky-sized soft source, so the hard shadows of a
@@ -44,6 +45,12 @@ SHADOW_MAX_LIFT_STOPS = 1.5
 SHADOW_BLUE_SHIFT = 0.05
 #: Widest shadow measured against its lit surroundings, as a share of the long side.
 SHADOW_REACH = 0.35
+
+
+def dusk_luts() -> np.ndarray:
+    """The dusk tone of the ground (256x1x3 uint8 LUT): ``DUSK_STOPS`` down, ``DUSK_GAINS``,
+    shadows lifted a little so detail stays."""
+    return channel_luts(DUSK_GAINS, DUSK_STOPS, 0.0, shadow_lift=0.06)
 
 
 def _check_windows(windows, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
@@ -63,53 +70,6 @@ def _check_windows(windows, shape: tuple[int, int]) -> list[tuple[int, int, int,
         if x1 - x0 >= 2 and y1 - y0 >= 2:
             boxes.append((x0, y0, x1, y1))
     return boxes
-
-
-def detect_facade_windows(proxy_rgb: np.ndarray, sky_matte: np.ndarray | None = None) -> list[dict]:
-    """Find facade windows on an exterior proxy: dark, low-saturation, rectangular blobs.
-
-    proxy_rgb: hxwx3 uint8 RGB (~1024 px long side); sky_matte: hxw float32 [0, 1] or
-    None. A window pane in daylight is darker than the wall around it (glass reflects
-    little of a bright facade), neutral or bluish, and its outline is a rectangle:
-    candidates are pixels darker than 0.78x their neighbourhood (the brighter of
-    box means ~1/12 and ~1/6 of the frame), opened to drop texture and closed across muntins, kept when they fill
-    >= 70 % of their bounding box, have a width/height in ``WINDOW_ASPECT`` (not a
-    shutter), cover ``WINDOW_AREA`` of the frame, are
-    not in the sky, not on the frame border and not in the bottom tenth (doorsteps,
-    shadows under cars). Returns a list of {"bbox": [x0, y0, x1, y1] proxy pixels,
-    "score"}, at most 40, largest first.
-    """
-    require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=16)
-    h, w = proxy_rgb.shape[:2]
-    gray = cv2.cvtColor(proxy_rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    hsv = cv2.cvtColor(proxy_rgb, cv2.COLOR_RGB2HSV)
-    # The wall around a window, at two scales: a box ~1/12 of the frame suits the
-    # small windows of a whole-house shot, ~1/6 the large ones of a close facade
-    # (a box no larger than the window would mostly average the window itself).
-    surround = np.maximum(cv2.blur(gray, (max(15, (max(h, w) // 12) | 1),) * 2),
-                          cv2.blur(gray, (max(15, (max(h, w) // 6) | 1),) * 2))
-    dark = (gray < 0.78 * surround) & (gray < 140) & (hsv[..., 1] < 110)
-    if sky_matte is not None:
-        dark &= cv2.resize(sky_matte, (w, h)) < 0.3
-    # Open to drop texture, then close across muntins so the panes of one window
-    # (white grids on dark glass) become one candidate.
-    mask = cv2.morphologyEx(dark.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-    found = []
-    for i in range(1, n):
-        x, y, bw, bh, area = (int(v) for v in stats[i])
-        if not WINDOW_AREA[0] * h * w <= bw * bh <= WINDOW_AREA[1] * h * w:
-            continue
-        fill = area / float(bw * bh)
-        # Shutters beside a window are dark, solid and narrow (~1:3): windows are wider.
-        if fill < 0.7 or not WINDOW_ASPECT[0] <= bw / bh <= WINDOW_ASPECT[1]:
-            continue
-        if x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= 0.9 * h:
-            continue
-        found.append({"bbox": [x, y, x + bw, y + bh], "score": round(fill, 3)})
-    found.sort(key=lambda d: -(d["bbox"][2] - d["bbox"][0]) * (d["bbox"][3] - d["bbox"][1]))
-    return found[:40]
 
 
 def _sky_share(sky: np.ndarray, box: tuple[int, int, int, int], sx: float, sy: float) -> float:
@@ -219,9 +179,11 @@ def _light_window(out: np.ndarray, original: np.ndarray, box: tuple[int, int, in
     gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
     edges = cv2.GaussianBlur(cv2.magnitude(gx, gy), (0, 0), 1.0)
     frames = smoothstep(edges, 0.25, 0.6)
-    # Bright frames and mullions (white trim) stay trim; dark glass glows.
-    bright = smoothstep(gray, 0.55, 0.8)
-    glass = inner * (1 - frames) * (1 - bright)
+    # Frames and mullions (strong edges) stay as they are; the glass between them glows,
+    # dark panes and white blinds alike (a blind glows when the room behind it is lit),
+    # but not blown-out white (a patch of sky or a sunlit wall a box took in).
+    blown = smoothstep(gray, 0.93, 0.99)
+    glass = inner * (1 - frames) * (1 - blown)
     warm = decode_srgb8(WINDOW_GLOW)
     crop = out[Y0:Y1, X0:X1].astype(np.float32) / 255.0
     lin = np.where(crop <= 0.04045, crop / 12.92, ((crop + 0.055) / 1.055) ** 2.4)
@@ -273,7 +235,7 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
     else:
         matte = check_matte(proxy_matte)
         check_matte_aspect(matte, (h, w))
-    luts = channel_luts(DUSK_GAINS, DUSK_STOPS, 0.0, shadow_lift=0.06)
+    luts = dusk_luts()
     if proxy is None or proxy.shape[:2] != matte.shape:
         proxy = proxy_of(rgb, matte.shape)
     out, halo, fraction = sky_swap(rgb, proxy, matte, "twilight", 0, luts)
@@ -284,9 +246,10 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
     # only the few one detector finds. A facade box overlapping a given one is dropped.
     sx, sy = w / small.shape[1], h / small.shape[0]
     # A given box that is mostly sky (the window detector took a bright patch of sky
-    # between trees for glass) is no window to light.
+    # between trees for glass), or too large for a facade window, is no window to light.
     small_sky = cv2.resize(matte, (small.shape[1], small.shape[0]))
-    boxes = [b for b in boxes if _sky_share(small_sky, b, sx, sy) <= MAX_WINDOW_SKY_SHARE]
+    boxes = [b for b in boxes if _sky_share(small_sky, b, sx, sy) <= MAX_WINDOW_SKY_SHARE
+             and (b[2] - b[0]) * (b[3] - b[1]) <= MAX_WINDOW_SHARE * h * w]
     given = len(boxes)
     for found in detect_facade_windows(small, small_sky):
         x0, y0, x1, y1 = found["bbox"]

@@ -16,6 +16,7 @@ import numpy as np
 
 from lumograph.models.common.colour import luminance, max_channel, srgb_to_linear
 from lumograph.models.common.imageio import parse_source_hw, require_rgb_u8
+from lumograph.models.common.numeric import two_class_probability
 from lumograph.models.window_detector.window_params import PARAMS as WINDOW_PARAMS
 
 #: Long side of the analysis grid: window outlines need no more, and it keeps the
@@ -261,7 +262,4 @@ def window_confidence(measures: dict, params: dict | None = None) -> float:
     p = WINDOW_PARAMS if params is None else params
     if p.get("model", "logistic") == "votes":
         return vote_confidence(measures)
-    x = np.asarray([measures[k] for k in p["inputs"]], np.float64)
-    z = np.clip((x - np.asarray(p["mean"])) / np.asarray(p["scale"]), -INPUT_CLIP, INPUT_CLIP)
-    logits = z @ np.asarray(p["coef"]) + np.asarray(p["bias"])
-    return float(1.0 / (1.0 + math.exp(-(logits[1] - logits[0]))))
+    return two_class_probability(measures, p, INPUT_CLIP)
