@@ -368,8 +368,8 @@ def eval_dusk_task(folder: Path, modules: LocalModules, sheets: Path | None, lim
     shipped, held = facade["all_data"], facade["kfold"]
     return {
         **result,
-        "facade_window_recall": shipped["window_recall"], "facade_box_precision": shipped["box_precision"],
-        "facade_window_recall_kfold": held["window_recall"], "facade_box_precision_kfold": held["box_precision"],
+        "facade_window_recall": shipped["recall"], "facade_box_precision": shipped["box_precision"],
+        "facade_window_recall_kfold": held["recall"], "facade_box_precision_kfold": held["box_precision"],
         "facade_windows": facade,
     }
 

@@ -21,10 +21,15 @@ more than a window left dark: precision counts twice).
 Product figures, as the detector runs (threshold, then overlapping boxes dropped,
 ``select_windows``):
 
-* ``window_recall``: share of the labelled windows and door glass (not occluded) whose
-  area is at least half covered by kept boxes: the windows dusk lights;
-* ``box_precision``: share of kept boxes at least half of which is labelled glass (any
-  kind, occluded too): the rest glow on a wall, a roof or a bush.
+* ``recall`` (``found`` of ``labelled``): share of the labelled windows and door glass
+  (not occluded) whose area is at least half covered by kept boxes: the windows dusk lights;
+* ``box_precision`` (``boxes_on_label`` of ``boxes``): share of kept boxes at least half
+  of which is labelled glass (any kind, occluded too): the rest glow on a wall, a roof or
+  a bush.
+
+The procedure is written for a ``Target`` (labels, candidates, selection, the rules
+above), so another facade object can be fitted the same way; ``WINDOWS`` is the one
+shipped.
 
 ``all_data``: fitted and scored on every photo (optimistic); ``kfold``: the houses in
 ``FOLDS`` folds (``fit_scene.house_folds``), each scored by a fit (penalty and threshold
@@ -39,7 +44,9 @@ import argparse
 import csv
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -51,9 +58,6 @@ from lumograph.models.compositor import facade_windows
 from lumograph.models.compositor.facade_windows import FACADE_INPUTS, facade_candidates, select_windows
 from lumograph.models.segmenter.sky_matte import segment_sky
 
-LABELS = Path(__file__).with_name("labels") / "listing_facade_windows.tsv"
-PARAMS_PATH = Path(facade_windows.__file__).with_name("facade_window_params.py")
-COMMAND = "python -m lumograph.bench.fit_facade_windows --data ../shared/eval --write"
 FOLDS = 5
 BETA = 0.5
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.2, 0.91, 0.05))
@@ -68,10 +72,38 @@ ON_GLASS = 0.5
 COUNTED_KINDS = ("window", "door")
 
 
-def read_labels(path: Path = LABELS) -> dict[str, list[dict]]:
+@dataclass(frozen=True)
+class Target:
+    """What is fitted: the labels, the detector's candidates and selection, the rules that
+    label a candidate and count a labelled object as found, and where the table goes."""
+    name: str  # the object, plural ("windows")
+    labels: Path
+    inputs: tuple[str, ...]
+    candidates: Callable[[np.ndarray, np.ndarray], list[dict]]
+    select: Callable[[list[dict], dict], list[dict]]
+    params_path: Path
+    command: str
+    counted_kinds: tuple[str, ...]
+    positive: float = GLASS_POSITIVE
+    cover_positive: float = COVER_POSITIVE
+    negative: float = GLASS_NEGATIVE
+    found_cover: float = LIT_COVER
+    on_label: float = ON_GLASS
+
+
+WINDOWS = Target(
+    name="windows", labels=Path(__file__).with_name("labels") / "listing_facade_windows.tsv",
+    inputs=FACADE_INPUTS, candidates=facade_candidates, select=select_windows,
+    params_path=Path(facade_windows.__file__).with_name("facade_window_params.py"),
+    command="python -m lumograph.bench.fit_facade_windows --data ../shared/eval --write",
+    counted_kinds=COUNTED_KINDS)
+LABELS = WINDOWS.labels
+
+
+def read_labels(path: Path | None = None) -> dict[str, list[dict]]:
     """photo stem -> [{"box": (x0, y0, x1, y1) fractions, "kind", "occluded"}]; a photo
     labelled with no window maps to []."""
-    with open(path, newline="") as f:
+    with open(path or LABELS, newline="") as f:
         lines = [line for line in f if not line.startswith("#")]
     out: dict[str, list[dict]] = {}
     for row in csv.DictReader(lines, delimiter="\t"):
@@ -106,26 +138,26 @@ def _share(mask: np.ndarray, box) -> float:
     return float(crop.mean()) if crop.size else 0.0
 
 
-def candidate_label(box, labels: list[dict], glass: np.ndarray) -> int | None:
+def candidate_label(box, labels: list[dict], glass: np.ndarray, target: Target = WINDOWS) -> int | None:
     on_glass = _share(glass, box)
-    if on_glass < GLASS_NEGATIVE:
+    if on_glass < target.negative:
         return 0
-    if on_glass < GLASS_POSITIVE:
+    if on_glass < target.positive:
         return None
     area = lambda b: max(1, (b[2] - b[0]) * (b[3] - b[1]))  # noqa: E731
     for lab in labels:
         lb = _to_px(lab["box"], glass.shape)
         iw = max(0, min(box[2], lb[2]) - max(box[0], lb[0]))
         ih = max(0, min(box[3], lb[3]) - max(box[1], lb[1]))
-        if iw * ih >= COVER_POSITIVE * area(lb):
+        if iw * ih >= target.cover_positive * area(lb):
             return 1
     return None
 
 
-def measure(data: Path, stems: list[str] | None = None) -> list[dict]:
+def measure(data: Path, stems: list[str] | None = None, target: Target = WINDOWS) -> list[dict]:
     """Per labelled photo (or only ``stems``): {"photo", "house", "shape", "labels",
     "glass", "candidates" (each with "bbox", "measures", "y")}."""
-    labels = read_labels()
+    labels = read_labels(target.labels)
     folder = Path(data) / "listing_photos"
     photos = []
     for stem, labelled in sorted(labels.items()):
@@ -136,75 +168,78 @@ def measure(data: Path, stems: list[str] | None = None) -> list[dict]:
             raise InvalidOptions(f"labelled photo missing from the eval folder, got {str(path)!r}")
         proxy = resize_long_side(decode_image(path.read_bytes()).rgb, 1024)
         sky = segment_sky(proxy, scene="exterior")["matte"]
-        candidates = facade_candidates(proxy, sky)
+        candidates = target.candidates(proxy, sky)
         glass = _glass_mask(labelled, proxy.shape[:2])
         for c in candidates:
-            c["y"] = candidate_label(c["bbox"], labelled, glass)
+            c["y"] = candidate_label(c["bbox"], labelled, glass, target)
         photos.append({"photo": stem, "house": fit_scene.house_of(stem + ".jpg"), "shape": proxy.shape[:2],
                        "labels": labelled, "glass": glass, "candidates": candidates})
     return photos
 
 
-def score_boxes(photo: dict, kept: list[list[int]]) -> dict:
+def score_boxes(photo: dict, kept: list[list[int]], target: Target = WINDOWS) -> dict:
     """Product figures of one photo's kept boxes (proxy px)."""
     h, w = photo["shape"]
     lit = np.zeros((h, w), bool)
     for x0, y0, x1, y1 in kept:
         lit[y0:y1, x0:x1] = True
-    counted = [lab for lab in photo["labels"] if lab["kind"] in COUNTED_KINDS and not lab["occluded"]]
-    found = sum(1 for lab in counted if _share(lit, _to_px(lab["box"], (h, w))) >= LIT_COVER)
-    on_glass = sum(1 for b in kept if _share(photo["glass"], b) >= ON_GLASS)
-    return {"windows": len(counted), "windows_lit": found, "boxes": len(kept), "boxes_on_glass": on_glass}
+    counted = [lab for lab in photo["labels"] if lab["kind"] in target.counted_kinds and not lab["occluded"]]
+    found = sum(1 for lab in counted if _share(lit, _to_px(lab["box"], (h, w))) >= target.found_cover)
+    on_glass = sum(1 for b in kept if _share(photo["glass"], b) >= target.on_label)
+    return {"labelled": len(counted), "found": found, "boxes": len(kept), "boxes_on_label": on_glass}
 
 
 def _figures(counts: list[dict]) -> dict:
-    windows = sum(c["windows"] for c in counts)
-    lit = sum(c["windows_lit"] for c in counts)
+    labelled = sum(c["labelled"] for c in counts)
+    found = sum(c["found"] for c in counts)
     boxes = sum(c["boxes"] for c in counts)
-    good = sum(c["boxes_on_glass"] for c in counts)
-    recall = lit / windows if windows else 1.0
+    good = sum(c["boxes_on_label"] for c in counts)
+    recall = found / labelled if labelled else 1.0
     precision = good / boxes if boxes else 1.0
     b2 = BETA * BETA
     f = (1 + b2) * precision * recall / (b2 * precision + recall) if precision + recall else 0.0
-    return {"windows": windows, "windows_lit": lit, "window_recall": round(recall, 4), "boxes": boxes,
-            "boxes_on_glass": good, "box_precision": round(precision, 4), "f_beta": round(f, 4)}
+    return {"labelled": labelled, "found": found, "recall": round(recall, 4), "boxes": boxes,
+            "boxes_on_label": good, "box_precision": round(precision, 4), "f_beta": round(f, 4)}
 
 
-def score_photos(photos: list[dict], params: dict) -> dict:
-    return _figures([score_boxes(p, [k["bbox"] for k in select_windows(p["candidates"], params)])
+def score_photos(photos: list[dict], params: dict, target: Target = WINDOWS) -> dict:
+    return _figures([score_boxes(p, [k["bbox"] for k in target.select(p["candidates"], params)], target)
                      for p in photos])
 
 
-def fit_params(photos: list[dict]) -> dict:
+def fit_params(photos: list[dict], target: Target = WINDOWS) -> dict:
     rows = [(c["measures"], c["y"], p["house"]) for p in photos for c in p["candidates"] if c["y"] is not None]
-    x = np.asarray([[m[k] for k in FACADE_INPUTS] for m, _, _ in rows], np.float64)
+    x = np.asarray([[m[k] for k in target.inputs] for m, _, _ in rows], np.float64)
     y = np.asarray([lab for _, lab, _ in rows])
-    table = fit_scene.fit_table(x, np.ones_like(x), y, ("other", "window"), FACADE_INPUTS, [g for _, _, g in rows])
-    best = max(THRESHOLDS, key=lambda t: (score_photos(photos, {**table, "threshold": t})["f_beta"], -abs(t - 0.5)))
+    table = fit_scene.fit_table(x, np.ones_like(x), y, ("other", target.name), target.inputs,
+                                [g for _, _, g in rows])
+    best = max(THRESHOLDS, key=lambda t: (score_photos(photos, {**table, "threshold": t}, target)["f_beta"],
+                                          -abs(t - 0.5)))
     return {**table, "threshold": float(best)}
 
 
-def kfold(photos: list[dict]) -> dict:
+def kfold(photos: list[dict], target: Target = WINDOWS) -> dict:
     fold_of = fit_scene.house_folds([p["house"] for p in photos], FOLDS)
     per_fold, counts = [], []
     for k in range(FOLDS):
         train = [p for p in photos if fold_of[p["house"]] != k]
         test = [p for p in photos if fold_of[p["house"]] == k]
-        params = fit_params(train)
-        fold_counts = [score_boxes(p, [b["bbox"] for b in select_windows(p["candidates"], params)]) for p in test]
+        params = fit_params(train, target)
+        fold_counts = [score_boxes(p, [b["bbox"] for b in target.select(p["candidates"], params)], target)
+                       for p in test]
         counts += fold_counts
         per_fold.append({"fold": k, "houses": sorted({p["house"] for p in test}), "l2": params["l2"],
                          "threshold": params["threshold"], **_figures(fold_counts)})
     return {"folds": FOLDS, **_figures(counts), "worst_fold_f_beta": min(f["f_beta"] for f in per_fold),
-            "worst_fold_window_recall": min(f["window_recall"] for f in per_fold), "per_fold": per_fold}
+            "worst_fold_recall": min(f["recall"] for f in per_fold), "per_fold": per_fold}
 
 
-def fit(data: Path) -> dict:
-    photos = measure(data)
-    params = fit_params(photos)
+def fit(data: Path, target: Target = WINDOWS) -> dict:
+    photos = measure(data, target=target)
+    params = fit_params(photos, target)
     ys = [c["y"] for p in photos for c in p["candidates"]]
     labels = [lab for p in photos for lab in p["labels"]]
-    counted = [lab for lab in labels if lab["kind"] in COUNTED_KINDS and not lab["occluded"]]
+    counted = [lab for lab in labels if lab["kind"] in target.counted_kinds and not lab["occluded"]]
     # A labelled window no candidate covers cannot be found by any fit.
     reachable = 0
     for p in photos:
@@ -212,14 +247,14 @@ def fit(data: Path) -> dict:
         for c in p["candidates"]:
             x0, y0, x1, y1 = c["bbox"]
             cands[y0:y1, x0:x1] = True
-        reachable += sum(1 for lab in p["labels"] if lab["kind"] in COUNTED_KINDS and not lab["occluded"]
-                         and _share(cands, _to_px(lab["box"], p["shape"])) >= LIT_COVER)
+        reachable += sum(1 for lab in p["labels"] if lab["kind"] in target.counted_kinds and not lab["occluded"]
+                         and _share(cands, _to_px(lab["box"], p["shape"])) >= target.found_cover)
     return {
         "params": params,
-        "all_data": score_photos(photos, params),
-        "kfold": kfold(photos),
-        "n": {"photos": len(photos), "labelled_boxes": len(labels), "counted_windows": len(counted),
-              "counted_windows_any_candidate_covers": reachable, "candidates": len(ys),
+        "all_data": score_photos(photos, params, target),
+        "kfold": kfold(photos, target),
+        "n": {"photos": len(photos), "labelled_boxes": len(labels), "counted": len(counted),
+              "counted_any_candidate_covers": reachable, "candidates": len(ys),
               "candidates_window": sum(1 for v in ys if v == 1), "candidates_other": sum(1 for v in ys if v == 0),
               "candidates_left_out": sum(1 for v in ys if v is None)},
         "beta": BETA,
@@ -235,19 +270,21 @@ def _wrapped(items: list[str], per_line: int = 5) -> str:
                      for i in range(0, len(items), per_line))
 
 
-def write_params(result: dict, path: Path = PARAMS_PATH) -> None:
+def write_params(result: dict, target: Target = WINDOWS) -> None:
     p, a, k = result["params"], result["all_data"], result["kfold"]
     coef = ",\n".join(f"        [{_number(r[0])}, {_number(r[1])}]" for r in p["coef"])
-    path.write_text(f'''"""Fitted parameters of the facade-window detector (``facade_windows.py``).
+    detector = target.params_path.name.replace("_params.py", "")
+    target.params_path.write_text(f'''"""Fitted parameters of the facade {target.name} detector (``{detector}s.py``).
 
-Written by ``{COMMAND}``
-(``bench/fit_facade_windows.py``); do not edit by hand: re-run it after changing a measurement.
+Written by ``{target.command}``
+(``bench/{Path(target.command.split()[2].replace(".", "/")).name}.py``); do not edit by hand: re-run it after \
+changing a measurement.
 logits = bias + clip(standardise(inputs), +-4) @ coef; a candidate is kept when its
 confidence reaches ``threshold``.
 
-At fit time, on {result["n"]["photos"]} exteriors ({result["n"]["counted_windows"]} labelled windows): all-data \
-windows lit {a["window_recall"]}, boxes on glass {a["box_precision"]};
-{k["folds"]}-fold by house windows lit {k["window_recall"]}, boxes on glass {k["box_precision"]} \
+At fit time, on {result["n"]["photos"]} exteriors ({result["n"]["counted"]} labelled {target.name}): all-data \
+{target.name} found {a["recall"]}, boxes on them {a["box_precision"]};
+{k["folds"]}-fold by house {target.name} found {k["recall"]}, boxes on them {k["box_precision"]} \
 (worst fold F0.5 {k["worst_fold_f_beta"]}).
 """
 
@@ -273,17 +310,21 @@ PARAMS = {{
 ''')
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run(argv: list[str] | None, target: Target, description: str) -> int:
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, required=True, help="the shared eval folder")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--write", action="store_true", help="rewrite facade_window_params.py with the all-data fit")
+    parser.add_argument("--write", action="store_true", help=f"rewrite {target.params_path.name} with the all-data fit")
     args = parser.parse_args(argv)
-    result = fit(args.data)
+    result = fit(args.data, target)
     emit_fit(result, args.json, params_keys=("l2", "threshold", "n"))
     if args.write:
-        write_params(result)
+        write_params(result, target)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(argv, WINDOWS, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

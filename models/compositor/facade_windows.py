@@ -190,7 +190,9 @@ def _plausible(box, shape) -> bool:
     return x0 > 1 and y0 > 1 and x1 < w - 1 and y1 < h - 1
 
 
-def _maps(proxy: np.ndarray, sky: np.ndarray | None) -> dict:
+def box_maps(proxy: np.ndarray, sky: np.ndarray | None) -> dict:
+    """Grey, HSV and the integral images every box statistic reads (``box_sum``,
+    ``box_mean``); ``sky`` is a matte on any grid with the proxy's aspect, or None."""
     h, w = proxy.shape[:2]
     gray = cv2.cvtColor(proxy, cv2.COLOR_RGB2GRAY)
     hsv = cv2.cvtColor(proxy, cv2.COLOR_RGB2HSV)
@@ -216,13 +218,14 @@ def _maps(proxy: np.ndarray, sky: np.ndarray | None) -> dict:
     }
 
 
-def _sum(I: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> float:
+def box_sum(I: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> float:
+    """Sum of the image under [x0, x1) x [y0, y1) from its integral image ``I``."""
     return float(I[y1, x1] - I[y0, x1] - I[y1, x0] + I[y0, x0])
 
 
-def _mean(I, box) -> float:
+def box_mean(I, box) -> float:
     x0, y0, x1, y1 = box
-    return _sum(I, x0, y0, x1, y1) / max(1, (x1 - x0) * (y1 - y0))
+    return box_sum(I, x0, y0, x1, y1) / max(1, (x1 - x0) * (y1 - y0))
 
 
 def _measure(m: dict, box, fill: float, source: str) -> dict:
@@ -233,9 +236,9 @@ def _measure(m: dict, box, fill: float, source: str) -> dict:
     outer = (max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad))
     area_out = (outer[2] - outer[0]) * (outer[3] - outer[1])
     ring_n = max(1, area_out - bw * bh)
-    inside = _mean(m["I_g"], box)
-    ring = (_sum(m["I_g"], *outer) - inside * bw * bh) / ring_n
-    var = max(0.0, _mean(m["I_g2"], box) - inside * inside)
+    inside = box_mean(m["I_g"], box)
+    ring = (box_sum(m["I_g"], *outer) - inside * bw * bh) / ring_n
+    var = max(0.0, box_mean(m["I_g2"], box) - inside * inside)
     # Straight sides: along the top and bottom sides, horizontal edges (|d/dy|); along the
     # left and right, vertical ones; a band of +-2 px around each side.
     t = 2
@@ -245,7 +248,7 @@ def _measure(m: dict, box, fill: float, source: str) -> dict:
     right = (max(0, x1 - t - 1), y0, min(w, x1 + t), y1)
 
     def column_share(I, band, axis_len):  # share of positions along the side with an edge
-        return min(1.0, _sum(I, *band) / max(1, axis_len))
+        return min(1.0, box_sum(I, *band) / max(1, axis_len))
     sides = [column_share(m["I_ex"], top, bw), column_share(m["I_ex"], bottom, bw),
              column_share(m["I_ey"], left, bh), column_share(m["I_ey"], right, bh)]
     sky_band = (x0, max(0, y0 - max(bh, 4)), x1, y0) if y0 > 0 else None
@@ -256,16 +259,16 @@ def _measure(m: dict, box, fill: float, source: str) -> dict:
         "step": math.log((inside + 0.02) / (ring + 0.02)),
         "ring_luminance": ring,
         "inside_luminance": inside,
-        "saturation": _mean(m["I_s"], box),
-        "green": _mean(m["I_green"], box),
-        "blue": _mean(m["I_blue"], box),
+        "saturation": box_mean(m["I_s"], box),
+        "green": box_mean(m["I_green"], box),
+        "blue": box_mean(m["I_blue"], box),
         "side_edges": float(np.mean(sides)),
-        "inside_edges": _mean(m["I_e"], box),
-        "axis_edges": _sum(m["I_axis"], *box) / max(1.0, _sum(m["I_e"], *box)),
+        "inside_edges": box_mean(m["I_e"], box),
+        "axis_edges": box_sum(m["I_axis"], *box) / max(1.0, box_sum(m["I_e"], *box)),
         "texture": math.sqrt(var),
         "centre_y": (y0 + y1) / 2.0 / h,
-        "sky_inside": _mean(m["I_sky"], box),
-        "sky_above": _mean(m["I_sky"], sky_band) if sky_band and sky_band[3] > sky_band[1] else 0.0,
+        "sky_inside": box_mean(m["I_sky"], box),
+        "sky_above": box_mean(m["I_sky"], sky_band) if sky_band and sky_band[3] > sky_band[1] else 0.0,
         "dark_source": 1.0 if source == "dark" else 0.0,
         "outline_source": 1.0 if source == "outline" else 0.0,
         "grouped_source": 1.0 if source == "grouped" else 0.0,
@@ -278,17 +281,17 @@ def facade_candidates(proxy_rgb: np.ndarray, sky_matte: np.ndarray | None = None
     [{"bbox": [x0, y0, x1, y1], "measures": {FACADE_INPUTS...}}], deduplicated (IoU >=
     ``SAME_BOX_IOU`` keeps the first), in a deterministic order."""
     require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=16)
-    m = _maps(proxy_rgb, sky_matte)
+    m = box_maps(proxy_rgb, sky_matte)
     raw = (_boxes_mser(m["gray"]) + _boxes_dark(m["gray"], m["hsv"]) + _boxes_outlines(m["gray"])
            + _boxes_adaptive(m["gray"]))
     raw = [r for r in raw if _plausible(r[0], m["shape"])]
-    raw = _dedupe(raw)
+    raw = dedupe_boxes(raw)
     raw += [r for r in _boxes_grouped(raw) if _plausible(r[0], m["shape"])]
-    kept = _dedupe(raw)
+    kept = dedupe_boxes(raw)
     out = [{"bbox": list(box), "measures": _measure(m, box, fill, source)} for box, fill, source in kept]
     boxes = [box for box, _, _ in kept]
     wider, narrower = _flanks(boxes)
-    for c, n, wd, nr in zip(out, _repeats(boxes), wider, narrower):
+    for c, n, wd, nr in zip(out, look_alikes(boxes), wider, narrower):
         c["measures"]["repeats"] = math.log1p(n)
         c["measures"]["wider_beside"] = float(wd)
         c["measures"]["narrower_beside"] = float(nr)
@@ -313,7 +316,7 @@ def _flanks(boxes: list) -> tuple[np.ndarray, np.ndarray]:
     return wider, narrower
 
 
-def _repeats(boxes: list) -> np.ndarray:
+def look_alikes(boxes: list) -> np.ndarray:
     """How many other candidates look like the same kind of window: about the same size
     (area within ``REPEAT_SIZE`` x) on the same row or column, not overlapping. Windows come
     in rows and stacks; a patch of wall or a bush rarely has look-alikes so aligned."""
@@ -332,7 +335,7 @@ def _repeats(boxes: list) -> np.ndarray:
     return (similar & (row | col) & apart).sum(axis=1)
 
 
-def _dedupe(raw: list[tuple]) -> list[tuple]:
+def dedupe_boxes(raw: list[tuple]) -> list[tuple]:
     """One of each group of boxes overlapping by ``SAME_BOX_IOU``, in a fixed order."""
     raw = sorted(raw, key=lambda r: (r[0][1], r[0][0], r[0][3], r[0][2], r[2]))
     if not raw:

@@ -44,12 +44,12 @@ def test_a_window_is_lit_only_when_covered_and_boxes_off_glass_count_against():
     rng = np.random.default_rng(0)
     photo = _photo(0, rng)
     covered = fit.score_boxes(photo, [[30, 60, 70, 120], [130, 60, 148, 120]])
-    assert covered["windows"] == 3 and covered["windows_lit"] == 1  # the second covers 45%: not lit
-    assert fit.score_boxes(photo, [[30, 60, 70, 120], [130, 60, 152, 120]])["windows_lit"] == 2
+    assert covered["labelled"] == 3 and covered["found"] == 1  # the second covers 45%: not lit
+    assert fit.score_boxes(photo, [[30, 60, 70, 120], [130, 60, 152, 120]])["found"] == 2
     wall = fit.score_boxes(photo, [[0, 140, 20, 180]])
-    assert wall["boxes"] == 1 and wall["boxes_on_glass"] == 0
+    assert wall["boxes"] == 1 and wall["boxes_on_label"] == 0
     occluded = dict(photo, labels=[dict(lab, occluded=True) for lab in photo["labels"]])
-    assert fit.score_boxes(occluded, [])["windows"] == 0
+    assert fit.score_boxes(occluded, [])["labelled"] == 0
 
 
 def test_the_fit_finds_the_separating_input_and_scores_held_out_houses():
@@ -58,9 +58,9 @@ def test_the_fit_finds_the_separating_input_and_scores_held_out_houses():
     params = fit.fit_params(photos)
     coef = np.asarray(params["coef"])
     assert int(np.abs(coef[:, 1] - coef[:, 0]).argmax()) == FACADE_INPUTS.index("step")
-    assert fit.score_photos(photos, params)["window_recall"] == 1.0
+    assert fit.score_photos(photos, params)["recall"] == 1.0
     folded = fit.kfold(photos)
-    assert folded["window_recall"] >= 0.9 and folded["box_precision"] >= 0.9
+    assert folded["recall"] >= 0.9 and folded["box_precision"] >= 0.9
     assert sum(len(f["houses"]) for f in folded["per_fold"]) == 10
 
 
