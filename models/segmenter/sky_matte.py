@@ -59,6 +59,9 @@ MIN_REPLACE_FRACTION = 0.03
 #: A sky with more sky-coloured pixels outside the matte than this share of the matte
 #: (blown sky behind a feathery tree) is not replaced: the result would be patchy.
 MAX_UNMATCHED_SKY = 0.5
+#: Lab L of a clipped white (sRGB ~247): a smooth region this bright hanging from the top
+#: seeds the sky even when the frame is too bright for it to stand out.
+BLOWN_L = 97.0
 #: Prior log-odds that a bright smooth region hanging from the top is sky: a listing
 #: holds about three interior photos per exterior (ceilings and walls look alike).
 LISTING_PRIOR_LOG_ODDS = -1.1
@@ -104,9 +107,11 @@ def _sky_region(m: dict, params: dict) -> tuple[np.ndarray, np.ndarray]:
     smooth = m["texture"] < 1.5
     blue = (H >= 190) & (H <= 235) & (S > 0.10) & (L > 35) & (b < -4)
     # Overcast sky is the brightest large thing outdoors; "brighter than the median
-    # by 10 L" rejects mid-grey facades, b* < 6 rejects warm ceilings and walls.
+    # by 10 L" rejects mid-grey facades, b* < 6 rejects warm ceilings and walls. In an
+    # overexposed frame (median above ~87 L) nothing can be 10 L brighter: there a
+    # clipped white (``BLOWN_L``) is the brightest there is, and a blown sky seeds.
     median_l = float(np.median(L))
-    neutral = (L > max(55.0, median_l + 10.0)) & (chroma < 14) & (b < 6)
+    neutral = (L > min(max(55.0, median_l + 10.0), BLOWN_L)) & (chroma < 14) & (b < 6)
     seed = _top_connected(smooth & (blue | neutral))
     if seed.sum() < 0.002 * seed.size:
         return np.zeros_like(seed), m["lab"]

@@ -105,6 +105,24 @@ def test_clear_blue_sky_is_clear_and_kept():
     assert _iou(result["matte"], sky) > 0.9
 
 
+def test_blown_sky_over_an_overexposed_exterior_is_found():
+    # The whole frame is bright (white house, white concrete: median L above 90): a sky
+    # clipped to white cannot stand 10 L above it, and must still be found and replaced.
+    rng = np.random.default_rng(0)
+    h, w = 600, 900
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[:] = (236, 234, 228)  # pale concrete and siding
+    rgb[270:330] = (120, 110, 100)  # a darker roof band along the skyline
+    rgb[330:] += rng.normal(0, 6, (h - 330, w, 3))
+    rgb[:270] = 255.0
+    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    sky = np.zeros((h, w), np.float32)
+    sky[:270] = 1.0
+    result = segment_sky(_readonly(rgb), scene="exterior")
+    assert _iou(result["matte"], sky) > 0.9
+    assert result["needs_replacement"] is True
+
+
 def test_interior_has_no_sky():
     room = room_photo(1024, 768, tilt_deg=0.0, seed=0)
     result = segment_sky(_readonly(room.rgb))
