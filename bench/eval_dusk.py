@@ -2,8 +2,9 @@
 
 For every ``*_frontal.jpg`` of a ``listing_photos`` folder, the listing graph's dusk path
 as it runs on the laptop (the 1024 px proxy; the classifier's scene call; the sky matte
-with ``scene="exterior"``; the classical window detector; ``day_to_dusk`` with its boxes,
-to which it adds the facade windows it finds) and, per photo:
+with ``scene="exterior"``; ``day_to_dusk`` with no given windows, since the graph asks the
+window detector on an exterior only when it is a learned one, so the facade windows dusk
+finds itself are the ones lit) and, per photo:
 
 * ``windows_detected`` / ``windows_lit``: the windows dusk lit (its ``window_boxes``), and those whose glass is
   lit in the output (median luminance of the box's inner 60 % at least 1.5 x what the dusk
@@ -48,7 +49,6 @@ from lumograph.models.classifier.scene import classify_scene
 from lumograph.models.common.imageio import decode_image, resize_long_side
 from lumograph.models.compositor.dusk import day_to_dusk, dusk_luts, shadow_contrast, shadow_mask
 from lumograph.models.segmenter.sky_matte import segment_sky
-from lumograph.models.window_detector.core import WindowDetectorCore
 
 PROXY_LONG_SIDE = 1024
 TILE_H = 300
@@ -90,7 +90,7 @@ def eval_photo(path: Path, labels: list[dict] | None = None) -> tuple[dict, list
     proxy = resize_long_side(rgb, PROXY_LONG_SIDE)
     scene = classify_scene(proxy)
     sky = segment_sky(proxy, scene="exterior")
-    given = WindowDetectorCore("classical").detect_windows(proxy, rgb.shape[:2])["windows"]
+    given: list[dict] = []
     t0 = time.perf_counter()
     out = day_to_dusk(rgb, sky["matte"], given)
     seconds = time.perf_counter() - t0

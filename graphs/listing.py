@@ -290,9 +290,12 @@ async def run_enhance(
         capabilities = await _capabilities(steps)
     backends["classifier"] = scene.get("backend", "classical")
     exterior = scene["scene"] == "exterior"
-    # Window detection matters indoors (pull) and outdoors only for the dusk glow; the
-    # sky matters outdoors only. Both are independent: run them side by side.
-    want_windows = not exterior or options.get("dusk")
+    # Window detection matters indoors (pull) and outdoors only for the dusk glow, and
+    # there only from a learned detector: the classical one is fitted on interior glass
+    # (bright regions) and put 1 of its 27 boxes on the 30 eval exteriors on a window;
+    # dusk finds facade windows itself. The sky matters outdoors only. Both are
+    # independent: run them side by side.
+    want_windows = not exterior or bool(options.get("dusk") and capabilities["facade_windows"])
     windows, sky = await asyncio.gather(
         timed("detect_windows", steps.windows(proxy, (h, w))) if want_windows else _none(),
         # The scene is decided once (classifier or client label); the matte trusts it.
@@ -519,7 +522,7 @@ async def _none() -> None:
 async def _capabilities(steps: ListingSteps) -> dict[str, bool]:
     """Which learned extras the modules offer now (from ``steps.backends``; none without it)."""
     if steps.backends is None:
-        return {"glass_masks": False, "generative": False}
+        return {"glass_masks": False, "generative": False, "facade_windows": False}
     backends = await steps.backends()
 
     def name(module: str) -> str:
@@ -528,7 +531,9 @@ async def _capabilities(steps: ListingSteps) -> dict[str, bool]:
 
     return {"glass_masks": steps.window_glass_masks is not None and name("segmenter") in GLASS_MASK_BACKENDS,
             "generative": steps.window_views is not None and steps.sky_plate is not None
-            and name("inpainter") in GENERATIVE_BACKENDS}
+            and name("inpainter") in GENERATIVE_BACKENDS,
+            # A learned window detector finds facade windows too; the classical one does not.
+            "facade_windows": name("window_detector") != "classical"}
 
 
 @dataclass

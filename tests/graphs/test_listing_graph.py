@@ -162,6 +162,20 @@ def test_client_room_label_wins_and_is_recorded():
     assert out.report["classification"]["room_source"] == "client"
 
 
+def test_dusk_asks_the_window_detector_only_when_it_is_learned():
+    # The classical detector is fitted on interior glass: on a facade dusk finds its own.
+    fakes = Fakes(scene=EXTERIOR)
+    enhance(fakes, tier="standard", dusk=True)
+    assert "windows" not in fakes.calls
+    learned = LearnedFakes(scene=EXTERIOR)
+    learned.backend_names["window_detector"] = "yolo"
+    enhance(learned, tier="standard", dusk=True)
+    assert "windows" in learned.calls
+    plain = LearnedFakes(scene=EXTERIOR)  # learned segmenter and inpainter, classical windows
+    enhance(plain, tier="standard", dusk=True)
+    assert "windows" not in plain.calls
+
+
 def test_dusk_is_an_add_on_with_a_disclosure():
     out = enhance(Fakes(scene=EXTERIOR, sky_condition="grey"), tier="standard", dusk=True)
     rep = out.report
