@@ -99,7 +99,7 @@ def eval_photo(path: Path, labels: list[dict] | None = None) -> tuple[dict, list
     windows = [{"bbox": [int(round(v * s)) for v in box]} for box in out["report"]["window_boxes"]]
     toned = cv2.LUT(proxy, dusk_luts())
     lit = sum(int(_lit(toned, out_proxy, w["bbox"])) for w in windows)
-    counted = [fit_facade_windows._to_px(lab["box"], proxy.shape[:2]) for lab in labels or []
+    counted = [fit_facade_windows.box_px(lab["box"], proxy.shape[:2]) for lab in labels or []
                if lab["kind"] in fit_facade_windows.COUNTED_KINDS and not lab["occluded"]]
     mask, _ = shadow_mask(proxy, sky["matte"])
     unsoftened = resize_long_side(day_to_dusk(rgb, sky["matte"], given, soften_shadows=False)["rgb"],

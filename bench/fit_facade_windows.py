@@ -121,12 +121,13 @@ def _glass_mask(labels: list[dict], shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     mask = np.zeros((h, w), bool)
     for lab in labels:
-        x0, y0, x1, y1 = _to_px(lab["box"], shape)
+        x0, y0, x1, y1 = box_px(lab["box"], shape)
         mask[y0:y1, x0:x1] = True
     return mask
 
 
-def _to_px(box, shape) -> tuple[int, int, int, int]:
+def box_px(box, shape) -> tuple[int, int, int, int]:
+    """A box in fractions of the frame, in pixels of a ``shape`` (h, w) grid (at least 1 px)."""
     h, w = shape
     return (int(round(box[0] * w)), int(round(box[1] * h)), max(int(round(box[2] * w)), int(round(box[0] * w)) + 1),
             max(int(round(box[3] * h)), int(round(box[1] * h)) + 1))
@@ -146,7 +147,7 @@ def candidate_label(box, labels: list[dict], glass: np.ndarray, target: Target =
         return None
     area = lambda b: max(1, (b[2] - b[0]) * (b[3] - b[1]))  # noqa: E731
     for lab in labels:
-        lb = _to_px(lab["box"], glass.shape)
+        lb = box_px(lab["box"], glass.shape)
         iw = max(0, min(box[2], lb[2]) - max(box[0], lb[0]))
         ih = max(0, min(box[3], lb[3]) - max(box[1], lb[1]))
         if iw * ih >= target.cover_positive * area(lb):
@@ -184,7 +185,7 @@ def score_boxes(photo: dict, kept: list[list[int]], target: Target = WINDOWS) ->
     for x0, y0, x1, y1 in kept:
         lit[y0:y1, x0:x1] = True
     counted = [lab for lab in photo["labels"] if lab["kind"] in target.counted_kinds and not lab["occluded"]]
-    found = sum(1 for lab in counted if _share(lit, _to_px(lab["box"], (h, w))) >= target.found_cover)
+    found = sum(1 for lab in counted if _share(lit, box_px(lab["box"], (h, w))) >= target.found_cover)
     on_glass = sum(1 for b in kept if _share(photo["glass"], b) >= target.on_label)
     return {"labelled": len(counted), "found": found, "boxes": len(kept), "boxes_on_label": on_glass}
 
@@ -248,7 +249,7 @@ def fit(data: Path, target: Target = WINDOWS) -> dict:
             x0, y0, x1, y1 = c["bbox"]
             cands[y0:y1, x0:x1] = True
         reachable += sum(1 for lab in p["labels"] if lab["kind"] in target.counted_kinds and not lab["occluded"]
-                         and _share(cands, _to_px(lab["box"], p["shape"])) >= target.found_cover)
+                         and _share(cands, box_px(lab["box"], p["shape"])) >= target.found_cover)
     return {
         "params": params,
         "all_data": score_photos(photos, params, target),
