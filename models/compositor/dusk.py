@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from lumograph.models.common.boxes import overlap_of_smaller
 from lumograph.models.common.colour import decode_srgb8, encode_srgb8, linear_to_srgb, srgb_to_linear
 from lumograph.models.common.errors import InvalidOptions
 from lumograph.models.common.filters import guided_filter
@@ -78,14 +79,6 @@ def _sky_share(sky: np.ndarray, box: tuple[int, int, int, int], sx: float, sy: f
     crop = sky[int(y0 / sy):max(int(y0 / sy) + 1, int(np.ceil(y1 / sy))),
                int(x0 / sx):max(int(x0 / sx) + 1, int(np.ceil(x1 / sx)))]
     return float(crop.mean()) if crop.size else 0.0
-
-
-def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    """Intersection over the smaller box's area."""
-    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return iw * ih / max(1, smaller)
 
 
 def _illumination(proxy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -254,7 +247,7 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
     for found in detect_facade_windows(small, small_sky):
         x0, y0, x1, y1 = found["bbox"]
         box = (int(x0 * sx), int(y0 * sy), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy)))
-        if not any(_overlap(box, other) > 0.3 for other in boxes[:given]):
+        if not any(overlap_of_smaller(box, other) > 0.3 for other in boxes[:given]):
             boxes.append(box)
     source = ("none" if not boxes else "given" if given == len(boxes)
               else "detected" if given == 0 else "given+detected")

@@ -25,6 +25,7 @@ import math
 import cv2
 import numpy as np
 
+from lumograph.models.common.boxes import box_area, overlap_of_smaller
 from lumograph.models.common.imageio import require_rgb_u8
 from lumograph.models.common.numeric import two_class_probability
 
@@ -367,16 +368,6 @@ def facade_window_confidence(measures: dict, params: dict | None = None) -> floa
     return two_class_probability(measures, _shipped() if params is None else params)
 
 
-def _overlap_of_smaller(a, b) -> float:
-    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    return iw * ih / max(1, min(_area(a), _area(b)))
-
-
-def _area(box) -> int:
-    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
-
-
 def select_windows(candidates: list[dict], params: dict | None = None) -> list[dict]:
     """The candidates at or above the fitted threshold, most confident first. A box that
     overlaps kept ones by more than ``SAME_WINDOW_OVERLAP`` of the smaller box is the same
@@ -391,20 +382,20 @@ def select_windows(candidates: list[dict], params: dict | None = None) -> list[d
     kept: list[dict | None] = []
     dropped = []
     for conf, box in scored:
-        if len(kept) >= MAX_WINDOWS or any(_overlap_of_smaller(box, k["bbox"]) > SAME_WINDOW_OVERLAP for k in kept):
+        if len(kept) >= MAX_WINDOWS or any(overlap_of_smaller(box, k["bbox"]) > SAME_WINDOW_OVERLAP for k in kept):
             dropped.append(box)
         else:
             kept.append({"bbox": list(box), "score": round(conf, 3)})
     grown: set[int] = set()
     for box in dropped:
         same = [i for i, k in enumerate(kept) if k is not None
-                and _overlap_of_smaller(box, k["bbox"]) > SAME_WINDOW_OVERLAP]
+                and overlap_of_smaller(box, k["bbox"]) > SAME_WINDOW_OVERLAP]
         if not same or any(i in grown for i in same):
             continue
         inner = [kept[i]["bbox"] for i in same]
-        if any(_area(box) <= _area(b) or _overlap_of_smaller(box, b) < HOLDS for b in inner):
+        if any(box_area(box) <= box_area(b) or overlap_of_smaller(box, b) < HOLDS for b in inner):
             continue
-        if len(same) > 1 and sum(_area(b) for b in inner) < PANES_FILL * _area(box):
+        if len(same) > 1 and sum(box_area(b) for b in inner) < PANES_FILL * box_area(box):
             continue  # two windows and the wall between them
         kept[same[0]] = {"bbox": list(box), "score": max(kept[i]["score"] for i in same)}
         grown.add(same[0])

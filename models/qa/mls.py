@@ -53,6 +53,7 @@ import cv2
 import numpy as np
 
 from lumograph.models.common import blazeface
+from lumograph.models.common.boxes import overlap_of_smaller
 from lumograph.models.common.faces import find_faces
 from lumograph.models.common.imageio import require_rgb_u8, resize_long_side
 from lumograph.models.qa.checks import Check, not_measured
@@ -191,16 +192,9 @@ def merge_text(found: list[FoundText]) -> list[FoundText]:
     the best scored stays."""
     kept: list[FoundText] = []
     for f in sorted(found, key=lambda f: -f.score):
-        if not any(_overlap(f.box, k.box) >= MERGE_OVERLAP for k in kept):
+        if not any(overlap_of_smaller(f.box, k.box) >= MERGE_OVERLAP for k in kept):
             kept.append(f)
     return kept
-
-
-def _overlap(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return ix * iy / smaller if smaller > 0 else 0.0
 
 
 def keep_branding(found: list[FoundText], *, min_score: float = MIN_SCORE,
