@@ -2,18 +2,24 @@
 
 A window pane in daylight is a rectangle that differs from the wall around it: dark glass
 that reflects little of a bright facade, or white blinds behind glass, framed by trim.
-``facade_candidates`` proposes regions two ways and measures each one:
+``facade_candidates`` proposes boxes five ways (all OpenCV) and measures each one:
 
-1. MSER (OpenCV's maximally stable extremal regions, both polarities) on the grey proxy:
-   a pane whose inside is uniformly darker or lighter than its frame is a stable region;
+1. MSER (maximally stable extremal regions, both polarities) on the grey proxy: a pane
+   whose inside is uniformly darker or lighter than its frame is a stable region;
 2. components darker than their neighbourhood at a few ratios (the first detector's rule,
-   kept: it finds the dark glass of whole-house shots with muntins closed over).
+   kept: it finds the dark glass of whole-house shots with muntins closed over);
+3. components lighter or darker than their local mean (adaptive threshold): white blinds
+   in a darker frame, dark panes in white trim;
+4. closed edge outlines that are nearly rectangles (a frame, whatever the glass shows);
+5. panes of one window side by side or stacked, grouped into one box.
 
 Each candidate box is measured (``FACADE_INPUTS``: size, shape, fill, the step to the ring
 around it, how bright that ring is (white trim), colour, straight edges along the box's
-sides, texture, place in the frame, sky inside) and scored by a logistic table fitted on
-windows labelled by eye (``bench/fit_facade_windows.py`` → ``facade_window_params.py``);
-boxes at or above the fitted threshold are kept, the best of overlapping ones first.
+sides, axis-aligned inner edges, texture, place in the frame, sky, its source, and three
+reads of the other candidates: look-alikes on its row or column, a wider or a narrower box
+right beside it) and scored by a logistic table fitted on windows labelled by eye
+(``bench/fit_facade_windows.py`` → ``facade_window_params.py``); ``select_windows`` keeps
+those at or above the fitted threshold, one box per window.
 
 Images are HxWx3 ``uint8`` RGB on the proxy grid (~1024 px long side); boxes are
 ``[x0, y0, x1, y1]`` proxy pixels. Inputs are never mutated.
@@ -43,11 +49,12 @@ OUTLINE_FILL = 0.75
 #: Panes grouped into one window: sizes within this ratio, gap at most this share of it.
 GROUP_SIZE = 1.3
 GROUP_GAP = 0.5
-#: Look-alikes: area within this ratio. Typical window size (log share of the frame;
-#: the labelled windows' median is ~0.16 % of the frame) for the size term.
+#: Look-alikes: area within this ratio.
 REPEAT_SIZE = 1.5
 #: Shutter or window beside it: width ratio.
 FLANK_RATIO = 1.5
+#: Typical window size (log share of the frame; the labelled windows' median is ~0.16 %
+#: of the frame) for the size term.
 TYPICAL_LOG_AREA = -6.4
 #: Two candidates whose boxes overlap this much (IoU) are one.
 SAME_BOX_IOU = 0.8
@@ -85,6 +92,16 @@ def _boxes_mser(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], float
     return out
 
 
+def _component_boxes(mask: np.ndarray, source: str) -> list[tuple[tuple[int, int, int, int], float, str]]:
+    """(box, fill, source) of every 4-connected component of a 0/1 ``mask``."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    out = []
+    for i in range(1, n):
+        x, y, bw, bh, area = (int(v) for v in stats[i])
+        out.append(((x, y, x + bw, y + bh), area / float(max(1, bw * bh)), source))
+    return out
+
+
 def _boxes_dark(gray: np.ndarray, hsv: np.ndarray) -> list[tuple[tuple[int, int, int, int], float, str]]:
     h, w = gray.shape
     g = gray.astype(np.float32)
@@ -95,10 +112,7 @@ def _boxes_dark(gray: np.ndarray, hsv: np.ndarray) -> list[tuple[tuple[int, int,
         dark = (g < ratio * surround) & (hsv[..., 1] < 110)
         mask = cv2.morphologyEx(dark.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-        for i in range(1, n):
-            x, y, bw, bh, area = (int(v) for v in stats[i])
-            out.append(((x, y, x + bw, y + bh), area / float(max(1, bw * bh)), "dark"))
+        out += _component_boxes(mask, "dark")
     return out
 
 
@@ -113,10 +127,7 @@ def _boxes_adaptive(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], f
         for mode in (cv2.THRESH_BINARY, cv2.THRESH_BINARY_INV):
             mask = cv2.adaptiveThreshold(gray, 1, cv2.ADAPTIVE_THRESH_MEAN_C, mode, size, ADAPTIVE_OFFSET)
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-            n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-            for i in range(1, n):
-                x, y, bw, bh, area = (int(v) for v in stats[i])
-                out.append(((x, y, x + bw, y + bh), area / float(max(1, bw * bh)), "adaptive"))
+            out += _component_boxes(mask, "adaptive")
     return out
 
 
@@ -191,9 +202,9 @@ def _plausible(box, shape) -> bool:
     return x0 > 1 and y0 > 1 and x1 < w - 1 and y1 < h - 1
 
 
-def box_maps(proxy: np.ndarray, sky: np.ndarray | None) -> dict:
-    """Grey, HSV and the integral images every box statistic reads (``box_sum``,
-    ``box_mean``); ``sky`` is a matte on any grid with the proxy's aspect, or None."""
+def _box_maps(proxy: np.ndarray, sky: np.ndarray | None) -> dict:
+    """Grey, HSV and the integral images every box statistic reads (``_box_sum``,
+    ``_box_mean``); ``sky`` is a matte on any grid with the proxy's aspect, or None."""
     h, w = proxy.shape[:2]
     gray = cv2.cvtColor(proxy, cv2.COLOR_RGB2GRAY)
     hsv = cv2.cvtColor(proxy, cv2.COLOR_RGB2HSV)
@@ -219,14 +230,14 @@ def box_maps(proxy: np.ndarray, sky: np.ndarray | None) -> dict:
     }
 
 
-def box_sum(I: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> float:
+def _box_sum(I: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> float:
     """Sum of the image under [x0, x1) x [y0, y1) from its integral image ``I``."""
     return float(I[y1, x1] - I[y0, x1] - I[y1, x0] + I[y0, x0])
 
 
-def box_mean(I, box) -> float:
+def _box_mean(I, box) -> float:
     x0, y0, x1, y1 = box
-    return box_sum(I, x0, y0, x1, y1) / max(1, (x1 - x0) * (y1 - y0))
+    return _box_sum(I, x0, y0, x1, y1) / max(1, (x1 - x0) * (y1 - y0))
 
 
 def _measure(m: dict, box, fill: float, source: str) -> dict:
@@ -237,9 +248,9 @@ def _measure(m: dict, box, fill: float, source: str) -> dict:
     outer = (max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad))
     area_out = (outer[2] - outer[0]) * (outer[3] - outer[1])
     ring_n = max(1, area_out - bw * bh)
-    inside = box_mean(m["I_g"], box)
-    ring = (box_sum(m["I_g"], *outer) - inside * bw * bh) / ring_n
-    var = max(0.0, box_mean(m["I_g2"], box) - inside * inside)
+    inside = _box_mean(m["I_g"], box)
+    ring = (_box_sum(m["I_g"], *outer) - inside * bw * bh) / ring_n
+    var = max(0.0, _box_mean(m["I_g2"], box) - inside * inside)
     # Straight sides: along the top and bottom sides, horizontal edges (|d/dy|); along the
     # left and right, vertical ones; a band of +-2 px around each side.
     t = 2
@@ -249,7 +260,7 @@ def _measure(m: dict, box, fill: float, source: str) -> dict:
     right = (max(0, x1 - t - 1), y0, min(w, x1 + t), y1)
 
     def column_share(I, band, axis_len):  # share of positions along the side with an edge
-        return min(1.0, box_sum(I, *band) / max(1, axis_len))
+        return min(1.0, _box_sum(I, *band) / max(1, axis_len))
     sides = [column_share(m["I_ex"], top, bw), column_share(m["I_ex"], bottom, bw),
              column_share(m["I_ey"], left, bh), column_share(m["I_ey"], right, bh)]
     sky_band = (x0, max(0, y0 - max(bh, 4)), x1, y0) if y0 > 0 else None
@@ -260,16 +271,16 @@ def _measure(m: dict, box, fill: float, source: str) -> dict:
         "step": math.log((inside + 0.02) / (ring + 0.02)),
         "ring_luminance": ring,
         "inside_luminance": inside,
-        "saturation": box_mean(m["I_s"], box),
-        "green": box_mean(m["I_green"], box),
-        "blue": box_mean(m["I_blue"], box),
+        "saturation": _box_mean(m["I_s"], box),
+        "green": _box_mean(m["I_green"], box),
+        "blue": _box_mean(m["I_blue"], box),
         "side_edges": float(np.mean(sides)),
-        "inside_edges": box_mean(m["I_e"], box),
-        "axis_edges": box_sum(m["I_axis"], *box) / max(1.0, box_sum(m["I_e"], *box)),
+        "inside_edges": _box_mean(m["I_e"], box),
+        "axis_edges": _box_sum(m["I_axis"], *box) / max(1.0, _box_sum(m["I_e"], *box)),
         "texture": math.sqrt(var),
         "centre_y": (y0 + y1) / 2.0 / h,
-        "sky_inside": box_mean(m["I_sky"], box),
-        "sky_above": box_mean(m["I_sky"], sky_band) if sky_band and sky_band[3] > sky_band[1] else 0.0,
+        "sky_inside": _box_mean(m["I_sky"], box),
+        "sky_above": _box_mean(m["I_sky"], sky_band) if sky_band and sky_band[3] > sky_band[1] else 0.0,
         "dark_source": 1.0 if source == "dark" else 0.0,
         "outline_source": 1.0 if source == "outline" else 0.0,
         "grouped_source": 1.0 if source == "grouped" else 0.0,
@@ -282,17 +293,17 @@ def facade_candidates(proxy_rgb: np.ndarray, sky_matte: np.ndarray | None = None
     [{"bbox": [x0, y0, x1, y1], "measures": {FACADE_INPUTS...}}], deduplicated (IoU >=
     ``SAME_BOX_IOU`` keeps the first), in a deterministic order."""
     require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=16)
-    m = box_maps(proxy_rgb, sky_matte)
+    m = _box_maps(proxy_rgb, sky_matte)
     raw = (_boxes_mser(m["gray"]) + _boxes_dark(m["gray"], m["hsv"]) + _boxes_outlines(m["gray"])
            + _boxes_adaptive(m["gray"]))
     raw = [r for r in raw if _plausible(r[0], m["shape"])]
-    raw = dedupe_boxes(raw)
+    raw = _dedupe_boxes(raw)
     raw += [r for r in _boxes_grouped(raw) if _plausible(r[0], m["shape"])]
-    kept = dedupe_boxes(raw)
+    kept = _dedupe_boxes(raw)
     out = [{"bbox": list(box), "measures": _measure(m, box, fill, source)} for box, fill, source in kept]
     boxes = [box for box, _, _ in kept]
     wider, narrower = _flanks(boxes)
-    for c, n, wd, nr in zip(out, look_alikes(boxes), wider, narrower):
+    for c, n, wd, nr in zip(out, _look_alikes(boxes), wider, narrower):
         c["measures"]["repeats"] = math.log1p(n)
         c["measures"]["wider_beside"] = float(wd)
         c["measures"]["narrower_beside"] = float(nr)
@@ -317,7 +328,7 @@ def _flanks(boxes: list) -> tuple[np.ndarray, np.ndarray]:
     return wider, narrower
 
 
-def look_alikes(boxes: list) -> np.ndarray:
+def _look_alikes(boxes: list) -> np.ndarray:
     """How many other candidates look like the same kind of window: about the same size
     (area within ``REPEAT_SIZE`` x) on the same row or column, not overlapping. Windows come
     in rows and stacks; a patch of wall or a bush rarely has look-alikes so aligned."""
@@ -336,7 +347,7 @@ def look_alikes(boxes: list) -> np.ndarray:
     return (similar & (row | col) & apart).sum(axis=1)
 
 
-def dedupe_boxes(raw: list[tuple]) -> list[tuple]:
+def _dedupe_boxes(raw: list[tuple]) -> list[tuple]:
     """One of each group of boxes overlapping by ``SAME_BOX_IOU``, in a fixed order."""
     raw = sorted(raw, key=lambda r: (r[0][1], r[0][0], r[0][3], r[0][2], r[2]))
     if not raw:
