@@ -27,10 +27,6 @@ Product figures, as the detector runs (threshold, then overlapping boxes dropped
   of which is labelled glass (any kind, occluded too): the rest glow on a wall, a roof or
   a bush.
 
-The procedure is written for a ``Target`` (labels, candidates, selection, the rules
-above), so another facade object can be fitted the same way; ``WINDOWS`` is the one
-shipped.
-
 ``all_data``: fitted and scored on every photo (optimistic); ``kfold``: the houses in
 ``FOLDS`` folds (``fit_scene.house_folds``), each scored by a fit (penalty and threshold
 too) on the other four; pooled counts and the worst fold.
@@ -44,9 +40,7 @@ import argparse
 import csv
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -72,38 +66,15 @@ ON_GLASS = 0.5
 COUNTED_KINDS = ("window", "door")
 
 
-@dataclass(frozen=True)
-class Target:
-    """What is fitted: the labels, the detector's candidates and selection, the rules that
-    label a candidate and count a labelled object as found, and where the table goes."""
-    name: str  # the object, plural ("windows")
-    labels: Path
-    inputs: tuple[str, ...]
-    candidates: Callable[[np.ndarray, np.ndarray], list[dict]]
-    select: Callable[[list[dict], dict], list[dict]]
-    params_path: Path
-    command: str
-    counted_kinds: tuple[str, ...]
-    positive: float = GLASS_POSITIVE
-    cover_positive: float = COVER_POSITIVE
-    negative: float = GLASS_NEGATIVE
-    found_cover: float = LIT_COVER
-    on_label: float = ON_GLASS
+LABELS = Path(__file__).with_name("labels") / "listing_facade_windows.tsv"
+PARAMS_PATH = Path(facade_windows.__file__).with_name("facade_window_params.py")
+COMMAND = "python -m lumograph.bench.fit_facade_windows --data ../shared/eval --write"
 
 
-WINDOWS = Target(
-    name="windows", labels=Path(__file__).with_name("labels") / "listing_facade_windows.tsv",
-    inputs=FACADE_INPUTS, candidates=facade_candidates, select=select_windows,
-    params_path=Path(facade_windows.__file__).with_name("facade_window_params.py"),
-    command="python -m lumograph.bench.fit_facade_windows --data ../shared/eval --write",
-    counted_kinds=COUNTED_KINDS)
-LABELS = WINDOWS.labels
-
-
-def read_labels(path: Path | None = None) -> dict[str, list[dict]]:
+def read_labels(path: Path = LABELS) -> dict[str, list[dict]]:
     """photo stem -> [{"box": (x0, y0, x1, y1) fractions, "kind", "occluded"}]; a photo
     labelled with no window maps to []."""
-    with open(path or LABELS, newline="") as f:
+    with open(path, newline="") as f:
         lines = [line for line in f if not line.startswith("#")]
     out: dict[str, list[dict]] = {}
     for row in csv.DictReader(lines, delimiter="\t"):
@@ -139,26 +110,26 @@ def _share(mask: np.ndarray, box) -> float:
     return float(crop.mean()) if crop.size else 0.0
 
 
-def candidate_label(box, labels: list[dict], glass: np.ndarray, target: Target = WINDOWS) -> int | None:
+def candidate_label(box, labels: list[dict], glass: np.ndarray) -> int | None:
     on_glass = _share(glass, box)
-    if on_glass < target.negative:
+    if on_glass < GLASS_NEGATIVE:
         return 0
-    if on_glass < target.positive:
+    if on_glass < GLASS_POSITIVE:
         return None
     area = lambda b: max(1, (b[2] - b[0]) * (b[3] - b[1]))  # noqa: E731
     for lab in labels:
         lb = box_px(lab["box"], glass.shape)
         iw = max(0, min(box[2], lb[2]) - max(box[0], lb[0]))
         ih = max(0, min(box[3], lb[3]) - max(box[1], lb[1]))
-        if iw * ih >= target.cover_positive * area(lb):
+        if iw * ih >= COVER_POSITIVE * area(lb):
             return 1
     return None
 
 
-def measure(data: Path, stems: list[str] | None = None, target: Target = WINDOWS) -> list[dict]:
+def measure(data: Path, stems: list[str] | None = None) -> list[dict]:
     """Per labelled photo (or only ``stems``): {"photo", "house", "shape", "labels",
     "glass", "candidates" (each with "bbox", "measures", "y")}."""
-    labels = read_labels(target.labels)
+    labels = read_labels()
     folder = Path(data) / "listing_photos"
     photos = []
     for stem, labelled in sorted(labels.items()):
@@ -169,24 +140,24 @@ def measure(data: Path, stems: list[str] | None = None, target: Target = WINDOWS
             raise InvalidOptions(f"labelled photo missing from the eval folder, got {str(path)!r}")
         proxy = resize_long_side(decode_image(path.read_bytes()).rgb, 1024)
         sky = segment_sky(proxy, scene="exterior")["matte"]
-        candidates = target.candidates(proxy, sky)
+        candidates = facade_candidates(proxy, sky)
         glass = _glass_mask(labelled, proxy.shape[:2])
         for c in candidates:
-            c["y"] = candidate_label(c["bbox"], labelled, glass, target)
+            c["y"] = candidate_label(c["bbox"], labelled, glass)
         photos.append({"photo": stem, "house": fit_scene.house_of(stem + ".jpg"), "shape": proxy.shape[:2],
                        "labels": labelled, "glass": glass, "candidates": candidates})
     return photos
 
 
-def score_boxes(photo: dict, kept: list[list[int]], target: Target = WINDOWS) -> dict:
+def score_boxes(photo: dict, kept: list[list[int]]) -> dict:
     """Product figures of one photo's kept boxes (proxy px)."""
     h, w = photo["shape"]
     lit = np.zeros((h, w), bool)
     for x0, y0, x1, y1 in kept:
         lit[y0:y1, x0:x1] = True
-    counted = [lab for lab in photo["labels"] if lab["kind"] in target.counted_kinds and not lab["occluded"]]
-    found = sum(1 for lab in counted if _share(lit, box_px(lab["box"], (h, w))) >= target.found_cover)
-    on_glass = sum(1 for b in kept if _share(photo["glass"], b) >= target.on_label)
+    counted = [lab for lab in photo["labels"] if lab["kind"] in COUNTED_KINDS and not lab["occluded"]]
+    found = sum(1 for lab in counted if _share(lit, box_px(lab["box"], (h, w))) >= LIT_COVER)
+    on_glass = sum(1 for b in kept if _share(photo["glass"], b) >= ON_GLASS)
     return {"labelled": len(counted), "found": found, "boxes": len(kept), "boxes_on_label": on_glass}
 
 
@@ -203,30 +174,30 @@ def _figures(counts: list[dict]) -> dict:
             "boxes_on_label": good, "box_precision": round(precision, 4), "f_beta": round(f, 4)}
 
 
-def score_photos(photos: list[dict], params: dict, target: Target = WINDOWS) -> dict:
-    return _figures([score_boxes(p, [k["bbox"] for k in target.select(p["candidates"], params)], target)
+def score_photos(photos: list[dict], params: dict) -> dict:
+    return _figures([score_boxes(p, [k["bbox"] for k in select_windows(p["candidates"], params)])
                      for p in photos])
 
 
-def fit_params(photos: list[dict], target: Target = WINDOWS) -> dict:
+def fit_params(photos: list[dict]) -> dict:
     rows = [(c["measures"], c["y"], p["house"]) for p in photos for c in p["candidates"] if c["y"] is not None]
-    x = np.asarray([[m[k] for k in target.inputs] for m, _, _ in rows], np.float64)
+    x = np.asarray([[m[k] for k in FACADE_INPUTS] for m, _, _ in rows], np.float64)
     y = np.asarray([lab for _, lab, _ in rows])
-    table = fit_scene.fit_table(x, np.ones_like(x), y, ("other", target.name), target.inputs,
+    table = fit_scene.fit_table(x, np.ones_like(x), y, ("other", "window"), FACADE_INPUTS,
                                 [g for _, _, g in rows])
-    best = max(THRESHOLDS, key=lambda t: (score_photos(photos, {**table, "threshold": t}, target)["f_beta"],
+    best = max(THRESHOLDS, key=lambda t: (score_photos(photos, {**table, "threshold": t})["f_beta"],
                                           -abs(t - 0.5)))
     return {**table, "threshold": float(best)}
 
 
-def kfold(photos: list[dict], target: Target = WINDOWS) -> dict:
+def kfold(photos: list[dict]) -> dict:
     fold_of = fit_scene.house_folds([p["house"] for p in photos], FOLDS)
     per_fold, counts = [], []
     for k in range(FOLDS):
         train = [p for p in photos if fold_of[p["house"]] != k]
         test = [p for p in photos if fold_of[p["house"]] == k]
-        params = fit_params(train, target)
-        fold_counts = [score_boxes(p, [b["bbox"] for b in target.select(p["candidates"], params)], target)
+        params = fit_params(train)
+        fold_counts = [score_boxes(p, [b["bbox"] for b in select_windows(p["candidates"], params)])
                        for p in test]
         counts += fold_counts
         per_fold.append({"fold": k, "houses": sorted({p["house"] for p in test}), "l2": params["l2"],
@@ -235,12 +206,12 @@ def kfold(photos: list[dict], target: Target = WINDOWS) -> dict:
             "worst_fold_recall": min(f["recall"] for f in per_fold), "per_fold": per_fold}
 
 
-def fit(data: Path, target: Target = WINDOWS) -> dict:
-    photos = measure(data, target=target)
-    params = fit_params(photos, target)
+def fit(data: Path) -> dict:
+    photos = measure(data)
+    params = fit_params(photos)
     ys = [c["y"] for p in photos for c in p["candidates"]]
     labels = [lab for p in photos for lab in p["labels"]]
-    counted = [lab for lab in labels if lab["kind"] in target.counted_kinds and not lab["occluded"]]
+    counted = [lab for lab in labels if lab["kind"] in COUNTED_KINDS and not lab["occluded"]]
     # A labelled window no candidate covers cannot be found by any fit.
     reachable = 0
     for p in photos:
@@ -248,12 +219,12 @@ def fit(data: Path, target: Target = WINDOWS) -> dict:
         for c in p["candidates"]:
             x0, y0, x1, y1 = c["bbox"]
             cands[y0:y1, x0:x1] = True
-        reachable += sum(1 for lab in p["labels"] if lab["kind"] in target.counted_kinds and not lab["occluded"]
-                         and _share(cands, box_px(lab["box"], p["shape"])) >= target.found_cover)
+        reachable += sum(1 for lab in p["labels"] if lab["kind"] in COUNTED_KINDS and not lab["occluded"]
+                         and _share(cands, box_px(lab["box"], p["shape"])) >= LIT_COVER)
     return {
         "params": params,
-        "all_data": score_photos(photos, params, target),
-        "kfold": kfold(photos, target),
+        "all_data": score_photos(photos, params),
+        "kfold": kfold(photos),
         "n": {"photos": len(photos), "labelled_boxes": len(labels), "counted": len(counted),
               "counted_any_candidate_covers": reachable, "candidates": len(ys),
               "candidates_window": sum(1 for v in ys if v == 1), "candidates_other": sum(1 for v in ys if v == 0),
@@ -271,21 +242,19 @@ def _wrapped(items: list[str], per_line: int = 5) -> str:
                      for i in range(0, len(items), per_line))
 
 
-def write_params(result: dict, target: Target = WINDOWS) -> None:
+def write_params(result: dict) -> None:
     p, a, k = result["params"], result["all_data"], result["kfold"]
     coef = ",\n".join(f"        [{_number(r[0])}, {_number(r[1])}]" for r in p["coef"])
-    detector = target.params_path.name.replace("_params.py", "")
-    target.params_path.write_text(f'''"""Fitted parameters of the facade {target.name} detector (``{detector}s.py``).
+    PARAMS_PATH.write_text(f'''"""Fitted parameters of the facade-window detector (``facade_windows.py``).
 
-Written by ``{target.command}``
-(``bench/{Path(target.command.split()[2].replace(".", "/")).name}.py``); do not edit by hand: re-run it after \
-changing a measurement.
+Written by ``{COMMAND}``
+(``bench/fit_facade_windows.py``); do not edit by hand: re-run it after changing a measurement.
 logits = bias + clip(standardise(inputs), +-4) @ coef; a candidate is kept when its
 confidence reaches ``threshold``.
 
-At fit time, on {result["n"]["photos"]} exteriors ({result["n"]["counted"]} labelled {target.name}): all-data \
-{target.name} found {a["recall"]}, boxes on them {a["box_precision"]};
-{k["folds"]}-fold by house {target.name} found {k["recall"]}, boxes on them {k["box_precision"]} \
+At fit time, on {result["n"]["photos"]} exteriors ({result["n"]["counted"]} labelled windows): all-data \
+windows lit {a["recall"]}, boxes on glass {a["box_precision"]};
+{k["folds"]}-fold by house windows lit {k["recall"]}, boxes on glass {k["box_precision"]} \
 (worst fold F0.5 {k["worst_fold_f_beta"]}).
 """
 
@@ -311,21 +280,17 @@ PARAMS = {{
 ''')
 
 
-def run(argv: list[str] | None, target: Target, description: str) -> int:
-    parser = argparse.ArgumentParser(description=description)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the shared eval folder")
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--write", action="store_true", help=f"rewrite {target.params_path.name} with the all-data fit")
+    parser.add_argument("--write", action="store_true", help="rewrite facade_window_params.py with the all-data fit")
     args = parser.parse_args(argv)
-    result = fit(args.data, target)
+    result = fit(args.data)
     emit_fit(result, args.json, params_keys=("l2", "threshold", "n"))
     if args.write:
-        write_params(result, target)
+        write_params(result)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run(argv, WINDOWS, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
-"""Fitted parameters of the facade windows detector (``facade_windows.py``).
+"""Fitted parameters of the facade-window detector (``facade_windows.py``).
 
 Written by ``python -m lumograph.bench.fit_facade_windows --data ../shared/eval --write``
 (``bench/fit_facade_windows.py``); do not edit by hand: re-run it after changing a measurement.
 logits = bias + clip(standardise(inputs), +-4) @ coef; a candidate is kept when its
 confidence reaches ``threshold``.
 
-At fit time, on 30 exteriors (192 labelled windows): all-data windows found 0.3958, boxes on them 0.6832;
-5-fold by house windows found 0.3646, boxes on them 0.6481 (worst fold F0.5 0.4545).
+At fit time, on 30 exteriors (192 labelled windows): all-data windows lit 0.3958, boxes on glass 0.6832;
+5-fold by house windows lit 0.3646, boxes on glass 0.6481 (worst fold F0.5 0.4545).
 """
 
 PARAMS = {
