@@ -371,8 +371,6 @@ async def run_enhance(
     report["modules_run"] = [n for n in MODULE_ORDER if modules[n]["ran"]]
     report["modules_applied"] = applied
 
-    encoded = await timed("encode", steps.encode(current, options["format"], options["quality"],
-                                                 options.get("max_long_side")))
     # Structure and clipping are compared pixel for pixel, so QA sees the edit before the
     # perspective warp; the warp reports its own crop and correction, and QA carries the
     # MLS boxes through it into the delivered frame.
@@ -382,7 +380,12 @@ async def run_enhance(
     if vr.get("matrix") is not None:
         warp = {"matrix": vr["matrix"], "input_size": [before_warp.shape[1], before_warp.shape[0]],
                 "output_size": vr["output_size"]}
-    qa = await timed("qa", steps.check(proxy, after_proxy, applied, halo, warp))
+    # QA reads the proxies, not the encoded bytes: encoding (single-threaded libjpeg on
+    # the full frame) and the checks run side by side.
+    encoded, qa = await asyncio.gather(
+        timed("encode", steps.encode(current, options["format"], options["quality"], options.get("max_long_side"))),
+        timed("qa", steps.check(proxy, after_proxy, applied, halo, warp)),
+    )
     backends["qa"] = qa.get("backend", "classical")
     report["checks"] = qa["checks"]
     report["verdict"] = qa["verdict"]

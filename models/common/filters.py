@@ -54,6 +54,21 @@ def local_mean(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarr
 
 
 
+def wide_gaussian(values: np.ndarray, sigma: float) -> np.ndarray:
+    """``cv2.GaussianBlur(values, (0, 0), sigma)`` for a wide ``sigma``, computed on a grid
+    ``sigma // 4`` times coarser (``INTER_AREA`` down, ``INTER_LINEAR`` back up), as
+    ``local_mean`` does: from sigma 8 on, the full-grid kernel costs several times more,
+    and the blurred field is smooth at the coarse grid's scale anyway (a step edge differs
+    from the full-grid blur by under 0.05 of the step). values: HxW or HxWxC float32.
+    Returns a new array of ``values``' shape."""
+    h, w = values.shape[:2]
+    factor = max(1, int(sigma // 4))
+    if factor == 1:
+        return cv2.GaussianBlur(values, (0, 0), sigma)
+    small = cv2.resize(values, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / factor), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def gradient_magnitude(values: np.ndarray, sigma: float) -> np.ndarray:
     """HxW float32 gradient magnitude of ``values`` (HxW float32) after a Gaussian of
     ``sigma`` px: the 3x3 Sobel magnitude over 8, i.e. in ``values`` units per pixel."""

@@ -1,6 +1,7 @@
 """The listing graph's orchestration with recording fake steps: auto-select decisions,
 tiers and billing, disclosures, the primary-exterior rule, bundles."""
 import asyncio
+import dataclasses
 
 import numpy as np
 import pytest
@@ -438,3 +439,26 @@ def test_partial_vertical_correction_is_reported_and_qa_sees_the_photo_before_th
     assert seen["qa"][0] == seen["qa"][1]  # QA never compares across the warp
     # ... but it gets the warp, to carry its MLS boxes into the delivered frame.
     assert seen["warp"] == {"matrix": rep["matrix"], "input_size": [800, 600], "output_size": rep["output_size"]}
+
+
+def test_encode_and_qa_run_side_by_side():
+    # QA reads the proxies, not the encoded bytes: the graph awaits both together. Each
+    # fake waits for the other to have started, so awaiting them one after the other
+    # times out instead of passing.
+    fakes = Fakes(scene=INTERIOR, window_stops=3.5)
+    steps = fakes.steps()
+    started = {"encode": asyncio.Event(), "check": asyncio.Event()}
+
+    def meeting(name, other, step):
+        async def call(*args):
+            started[name].set()
+            await asyncio.wait_for(started[other].wait(), timeout=2.0)
+            return await step(*args)
+        return call
+
+    steps = dataclasses.replace(steps, encode=meeting("encode", "check", steps.encode),
+                                check=meeting("check", "encode", steps.check))
+    opts = EnhanceOptions(tier="auto").model_dump()
+    out = asyncio.run(run_enhance([np.full((60, 80, 3), 100, np.uint8)], opts, steps, request_id="t"))
+    assert out.encoded == b"img" and out.report["verdict"] == "pass"
+    assert {"encode", "check"} <= set(fakes.calls)
