@@ -17,7 +17,9 @@ Each candidate box is measured (``FACADE_INPUTS``: size, shape, fill, the step t
 around it, how bright that ring is (white trim), colour, straight edges along the box's
 sides, axis-aligned inner edges, texture, place in the frame, sky, its source, and three
 reads of the other candidates: look-alikes on its row or column, a wider or a narrower box
-right beside it) and scored by a logistic table fitted on windows labelled by eye
+right beside it; and a shape descriptor, the histogram of gradient orientations on a
+grid over the box and its surroundings, which tells a framed pane from a shutter's
+louvres or a door's panels) and scored by a logistic table fitted on windows labelled by eye
 (``bench/fit_facade_windows.py`` → ``facade_window_params.py``); ``select_windows`` keeps
 those at or above the fitted threshold, one box per window.
 
@@ -67,6 +69,16 @@ SAME_WINDOW_OVERLAP = 0.5
 HOLDS = 0.9
 #: Several kept boxes become the box holding them when they fill this share of it.
 PANES_FILL = 0.6
+#: Shape descriptor (a HOG of the box and its surroundings): gradient orientation bins
+#: (unsigned, 0-180 degrees), the cells per side of the grid laid over the box, and the
+#: margin around the box the grid also covers (a share of the box's width and height):
+#: a window's frame, sill and trim, a shutter's louvres, a door's panels and the wall
+#: around each are in it.
+SHAPE_BINS = 9
+SHAPE_CELLS = 4
+SHAPE_MARGIN = 0.5
+SHAPE_INPUTS = tuple(f"shape_r{r}_c{c}_o{20 * k}" for r in range(SHAPE_CELLS) for c in range(SHAPE_CELLS)
+                     for k in range(SHAPE_BINS))
 #: The measurements, in the order the fitted table reads them.
 FACADE_INPUTS = (
     "log_area_share", "log_aspect", "fill", "step", "ring_luminance", "inside_luminance",
@@ -74,7 +86,7 @@ FACADE_INPUTS = (
     "sky_inside", "sky_above", "dark_source", "outline_source", "grouped_source",
     "adaptive_source", "axis_edges", "size_far", "repeats",
     "wider_beside", "narrower_beside",
-)
+) + SHAPE_INPUTS
 
 
 def _boxes_mser(gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], float, str]]:
@@ -218,8 +230,14 @@ def _box_maps(proxy: np.ndarray, sky: np.ndarray | None) -> dict:
     # Integral images: every box statistic below is four look-ups.
     def integral(a):
         return cv2.integral(a.astype(np.float64))
+    # Gradient magnitude per unsigned orientation bin, as integral images (the shape
+    # descriptor's cells are then four look-ups per bin, for every box at once).
+    magnitude = np.hypot(gx, gy)
+    orientation = np.minimum((np.degrees(np.arctan2(gy, gx)) % 180.0 / (180.0 / SHAPE_BINS)).astype(np.int32),
+                             SHAPE_BINS - 1)
+    I_orient = np.stack([integral(np.where(orientation == k, magnitude, 0.0)) for k in range(SHAPE_BINS)], axis=-1)
     return {
-        "gray": gray, "hsv": hsv, "shape": (h, w),
+        "gray": gray, "hsv": hsv, "shape": (h, w), "I_orient": I_orient,
         "I_g": integral(g), "I_g2": integral(g * g), "I_s": integral(hsv[..., 1] / 255.0),
         "I_green": integral(green > 0.04), "I_blue": integral(blue > 0.04),
         "I_sky": integral(sky_map), "I_ex": integral(np.abs(gy) > 0.12), "I_ey": integral(np.abs(gx) > 0.12),
@@ -288,6 +306,35 @@ def _measure(m: dict, box, fill: float, source: str) -> dict:
     }
 
 
+def _shape_descriptors(m: dict, boxes: list) -> np.ndarray:
+    """(n, len(SHAPE_INPUTS)) float64: for each box, a ``SHAPE_CELLS`` x ``SHAPE_CELLS`` grid
+    over the box grown by ``SHAPE_MARGIN`` on every side (clipped to the frame); in each
+    cell the gradient magnitude per orientation bin, normalised as Dalal and Triggs' HOG
+    (L2, clipped at 0.2, L2 again), so a cell's pattern counts, not its contrast. Read
+    from the integral images of ``_box_maps`` (an integral HOG: hard bin assignment, no
+    interpolation)."""
+    if not boxes:
+        return np.zeros((0, len(SHAPE_INPUTS)))
+    h, w = m["shape"]
+    b = np.asarray(boxes, np.float64)
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    x0 = np.clip(b[:, 0] - SHAPE_MARGIN * bw, 0, w)
+    x1 = np.clip(b[:, 2] + SHAPE_MARGIN * bw, 0, w)
+    y0 = np.clip(b[:, 1] - SHAPE_MARGIN * bh, 0, h)
+    y1 = np.clip(b[:, 3] + SHAPE_MARGIN * bh, 0, h)
+    xs = [np.round(x0 + (x1 - x0) * i / SHAPE_CELLS).astype(int) for i in range(SHAPE_CELLS + 1)]
+    ys = [np.round(y0 + (y1 - y0) * i / SHAPE_CELLS).astype(int) for i in range(SHAPE_CELLS + 1)]
+    I = m["I_orient"]
+    cells = []
+    for r in range(SHAPE_CELLS):
+        for c in range(SHAPE_CELLS):
+            hist = I[ys[r + 1], xs[c + 1]] - I[ys[r], xs[c + 1]] - I[ys[r + 1], xs[c]] + I[ys[r], xs[c]]
+            hist = np.maximum(hist, 0.0)  # integral round-off
+            hist = np.minimum(hist / np.sqrt((hist ** 2).sum(axis=1, keepdims=True) + 1e-6), 0.2)
+            cells.append(hist / np.sqrt((hist ** 2).sum(axis=1, keepdims=True) + 1e-6))
+    return np.concatenate(cells, axis=1)
+
+
 def facade_candidates(proxy_rgb: np.ndarray, sky_matte: np.ndarray | None = None) -> list[dict]:
     """Every candidate window box of an exterior proxy with its measurements:
     [{"bbox": [x0, y0, x1, y1], "measures": {FACADE_INPUTS...}}], deduplicated (IoU >=
@@ -303,11 +350,12 @@ def facade_candidates(proxy_rgb: np.ndarray, sky_matte: np.ndarray | None = None
     out = [{"bbox": list(box), "measures": _measure(m, box, fill, source)} for box, fill, source in kept]
     boxes = [box for box, _, _ in kept]
     wider, narrower = _flanks(boxes)
-    for c, n, wd, nr in zip(out, _look_alikes(boxes), wider, narrower):
+    for c, n, wd, nr, shape in zip(out, _look_alikes(boxes), wider, narrower, _shape_descriptors(m, boxes)):
         c["measures"]["repeats"] = math.log1p(n)
         c["measures"]["wider_beside"] = float(wd)
         c["measures"]["narrower_beside"] = float(nr)
         c["measures"]["size_far"] = (c["measures"]["log_area_share"] - TYPICAL_LOG_AREA) ** 2
+        c["measures"].update(zip(SHAPE_INPUTS, shape.tolist()))
     return out
 
 

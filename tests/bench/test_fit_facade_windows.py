@@ -7,20 +7,23 @@ import numpy as np
 import pytest
 
 from lumograph.bench import fit_facade_windows as fit
-from lumograph.models.compositor.facade_windows import FACADE_INPUTS
+from lumograph.models.compositor.facade_windows import FACADE_INPUTS, SHAPE_INPUTS
 from tests.eval_data import require_eval
 
 
 def _photo(house: int, rng: np.random.Generator) -> dict:
     """A 200x300 'photo' with three labelled windows; candidates: each window (dark: step
-    ~ -1), a pane inside each, and four wall boxes (step ~ 0); other inputs are noise."""
+    ~ -1), a pane inside each, and four wall boxes (step ~ 0); the other scalar inputs are
+    noise, the shape descriptor blank (144 noise inputs over 80 candidates would be fitted
+    as well as the one that separates)."""
     shape = (200, 300)
     labels = [{"box": (x / 300, 0.3, (x + 40) / 300, 0.6), "kind": "window", "occluded": False} for x in (30, 130, 230)]
     glass = fit._glass_mask(labels, shape)
     candidates = []
 
     def add(box, step):
-        measures = {k: float(rng.normal()) for k in FACADE_INPUTS} | {"step": step + float(rng.normal(0, 0.15))}
+        measures = ({k: float(rng.normal()) for k in FACADE_INPUTS} | dict.fromkeys(SHAPE_INPUTS, 0.0)
+                    | {"step": step + float(rng.normal(0, 0.15))})
         candidates.append({"bbox": list(box), "measures": measures, "y": fit.candidate_label(box, labels, glass)})
     for x in (30, 130, 230):
         add((x, 60, x + 40, 120), -1.0)
