@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lumograph.models.common.boxes import overlap_of_smaller
+from lumograph.models.common.boxes import box_area, overlap_of_smaller
 from lumograph.models.common.colour import decode_srgb8, encode_srgb8, linear_to_srgb, srgb_to_linear
 from lumograph.models.common.errors import InvalidOptions
 from lumograph.models.common.filters import guided_filter
@@ -242,7 +242,7 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
     # between trees for glass), or too large for a facade window, is no window to light.
     small_sky = cv2.resize(matte, (small.shape[1], small.shape[0]))
     boxes = [b for b in boxes if _sky_share(small_sky, b, sx, sy) <= MAX_WINDOW_SKY_SHARE
-             and (b[2] - b[0]) * (b[3] - b[1]) <= MAX_WINDOW_SHARE * h * w]
+             and box_area(b) <= MAX_WINDOW_SHARE * h * w]
     given = len(boxes)
     for found in detect_facade_windows(small, small_sky):
         x0, y0, x1, y1 = found["bbox"]

@@ -230,9 +230,10 @@ def _box_maps(proxy: np.ndarray, sky: np.ndarray | None) -> dict:
     # Integral images: every box statistic below is four look-ups.
     def integral(a):
         return cv2.integral(a.astype(np.float64))
+    magnitude = np.hypot(gx, gy)
+    edges = magnitude > 0.12
     # Gradient magnitude per unsigned orientation bin, as integral images (the shape
     # descriptor's cells are then four look-ups per bin, for every box at once).
-    magnitude = np.hypot(gx, gy)
     orientation = np.minimum((np.degrees(np.arctan2(gy, gx)) % 180.0 / (180.0 / SHAPE_BINS)).astype(np.int32),
                              SHAPE_BINS - 1)
     I_orient = np.stack([integral(np.where(orientation == k, magnitude, 0.0)) for k in range(SHAPE_BINS)], axis=-1)
@@ -241,10 +242,9 @@ def _box_maps(proxy: np.ndarray, sky: np.ndarray | None) -> dict:
         "I_g": integral(g), "I_g2": integral(g * g), "I_s": integral(hsv[..., 1] / 255.0),
         "I_green": integral(green > 0.04), "I_blue": integral(blue > 0.04),
         "I_sky": integral(sky_map), "I_ex": integral(np.abs(gy) > 0.12), "I_ey": integral(np.abs(gx) > 0.12),
-        "I_e": integral(np.hypot(gx, gy) > 0.12),
+        "I_e": integral(edges),
         # Edges running level or plumb (frames, muntins, blinds; not leaves or shingles).
-        "I_axis": integral((np.hypot(gx, gy) > 0.12)
-                           & ((np.abs(gx) > 2.5 * np.abs(gy)) | (np.abs(gy) > 2.5 * np.abs(gx)))),
+        "I_axis": integral(edges & ((np.abs(gx) > 2.5 * np.abs(gy)) | (np.abs(gy) > 2.5 * np.abs(gx)))),
     }
 
 

@@ -12,6 +12,8 @@ from lumograph.models.compositor.facade_windows import (
     SHAPE_BINS,
     SHAPE_CELLS,
     SHAPE_INPUTS,
+    _box_maps,
+    _shape_descriptors,
     detect_facade_windows,
     facade_candidates,
     facade_window_confidence,
@@ -134,8 +136,6 @@ def test_shutters_and_rows_of_windows_are_measured_as_such():
 
 def _descriptor(rgb: np.ndarray, box) -> np.ndarray:
     """The shape descriptor of ``box`` on ``rgb``, as (cells, bins)."""
-    from lumograph.models.compositor.facade_windows import _box_maps, _shape_descriptors
-
     return _shape_descriptors(_box_maps(rgb, None), [box])[0].reshape(SHAPE_CELLS * SHAPE_CELLS, SHAPE_BINS)
 
 
