@@ -14,6 +14,15 @@ finds itself are the ones lit) and, per photo:
 * ``labelled_windows`` / ``labelled_windows_lit``: the windows and door glass labelled by
   eye (``bench/labels/listing_facade_windows.tsv``, not occluded), and those lit in the
   output by the same rule: what a photographer sees, whichever boxes the detector drew.
+* ``labelled_lamps`` / ``labelled_lamps_lit``: the exterior light fixtures labelled by eye
+  (``bench/labels/listing_facade_lamps.tsv``, not occluded) and those lit in the product's
+  output by the windows' rule (the laptop path has no lamp detector: a fixture glows only
+  when the facade-window finder took it for a window). ``labelled_lamps_lit_given`` and
+  ``lamp_wash_gain``: the same dusk with the labelled boxes given as ``lamps`` (what a
+  learned detector that finds every fixture hands it: a measure of the lamp renderer,
+  not of a detector), lit fixtures by the same rule, and the median luminance gain of the
+  wall around each fixture (the ring from 1 to 2 fixture sizes out) over the product's
+  output.
 * ``shadow_share`` and ``shadow_contrast_before`` / ``after``: the sun shadows found on
   the input (``dusk.shadow_mask``: at least ``SHADOW_MIN_STOPS`` under the lit
   surroundings and bluer than them) and their median depth in stops on the input and on
@@ -28,7 +37,8 @@ finds itself are the ones lit) and, per photo:
   against the sky must not be tinted by the horizon's glow.
 
 Writes ``dusk.png`` (input with the detected windows in magenta, the labelled ones in
-green and the shadow outline | output).
+green, the labelled lamps in orange and the shadow outline | output | output with the
+labelled lamps given, for a photo with lamps).
 
     python -m lumograph.bench.eval_dusk --json OUT.json [--sheet OUT.png] [--data FOLDER]
 """
@@ -54,6 +64,7 @@ PROXY_LONG_SIDE = 1024
 TILE_H = 300
 LIT_GAIN = 1.5
 LIT_WARMTH = 1.15
+LAMP_LABELS = Path(fit_facade_windows.__file__).with_name("labels") / "listing_facade_lamps.tsv"
 
 
 def _box_stats(rgb: np.ndarray, box: list[int]) -> tuple[float, float]:
@@ -85,7 +96,38 @@ def _lit(toned: np.ndarray, after: np.ndarray, box: list[int]) -> bool:
     return lum_after >= LIT_GAIN * lum_toned and warmth >= LIT_WARMTH
 
 
-def eval_photo(path: Path, labels: list[dict] | None = None) -> tuple[dict, list]:
+def _ring_luminance(rgb: np.ndarray, box: list[int]) -> float:
+    """Median luminance of the ring from 1 to 2 box sizes around ``box``."""
+    x0, y0, x1, y1 = box
+    size = max(x1 - x0, y1 - y0)
+    h, w = rgb.shape[:2]
+    outer = np.zeros((h, w), bool)
+    outer[max(0, y0 - 2 * size):y1 + 2 * size, max(0, x0 - 2 * size):x1 + 2 * size] = True
+    outer[max(0, y0 - size):y1 + size, max(0, x0 - size):x1 + size] = False
+    px = rgb[outer].astype(np.float32)
+    return float(np.median(px @ np.asarray([0.2126, 0.7152, 0.0722], np.float32))) if px.size else 0.0
+
+
+def _lamp_figures(rgb, sky, toned, out_proxy, lamps: list[dict]) -> tuple[dict, np.ndarray | None]:
+    """The lamp figures of one photo (see the module docstring) and the dusk with the
+    labelled fixtures given (proxy size), or None without any."""
+    proxy_hw = toned.shape[:2]
+    counted = [fit_facade_windows.box_px(lab["box"], proxy_hw) for lab in lamps if not lab["occluded"]]
+    figures = {"labelled_lamps": len(counted),
+               "labelled_lamps_lit": sum(int(_lit(toned, out_proxy, list(b))) for b in counted)}
+    if not counted:
+        return figures, None
+    h, w = rgb.shape[:2]
+    given = [{"bbox": list(fit_facade_windows.box_px(lab["box"], (h, w)))} for lab in lamps]
+    lit = resize_long_side(day_to_dusk(rgb, sky, [], given)["rgb"], PROXY_LONG_SIDE)
+    figures["labelled_lamps_lit_given"] = sum(int(_lit(toned, lit, list(b))) for b in counted)
+    figures["lamp_wash_gain"] = [round(_ring_luminance(lit, list(b)) / max(1.0, _ring_luminance(out_proxy, list(b))), 3)
+                                 for b in counted]
+    return figures, lit
+
+
+def eval_photo(path: Path, labels: list[dict] | None = None,
+               lamps: list[dict] | None = None) -> tuple[dict, list]:
     rgb = decode_image(path.read_bytes()).rgb
     proxy = resize_long_side(rgb, PROXY_LONG_SIDE)
     scene = classify_scene(proxy)
@@ -118,6 +160,8 @@ def eval_photo(path: Path, labels: list[dict] | None = None) -> tuple[dict, list
         "shadow_contrast_unsoftened": shadow_contrast(unsoftened, mask),
         "sky_fraction": out["report"]["sky_fraction"], "halo": out["report"]["halo"],
     }
+    lamp_figures, with_lamps = _lamp_figures(rgb, matte, toned, out_proxy, lamps) if lamps is not None else ({}, None)
+    entry.update(lamp_figures)
     rows = np.nonzero((matte >= 0.5).mean(axis=1) > 0.2)[0]
     if rows.size >= 10:
         band = max(1, rows.size // 10)
@@ -137,10 +181,16 @@ def eval_photo(path: Path, labels: list[dict] | None = None) -> tuple[dict, list
     for w in windows:
         x0, y0, x1, y1 = w["bbox"]
         cv2.rectangle(drawn, (x0, y0), (x1, y1), (255, 0, 255), 2)
+    for lab in lamps or []:
+        x0, y0, x1, y1 = fit_facade_windows.box_px(lab["box"], proxy.shape[:2])
+        cv2.rectangle(drawn, (x0 - 2, y0 - 2), (x1 + 2, y1 + 2), (255, 140, 0), 2)
     labelled = f", labelled {entry['labelled_windows_lit']}/{len(counted)} lit" if labels is not None else ""
     label = (f"{path.stem} windows {lit}/{len(windows)} lit{labelled}, shadows "
              f"{entry['shadow_contrast_before']} -> {entry['shadow_contrast_after']} stops")
-    return entry, [tile(drawn, label, TILE_H), tile(out_proxy, "dusk", TILE_H)]
+    shown = [tile(drawn, label, TILE_H), tile(out_proxy, "dusk", TILE_H)]
+    if with_lamps is not None:
+        shown.append(tile(with_lamps, f"dusk, {lamp_figures['labelled_lamps']} labelled lamps given", TILE_H))
+    return entry, shown
 
 
 def _share(values: list[dict]) -> float | None:
@@ -156,8 +206,9 @@ def _median(values: list) -> float | None:
 def eval_dusk(folder: Path, sheet: Path | None = None) -> dict:
     per_image, rows = {}, []
     labels = fit_facade_windows.read_labels()
+    lamp_labels = fit_facade_windows.read_labels(LAMP_LABELS)
     for path in sorted(Path(folder).glob("*_frontal.jpg")):
-        entry, row = eval_photo(path, labels.get(path.stem))
+        entry, row = eval_photo(path, labels.get(path.stem), lamp_labels.get(path.stem))
         per_image[path.stem] = entry
         rows.append(row)
     values = list(per_image.values())
@@ -175,6 +226,10 @@ def eval_dusk(folder: Path, sheet: Path | None = None) -> dict:
         "labelled_windows": sum(v["labelled_windows"] or 0 for v in values),
         "labelled_windows_lit": sum(v["labelled_windows_lit"] or 0 for v in values),
         "labelled_windows_lit_share": _share([v for v in values if v["labelled_windows"] is not None]),
+        "labelled_lamps": sum(v.get("labelled_lamps", 0) for v in values),
+        "labelled_lamps_lit": sum(v.get("labelled_lamps_lit", 0) for v in values),
+        "labelled_lamps_lit_given": sum(v.get("labelled_lamps_lit_given", 0) for v in values),
+        "lamp_wash_gain_median": _median([g for v in values for g in v.get("lamp_wash_gain", [])]),
         "photos_with_shadows": len(with_shadow),
         "shadow_contrast_before_median": _median([v["shadow_contrast_before"] for v in with_shadow]),
         "shadow_contrast_after_median": _median([v["shadow_contrast_after"] for v in with_shadow]),

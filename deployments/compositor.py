@@ -22,8 +22,8 @@ class Compositor(ModuleReplica):
     def replace_sky(self, rgb, proxy_matte, style, seed, sky_plate=None):
         return self.core.replace_sky(rgb, proxy_matte, style, seed, sky_plate)
 
-    def day_to_dusk(self, rgb, proxy_matte, windows):
-        return self.core.day_to_dusk(rgb, proxy_matte, windows)
+    def day_to_dusk(self, rgb, proxy_matte, windows, lamps=None):
+        return self.core.day_to_dusk(rgb, proxy_matte, windows, lamps)
 
     def correct_verticals(self, rgb, estimate):
         return self.core.correct_verticals(rgb, estimate)

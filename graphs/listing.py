@@ -65,7 +65,7 @@ class ListingSteps:
     """The module methods the graph calls, each an async callable returning a dict.
 
     scene(proxy, room_hint) -> {"scene", "room_type", "room_source", "signals", "backend", ...}
-    windows(proxy, source_hw) -> {"windows": [..], "max_stops", "backend"}
+    windows(proxy, source_hw) -> {"windows": [..], "max_stops", "backend"} (+ "lamps" from a learned one)
     sky(proxy, scene) -> {"matte" (proxy HxW float32), "condition", "needs_replacement", "fraction", ...}
     merge_brackets(frames) -> {"rgb", "report", "backend"}
     pull_windows(rgb, windows, threshold_stops) -> {"rgb", "report", "backend"}
@@ -73,7 +73,7 @@ class ListingSteps:
     mirror_cleanup(rgb, mirror) -> {"rgb", "report", "applied", "backend"}
     verticals(rgb, tilt_report) -> {"rgb", "report", "applied", "backend"}
     replace_sky(rgb, proxy_matte, style, seed) -> {"rgb", "report", "halo", "backend"}
-    dusk(rgb, proxy_matte, windows) -> {"rgb", "report", "backend"}
+    dusk(rgb, proxy_matte, windows, lamps) -> {"rgb", "report", "backend"}
     grade(rgb, room_type) -> {"rgb", "report", "backend"}
     encode(rgb, fmt, quality, max_long_side) -> {"encoded", "media_type", "format", "width", "height"}
     check(before_proxy, after_proxy, applied, halo, warp) -> {"verdict", "score", "checks", "backend"}
@@ -591,8 +591,11 @@ async def _run_module(name: str, steps: ListingSteps, rgb: np.ndarray, options: 
             result["backend"] = plate.get("backend", result.get("backend"))
         return result
     if name == "day_to_dusk":
+        # A learned window detector also names light fixtures (``lamps``): dusk switches
+        # them on. The classical path has none to give.
         return await steps.dusk(rgb, work.sky["matte"] if work.sky else None,
-                                work.windows["windows"] if work.windows else [])
+                                work.windows["windows"] if work.windows else [],
+                                work.windows.get("lamps", []) if work.windows else [])
     if name == "colour_grade":
         return await steps.grade(rgb, scene.get("room_type") or scene["scene"])
     raise ValueError(f"unknown module {name!r}")

@@ -88,10 +88,12 @@ class CompositorCore:
         ``{"rgb", "report", "halo", "backend"}``."""
         return {**replace_sky(rgb, proxy_matte, style, int(seed), sky_plate), "backend": self.selection.name}
 
-    def day_to_dusk(self, rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[dict]) -> dict:
-        """Twilight sky, darker warmer ground, glowing windows (boxes in source pixels).
-        Returns ``{"rgb", "report", "backend"}``."""
-        return {**day_to_dusk(rgb, proxy_matte, list(windows or [])), "backend": self.selection.name}
+    def day_to_dusk(self, rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[dict],
+                    lamps: list[dict] | None = None) -> dict:
+        """Twilight sky, darker warmer ground, glowing windows and lamps switched on (boxes
+        in source pixels). Returns ``{"rgb", "report", "backend"}``."""
+        return {**day_to_dusk(rgb, proxy_matte, list(windows or []), list(lamps or [])),
+                "backend": self.selection.name}
 
     def correct_verticals(self, rgb: np.ndarray, estimate: dict | None) -> dict:
         """Straighten converging verticals found by the classifier, crop to no empty

@@ -2,8 +2,8 @@
 exposed down and warmed (``DUSK_STOPS``, ``DUSK_GAINS``), a civil-twilight sky replaces
 the day sky through the sky matte, and facade windows found on the proxy
 (``facade_windows.detect_facade_windows``, fitted on labelled windows) glow with warm
-interior light. Images are HxWx3 ``uint8``
-RGB; inputs are never mutated.
+interior light; exterior light fixtures a learned detector found are switched on
+(``lamp_glow.light_lamp``). Images are HxWx3 ``uint8`` RGB; inputs are never mutated.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from lumograph.models.common.imageio import fast_downscale, require_rgb_u8
 from lumograph.models.common.masks import check_matte, check_matte_aspect
 from lumograph.models.common.numeric import smoothstep
 from lumograph.models.compositor.facade_windows import detect_facade_windows
+from lumograph.models.compositor.lamp_glow import MAX_LAMP_SHARE, light_lamp
 from lumograph.models.compositor.sky_replace import channel_luts, proxy_of, sky_swap
 from lumograph.models.segmenter.sky_matte import segment_sky
 
@@ -54,17 +55,17 @@ def dusk_luts() -> np.ndarray:
     return channel_luts(DUSK_GAINS, DUSK_STOPS, 0.0, shadow_lift=0.06)
 
 
-def _check_windows(windows, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
-    if windows is None:
+def _check_boxes(items, shape: tuple[int, int], what: str = "window") -> list[tuple[int, int, int, int]]:
+    if items is None:
         return []
-    if not isinstance(windows, (list, tuple)):
-        raise InvalidOptions(f"windows must be a list of dicts with a 'bbox', got {type(windows).__name__}")
+    if not isinstance(items, (list, tuple)):
+        raise InvalidOptions(f"{what}s must be a list of dicts with a 'bbox', got {type(items).__name__}")
     h, w = shape
     boxes = []
-    for item in windows:
+    for item in items:
         bbox = item.get("bbox") if isinstance(item, dict) else None
         if bbox is None or len(bbox) != 4:
-            raise InvalidOptions(f"each window needs a 'bbox' [x0, y0, x1, y1] in source pixels, got {item!r}")
+            raise InvalidOptions(f"each {what} needs a 'bbox' [x0, y0, x1, y1] in source pixels, got {item!r}")
         x0, y0, x1, y1 = (int(round(float(v))) for v in bbox)
         x0, x1 = max(0, min(x0, x1)), min(w, max(x0, x1))
         y0, y1 = max(0, min(y0, y1)), min(h, max(y0, y1))
@@ -194,8 +195,8 @@ def _light_window(out: np.ndarray, original: np.ndarray, box: tuple[int, int, in
     return float(glass[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0].mean())
 
 
-def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[dict] | None, *,
-                soften_shadows: bool = True) -> dict:
+def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[dict] | None,
+                lamps: list[dict] | None = None, *, soften_shadows: bool = True) -> dict:
     """Turn a daylight listing exterior into a twilight shot.
 
     rgb: HxWx3 ``uint8`` RGB, full resolution; not modified. proxy_matte: hxw float32
@@ -203,16 +204,19 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
     ``segment_sky`` runs on a 1024 px proxy with ``scene="exterior"``). windows: list
     of {"bbox": [x0, y0, x1, y1]} in source pixels (the window detector's), or
     empty/None; the facade windows ``detect_facade_windows`` finds are lit as well
-    (those not overlapping a given box).
+    (those not overlapping a given box). lamps: list of {"bbox"} in source pixels (exterior
+    light fixtures a learned detector found), or empty/None: each is switched on.
 
     The sky becomes a generated twilight gradient (deep blue to a warm orange horizon),
     composited like ``replace_sky`` (decontaminated edge); the ground goes
     ``DUSK_STOPS`` down with a warm cast (one LUT in linear light, shadows lifted a
     little so detail stays); hard sun shadows (``shadow_mask``) are lifted by
     ``SHADOW_SOFTEN`` of their depth, as under a twilight sky; each window's glass is
-    filled with warm light and a soft bloom, its frame and mullions left dark. Returns
+    filled with warm light and a soft bloom, its frame and mullions left dark; each lamp's
+    fixture glows and washes the wall around it (``light_lamp``; a box over
+    ``MAX_LAMP_SHARE`` of the frame is no fixture and stays dark). Returns
     {"rgb": new HxWx3 uint8, "report": {"windows_lit" (boxes a quarter of which glows),
-    "windows_given", "window_source"
+    "windows_given", "lamps_given", "lamps_lit", "lamp_boxes" (source px), "window_source"
     (given | detected | given+detected | none), "window_boxes" (source px), "sky_fraction", "exposure_stops",
     "ground_gains", "halo", "shadows_softened_share"}, "backend"}. Raises
     ``InvalidImage`` / ``InvalidOptions``. soften_shadows=False leaves the shadows as the
@@ -220,7 +224,8 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
     """
     require_rgb_u8(rgb, min_side=16)
     h, w = rgb.shape[:2]
-    boxes = _check_windows(windows, (h, w))
+    boxes = _check_boxes(windows, (h, w))
+    lamp_boxes = [b for b in _check_boxes(lamps, (h, w), "lamp") if box_area(b) <= MAX_LAMP_SHARE * h * w]
     proxy = None
     if proxy_matte is None:
         proxy = fast_downscale(rgb, 1024)
@@ -252,12 +257,18 @@ def day_to_dusk(rgb: np.ndarray, proxy_matte: np.ndarray | None, windows: list[d
     source = ("none" if not boxes else "given" if given == len(boxes)
               else "detected" if given == 0 else "given+detected")
     glowing = [_light_window(out, rgb, box) for box in boxes]
+    # Lamps after the windows: a porch light's wash falls on the window beside it too.
+    lamp_glow = [light_lamp(out, rgb, box) for box in lamp_boxes]
     report = {
         # A box counts as lit when a quarter of it is glass that glows.
         "windows_lit": sum(1 for g in glowing if g >= 0.25),
         "windows_given": given,
         "window_source": source,
         "window_boxes": [list(b) for b in boxes],
+        "lamps_given": len(lamp_boxes),
+        # A fixture counts as lit when a quarter of its box glows.
+        "lamps_lit": sum(1 for g in lamp_glow if g >= 0.25),
+        "lamp_boxes": [list(b) for b in lamp_boxes],
         "sky_fraction": round(fraction, 4),
         "exposure_stops": DUSK_STOPS,
         "ground_gains": list(DUSK_GAINS),

@@ -48,7 +48,8 @@ class WindowDetectorCore:
         ``interior_mean_luminance``) plus ``"backend"``: the backend that ran. The
         ``yolo`` backend returns the same keys (see ``yolo.windows_report``:
         window ``confidence`` is the detector's score) plus ``"detector": "yolo"``,
-        ``"mirrors"`` ([{"bbox", "bbox_norm", "confidence"}]) and ``"others"``.
+        ``"mirrors"`` ([{"bbox", "bbox_norm", "confidence"}]), ``"lamps"`` (light fixtures,
+        which day-to-dusk switches on) and ``"others"``.
         """
         if self.model is None:
             result = detect_windows(proxy_rgb, source_hw)

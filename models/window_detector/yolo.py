@@ -16,7 +16,10 @@ Weights layout (under the configured weights directory)::
                                  Its length must equal the model's class count.
 
 Class ``"window"`` boxes become ``windows`` (with exposure measurements), ``"mirror"``
-boxes become ``mirrors``; boxes of any other named class go to ``others``.
+boxes become ``mirrors``, boxes of a light-fixture class (``LAMP_CLASSES``: "lamp",
+"light fixture", "sconce", "lantern", "street light", ...; case and ``_`` ignored)
+become ``lamps`` (day-to-dusk switches them on); boxes of any other named class go to
+``others``. A model trained on Open Images names its lamps "Lamp" and "Street light".
 
 Offline: ``ensure_offline()`` runs before ultralytics is imported, the settings sync
 (analytics) is switched off, the checkpoint is always opened by its full path (a bare
@@ -55,6 +58,9 @@ DEFAULT_CLASSES = ("window", "mirror")
 #: Letterbox size used when the checkpoint does not record its training ``imgsz``:
 #: ultralytics' own default, ample for window-sized objects on a ~1024 px proxy.
 DEFAULT_IMGSZ = 640
+#: Class names (lower case, ``_`` read as a space) whose boxes are exterior light fixtures.
+LAMP_CLASSES = frozenset({"lamp", "light fixture", "wall lamp", "wall light", "sconce", "lantern",
+                          "porch light", "outdoor light", "street light"})
 #: Most boxes kept per image (after NMS): a room has a handful of windows and mirrors.
 MAX_DETECTIONS = 100
 #: Default score threshold of ``detect``.
@@ -298,6 +304,11 @@ def _norm(bbox: list[int], source_hw: tuple[int, int]) -> list[float]:
     return [round(bbox[0] / src_w, 4), round(bbox[1] / src_h, 4), round(bbox[2] / src_w, 4), round(bbox[3] / src_h, 4)]
 
 
+def is_lamp_class(name: str) -> bool:
+    """Whether a detector class name is an exterior light fixture (``LAMP_CLASSES``)."""
+    return " ".join(str(name).replace("_", " ").lower().split()) in LAMP_CLASSES
+
+
 def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections: list[dict]) -> dict:
     """Turn detector boxes into ``detect_windows``' report (classical).
 
@@ -318,6 +329,7 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
     "clipped_share", "blown_share", "area_share", "confidence", "edge_stops"}] (largest first),
     "max_stops": float (0.0 when no window), "interior_mean_luminance": float linear in
     [0, 1], "mirrors": [{"bbox", "bbox_norm", "confidence"}] (largest first),
+    "lamps": [{"class", "bbox", "bbox_norm", "confidence"}] (a ``LAMP_CLASSES`` class),
     "others": [{"class", "bbox", "bbox_norm", "confidence"}], "detector": "yolo"}``.
     """
     require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=16)
@@ -374,16 +386,21 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
         x0, y0, x1, y1 = d["bbox"]
         return -(x1 - x0) * (y1 - y0)
 
-    mirrors = [{"bbox": list(d["bbox"]), "bbox_norm": _norm(d["bbox"], src_hw), "confidence": round(float(d["score"]), 3)}
+    def _found(d):
+        return {"class": d["class"], "bbox": list(d["bbox"]), "bbox_norm": _norm(d["bbox"], src_hw),
+                "confidence": round(float(d["score"]), 3)}
+
+    mirrors = [{k: v for k, v in _found(d).items() if k != "class"}
                for d in sorted((d for d in detections if d["class"] == "mirror"), key=_area)]
-    others = [{"class": d["class"], "bbox": list(d["bbox"]), "bbox_norm": _norm(d["bbox"], src_hw),
-               "confidence": round(float(d["score"]), 3)}
-              for d in detections if d["class"] not in ("window", "mirror")]
+    lamps = [_found(d) for d in detections if is_lamp_class(d["class"])]
+    others = [_found(d) for d in detections
+              if d["class"] not in ("window", "mirror") and not is_lamp_class(d["class"])]
     return {
         "windows": windows,
         "max_stops": max((wd["stops_over_interior"] for wd in windows), default=0.0),
         "interior_mean_luminance": round(interior, 4),
         "mirrors": mirrors,
+        "lamps": lamps,
         "others": others,
         "detector": BACKEND,
     }

@@ -177,6 +177,49 @@ def test_dusk_asks_the_window_detector_only_when_it_is_learned():
     assert "windows" not in plain.calls
 
 
+def test_dusk_switches_on_the_lamps_a_learned_detector_names():
+    learned = LearnedFakes(scene=EXTERIOR)
+    learned.backend_names["window_detector"] = "yolo"
+    lamp = {"class": "Lamp", "bbox": [30, 20, 34, 26], "bbox_norm": [0.375, 0.33, 0.425, 0.43], "confidence": 0.7}
+    seen = {}
+    base = learned.steps
+
+    def steps():
+        from dataclasses import replace
+
+        inner = base()
+
+        async def windows(proxy, source_hw):
+            out = await inner.windows(proxy, source_hw)
+            return {**out, "lamps": [lamp]}
+
+        async def dusk(rgb, matte, windows, lamps):
+            seen["lamps"] = lamps
+            return {"rgb": rgb, "report": {}, "backend": "classical"}
+
+        return replace(inner, windows=windows, dusk=dusk)
+
+    learned.steps = steps
+    out = enhance(learned, tier="standard", dusk=True)
+    assert "day_to_dusk" in out.report["modules_applied"] and seen["lamps"] == [lamp]
+    plain = Fakes(scene=EXTERIOR)  # classical: no detector run, no lamps to give
+    plain_seen = {}
+    plain_base = plain.steps
+
+    def plain_steps():
+        from dataclasses import replace
+
+        async def dusk(rgb, matte, windows, lamps):
+            plain_seen["lamps"] = lamps
+            return {"rgb": rgb, "report": {}, "backend": "classical"}
+
+        return replace(plain_base(), dusk=dusk)
+
+    plain.steps = plain_steps
+    enhance(plain, tier="standard", dusk=True)
+    assert plain_seen["lamps"] == []
+
+
 def test_dusk_is_an_add_on_with_a_disclosure():
     out = enhance(Fakes(scene=EXTERIOR, sky_condition="grey"), tier="standard", dusk=True)
     rep = out.report

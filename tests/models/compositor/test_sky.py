@@ -369,12 +369,68 @@ def test_day_to_dusk_does_not_light_a_box_too_large_for_a_window():
     assert abs(float(top[..., 0].mean() - top[..., 2].mean())) < 40  # toned, not glowing warm
 
 
+def _wall_with_fixture(w: int = 800, h: int = 600) -> tuple[np.ndarray, tuple]:
+    """A light stucco wall under a sky band, a small dark lantern on it; its box."""
+    rng = np.random.default_rng(5)
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[:] = (205, 196, 180)
+    rgb[: h // 6] = (120, 160, 215)
+    box = (390, 300, 410, 330)
+    x0, y0, x1, y1 = box
+    rgb[y0:y1, x0:x1] = (40, 38, 36)
+    rgb[y0 + 4:y1 - 4, x0 + 4:x1 - 4] = (150, 150, 145)  # the lantern's glass by day
+    rgb += rng.normal(0, 2, rgb.shape)
+    return np.clip(rgb, 0, 255).astype(np.uint8), box
+
+
+def test_a_lamp_glows_and_washes_the_wall_around_it():
+    from lumograph.models.compositor.lamp_glow import light_lamp
+
+    rgb, box = _wall_with_fixture()
+    toned = (rgb.astype(np.float32) * 0.45).astype(np.uint8)  # a dusk-dark frame
+    out = toned.copy()
+    assert light_lamp(out, _readonly(rgb), box) >= 0.25
+    a, b = toned.astype(np.float32), out.astype(np.float32)
+    x0, y0, x1, y1 = box
+    glass = (slice(y0 + 8, y1 - 8), slice(x0 + 7, x1 - 7))
+    assert b[glass].mean() > a[glass].mean() + 80  # the bulb is on
+    assert b[glass][..., 0].mean() - b[glass][..., 2].mean() > 20  # warm
+    # The wall takes a warm wash that fades: strong beside the fixture, gone far away.
+    beside = (slice(y0 - 10, y1 + 10), slice(x1 + 8, x1 + 20))
+    assert b[beside].mean() > 1.4 * a[beside].mean()
+    assert b[beside][..., 0].mean() / b[beside][..., 2].mean() > a[beside][..., 0].mean() / a[beside][..., 2].mean()
+    far = (slice(y0, y1), slice(x0 - 300, x0 - 250))
+    assert np.array_equal(b[far], a[far])
+    # Texture survives the wash (a gain, not paint).
+    assert b[beside].std() > 0.8 * a[beside].std()
+
+
+def test_day_to_dusk_switches_on_given_lamps_of_fixture_size():
+    rgb, box = _wall_with_fixture()
+    h, w = rgb.shape[:2]
+    sky = np.zeros((h, w), np.float32)
+    sky[: h // 6] = 1.0
+    lamp = (600, 320, 614, 340)
+    plain = day_to_dusk(_readonly(rgb), sky, [], soften_shadows=False)
+    lit = day_to_dusk(_readonly(rgb), sky, [], [{"bbox": list(lamp)}], soften_shadows=False)
+    assert lit["report"]["lamps_given"] == 1 and lit["report"]["lamps_lit"] == 1
+    assert lit["report"]["lamp_boxes"] == [list(lamp)] and plain["report"]["lamps_lit"] == 0
+    x0, y0, x1, y1 = lamp
+    assert lit["rgb"][y0:y1, x0:x1].mean() > plain["rgb"][y0:y1, x0:x1].mean() + 60
+    big = day_to_dusk(_readonly(rgb), sky, [], [{"bbox": [0, 200, 300, 400]}], soften_shadows=False)
+    assert big["report"]["lamps_given"] == 0 and np.array_equal(big["rgb"], plain["rgb"])
+
+
 def test_day_to_dusk_rejects_bad_windows(exterior_seg):
     rgb = np.full((120, 160, 3), 128, np.uint8)
     with pytest.raises(InvalidOptions):
         day_to_dusk(rgb, None, [{"box": [0, 0, 10, 10]}])
     with pytest.raises(InvalidOptions):
         day_to_dusk(rgb, None, "windows")
+    with pytest.raises(InvalidOptions):
+        day_to_dusk(rgb, None, [], [{"box": [0, 0, 4, 4]}])
+    with pytest.raises(InvalidOptions):
+        day_to_dusk(rgb, None, [], "lamps")
 
 
 # ------------------------------------------------------------------- real data

@@ -263,4 +263,29 @@ def test_random_weights_with_more_classes_name_them(tmp_path):
     out = core.detect_windows(np.full((300, 400, 3), 128, np.uint8), (600, 800))
     assert core.model.classes == ["window", "mirror", "door"] and out["backend"] == "yolo"
     assert out["others"] and all(o["class"] == "door" for o in out["others"])
-    assert out["windows"] == [] and out["mirrors"] == [] and out["max_stops"] == 0.0
+    assert out["windows"] == [] and out["mirrors"] == [] and out["lamps"] == [] and out["max_stops"] == 0.0
+
+
+def test_a_model_naming_lamps_reports_them(tmp_path):
+    weights = tmp_path / "weights"
+    yolo.save_random_weights(weights, classes=("window", "mirror", "Lamp"), seed=1,
+                             class_bias=[[-9.0, -9.0, 6.0]] * 3)
+    core = WindowDetectorCore(backend="auto", weights_dir=str(weights))
+    out = core.detect_windows(np.full((300, 400, 3), 128, np.uint8), (600, 800))
+    assert out["lamps"] and all(lamp["class"] == "Lamp" for lamp in out["lamps"])
+    assert out["others"] == [] and out["windows"] == []
+
+
+def test_light_fixture_classes_become_lamps_for_dusk(room):
+    photo, proxy = room
+    hw = photo.rgb.shape[:2]
+    k = proxy.shape[1] / hw[1]
+    boxes = {"Lamp": (100, 80, 120, 110), "street_light": (300, 40, 316, 70), "door": (200, 100, 260, 220),
+             "lampshade": (50, 50, 60, 60)}
+    detections = [{"class": c, "class_id": i, "score": 0.8, "bbox": list(b), "bbox_proxy": [v * k for v in b]}
+                  for i, (c, b) in enumerate(boxes.items())]
+    out = yolo.windows_report(proxy, hw, detections)
+    assert sorted(lamp["class"] for lamp in out["lamps"]) == ["Lamp", "street_light"]
+    assert out["lamps"][0]["bbox"] == [100, 80, 120, 110] and out["lamps"][0]["confidence"] == 0.8
+    assert sorted(o["class"] for o in out["others"]) == ["door", "lampshade"]
+    assert out["windows"] == []
