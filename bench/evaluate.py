@@ -374,6 +374,14 @@ def eval_dusk_task(folder: Path, modules: LocalModules, sheets: Path | None, lim
     }
 
 
+def eval_mirrors_task(folder: Path, modules: LocalModules, sheets: Path | None, limit: int | None) -> dict:
+    """The mirror clean-up's detectors (BlazeFace, the LBP cascade) on the eval's real
+    mirrors (wrong clean-ups) and on people pasted into them (found, covered)."""
+    from lumograph.bench.eval_mirror_cleanup import eval_mirror_cleanup
+
+    return eval_mirror_cleanup(folder, Path(sheets) / "mirrors.png" if sheets is not None else None)
+
+
 TASKS: dict[str, Callable[..., dict]] = {
     "jewelry_masks": eval_jewelry_masks,
     "color_constancy": eval_color_constancy,
@@ -383,13 +391,15 @@ TASKS: dict[str, Callable[..., dict]] = {
     "listing_windows": eval_windows_task,
     "listing_glare": eval_glare_task,
     "listing_dusk": eval_dusk_task,
+    "listing_mirrors": eval_mirrors_task,
     "sky_masks": eval_sky,
     "specular": eval_specular_task,
     "hdr_brackets": eval_hdr_task,
 }
 #: Tasks that read another task's folder (default: the folder named like the task).
 TASK_FOLDERS = {"listing_scene": "listing_photos", "listing_windows": "listing_photos",
-                "listing_glare": "listing_photos", "listing_dusk": "listing_photos"}
+                "listing_glare": "listing_photos", "listing_dusk": "listing_photos",
+                "listing_mirrors": "listing_photos"}
 
 
 def run_eval(data: Path, *, json_out: Path, sheets_dir: Path | None = None, limit: int | None = None,

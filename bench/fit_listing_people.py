@@ -96,7 +96,7 @@ SEED = 13
 FOUND_IOU = 0.3
 
 
-def _astronaut_patch() -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+def astronaut_patch() -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """Head and shoulders of the astronaut: RGB crop, float alpha (feathered ellipse) and
     the face box inside the crop."""
     from skimage.data import astronaut
@@ -141,14 +141,14 @@ def paste(photo: np.ndarray, patch: np.ndarray, alpha: np.ndarray, face: tuple, 
     return out, ((x + fx0) / w, (y + fy0) / h, (x + fx1) / w, (y + fy1) / h)
 
 
-def _iou(a, b) -> float:
+def box_iou(a, b) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
     return ix * iy / union if union > 0 else 0.0
 
 
-def _people_patches() -> list[tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]]:
+def people_patches() -> list[tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]]:
     """Head and torso of each ``PEOPLE_PHOTOS`` person: RGB crop, feathered-rectangle alpha
     and the face box inside the crop."""
     import importlib.util
@@ -172,8 +172,8 @@ def build_sets(photos: dict[str, np.ndarray]) -> dict[str, list]:
     from skimage.data import lfw_subset
 
     rng = np.random.default_rng(SEED)
-    patch, alpha, face = _astronaut_patch()
-    people = _people_patches()
+    patch, alpha, face = astronaut_patch()
+    people = people_patches()
     lfw = lfw_subset()[:100]
     sets: dict[str, list] = {"real_photos": [(n, rgb, None) for n, rgb in photos.items()]}
     for share in FACE_SHARES:
@@ -252,7 +252,7 @@ def tally(scans: dict, set_names, scan_at: tuple, agreement: float, houses=None)
             t["photos"] = len(rows)
         else:
             t[set_name] = sum(1 for _, truth, hits in rows
-                              if any(a >= agreement and _iou(f, truth) >= FOUND_IOU for f, a in hits))
+                              if any(a >= agreement and box_iou(f, truth) >= FOUND_IOU for f, a in hits))
             t["pasted"] = len(rows)
     pos = [k for k in t if k not in ("false_flags", "photos", "pasted")]
     t["found_rate"] = round(sum(t[k] for k in pos) / (len(pos) * t["pasted"]), 4) if t.get("pasted") else None

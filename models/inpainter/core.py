@@ -73,7 +73,7 @@ class InpainterCore:
 
         Returns ``{"rgb": HxWx3 uint8, "report": {...}, "applied": bool, "backend": str}``
         (see ``models.inpainter.mirror.mirror_cleanup``). With ``diffusers`` the reflected person
-        found by the classical detector is filled by the model from the mirror's own
+        found by the face detector is filled by the model from the mirror's own
         contents.
         """
         result = mirror_cleanup(rgb, mirror)

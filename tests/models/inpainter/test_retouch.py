@@ -128,15 +128,19 @@ def _room_with_face() -> tuple[np.ndarray, dict, tuple[int, int, int, int]]:
     return room, mirror, (640, 240, 1040, 660)
 
 
-def test_a_face_in_the_mirror_is_found_and_filled():
+@pytest.mark.parametrize("detector, name", [("cascade", "lbp_face"), ("blazeface", "blazeface")])
+def test_a_face_in_the_mirror_is_found_and_filled(detector, name):
     rgb, mirror, box = _room_with_face()
     rgb.setflags(write=False)
-    found = find_person_in_mirror(rgb, box)
-    assert found is not None and found["detector"] == "lbp_face"
+    found = find_person_in_mirror(rgb, box, detector)
+    assert found is not None and found["detector"] == name and found["confident"]
     fx0, fy0, fx1, fy1 = found["face_box"]
     assert 700 <= fx0 and fx1 <= 950 and 300 <= fy0 and fy1 <= 600  # on the pasted face
-    result = mirror_cleanup(rgb, mirror)
+    px0, py0, px1, py1 = found["person_box"]
+    assert px0 <= fx0 and py0 <= fy0 and px1 >= fx1 and py1 >= fy1  # the fill holds the face
+    result = mirror_cleanup(rgb, mirror, detector)
     assert result["applied"] is True and result["report"]["person_found"] is True
+    assert result["report"]["detector"] == name
     assert result["report"]["confidence"] >= 0.5
     out = result["rgb"]
     px0, py0, px1, py1 = (int(v * s) for v, s in zip(result["report"]["person_box_norm"], (1600, 1200, 1600, 1200)))
@@ -145,6 +149,17 @@ def test_a_face_in_the_mirror_is_found_and_filled():
     outside = np.ones(rgb.shape[:2], bool)
     outside[y0:y1, x0:x1] = False
     assert np.array_equal(out[outside], rgb[outside])  # the fill stays inside the mirror
+
+
+def test_mirror_clean_up_looks_with_blazeface_and_falls_back_to_the_cascade(monkeypatch):
+    from lumograph.models.common import blazeface
+
+    rgb, mirror, box = _room_with_face()
+    assert mirror_cleanup(rgb, mirror)["report"]["detector"] == "blazeface"
+    monkeypatch.setattr(blazeface, "PACKAGE", "no_such_package_here")
+    assert mirror_cleanup(rgb, mirror)["report"]["detector"] == "lbp_face"
+    with pytest.raises(InvalidOptions, match="detector"):
+        mirror_cleanup(rgb, mirror, "yolo")
 
 
 def test_inpaint_box_fills_from_the_surroundings():
