@@ -34,7 +34,9 @@ finds itself are the ones lit) and, per photo:
   lowest tenth (a twilight gradient runs from deep blue to a warm horizon).
 * ``foliage_orange``: the share of foliage-textured pixels next to the sky whose hue
   the dusk turned orange (hue 10-45 degrees, saturation > 0.35, not so before): trees
-  against the sky must not be tinted by the horizon's glow.
+  against the sky must not be tinted by the horizon's glow. ``foliage_lift_stops``: the
+  mean log2 luminance of the same pixels on the output over the unsoftened output (a
+  crown against the sky is a silhouette: softening the shadows must not turn it pale).
 
 Writes ``dusk.png`` (input with the detected windows in magenta, the labelled ones in
 green, the labelled lamps in orange and the shadow outline | output | output with the
@@ -173,6 +175,10 @@ def eval_photo(path: Path, labels: list[dict] | None = None,
     if foliage.sum() >= 200:
         turned = _orange(out_proxy) & ~_orange(proxy) & foliage
         entry["foliage_orange"] = round(float(turned.sum() / foliage.sum()), 4)
+        weights = np.asarray([0.2126, 0.7152, 0.0722], np.float32)
+        lum_out = out_proxy[foliage].astype(np.float32) @ weights + 1.0
+        lum_plain = unsoftened[foliage].astype(np.float32) @ weights + 1.0
+        entry["foliage_lift_stops"] = round(float(np.mean(np.log2(lum_out / lum_plain))), 4)
     drawn = proxy.copy()
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(drawn, contours, -1, (0, 255, 255), 1)
@@ -238,6 +244,9 @@ def eval_dusk(folder: Path, sheet: Path | None = None) -> dict:
         "sky_horizon_warm_median": _median([v.get("sky_horizon_warm") for v in values]),
         "foliage_orange_median": _median([v.get("foliage_orange") for v in values]),
         "foliage_orange_max": max((v["foliage_orange"] for v in values if "foliage_orange" in v), default=None),
+        "foliage_lift_stops_median": _median([v.get("foliage_lift_stops") for v in values]),
+        "foliage_lift_stops_max": max((v["foliage_lift_stops"] for v in values if "foliage_lift_stops" in v),
+                                      default=None),
         "dusk_seconds_median": _median([v["seconds"] for v in values]),
         "per_image": per_image,
     }

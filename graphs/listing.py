@@ -44,7 +44,7 @@ PRIMARY_SAFE = frozenset({"colour_grade", "verticals"})
 #: Modules whose output must be disclosed on an MLS listing.
 DISCLOSED = {
     "sky_replacement": "Sky digitally replaced.",
-    "day_to_dusk": "Twilight conversion: sky, ambient light and window glow digitally altered.",
+    "day_to_dusk": "Twilight conversion: sky, ambient light, window glow and exterior lights digitally altered.",
     "window_view": WINDOW_VIEW_DISCLOSURE,
 }
 #: The learned backends that give the graph more than their classical twins: pixel glass

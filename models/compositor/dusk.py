@@ -47,6 +47,9 @@ SHADOW_MAX_LIFT_STOPS = 1.5
 SHADOW_BLUE_SHIFT = 0.05
 #: Widest shadow measured against its lit surroundings, as a share of the long side.
 SHADOW_REACH = 0.35
+#: Foliage texture (mean |Laplacian| over 5x5 of the grey proxy over its mean there + 10):
+#: a dark region this textured that reaches the sky is a silhouette, not a cast shadow.
+SILHOUETTE_TEXTURE = 0.1
 
 
 def dusk_luts() -> np.ndarray:
@@ -105,7 +108,11 @@ def shadow_mask(proxy: np.ndarray, sky: np.ndarray | None = None) -> tuple[np.nd
 
     A pixel is in a shadow when its illumination base is ``SHADOW_MIN_STOPS`` under the
     lit level around it and its blue/red ratio is ``SHADOW_BLUE_SHIFT`` (log2) higher
-    than there; the sky (matte >= 0.3) is never shadow."""
+    than there; the sky (matte >= 0.3) is never shadow, nor are silhouettes against it:
+    a tree's crown is darker and bluer than the bright sky around it, but lifting it at
+    dusk would turn it pale where twilight leaves it dark. A silhouette is a connected
+    run (4-connected) of textured candidate pixels (``SILHOUETTE_TEXTURE``) that reaches
+    the sky or the frame's top edge (a white sky the matte missed)."""
     _, base, lit = _illumination(proxy)
     depth = lit - base
     rgb = proxy.astype(np.float32) + 1.0
@@ -115,9 +122,24 @@ def shadow_mask(proxy: np.ndarray, sky: np.ndarray | None = None) -> tuple[np.nd
     around = cv2.GaussianBlur(blue_red * lit_side, (0, 0), sigma) / np.maximum(
         cv2.GaussianBlur(lit_side, (0, 0), sigma), 1e-3)
     mask = (depth >= SHADOW_MIN_STOPS) & (blue_red - around >= SHADOW_BLUE_SHIFT)
+    sky_px = np.zeros(mask.shape, bool)
     if sky is not None:
-        mask &= cv2.resize(sky, (proxy.shape[1], proxy.shape[0])) < 0.3
-    return mask, depth
+        sky_px = cv2.resize(sky, (proxy.shape[1], proxy.shape[0])) >= 0.3
+        mask &= ~sky_px
+    return mask & ~_silhouettes(mask, sky_px, proxy), depth
+
+
+def _silhouettes(mask: np.ndarray, sky: np.ndarray, proxy: np.ndarray) -> np.ndarray:
+    """The textured runs of ``mask`` that reach ``sky`` (within 3 px) or the top edge."""
+    gray = cv2.cvtColor(proxy, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    # Texture relative to the local level: a crown in its own shade is dark, its leaves'
+    # contrast small in grey levels but not against that level.
+    texture = cv2.blur(np.abs(cv2.Laplacian(gray, cv2.CV_32F)), (5, 5)) / (cv2.blur(gray, (5, 5)) + 10.0)
+    textured = mask & (texture > SILHOUETTE_TEXTURE)
+    _, labels = cv2.connectedComponents(textured.astype(np.uint8), connectivity=4)
+    near_sky = cv2.dilate(sky.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    touching = np.unique(np.concatenate([labels[0], labels[near_sky]]))
+    return np.isin(labels, touching[touching > 0])
 
 
 def shadow_contrast(rgb: np.ndarray, mask: np.ndarray) -> float | None:

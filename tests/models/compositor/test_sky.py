@@ -335,6 +335,29 @@ def test_day_to_dusk_softens_sun_shadows_not_dark_surfaces():
     assert abs(ratio_after - ratio_plain) < 0.08
 
 
+def test_dusk_leaves_a_tree_against_the_sky_dark_and_lifts_the_cast_shadow():
+    from lumograph.models.compositor.dusk import shadow_mask
+
+    rgb, shadow, _ = _sunlit_wall_with_shadows()
+    h, w = rgb.shape[:2]
+    rng = np.random.default_rng(4)
+    crown = (slice(h // 5, int(0.45 * h)), slice(int(0.76 * w), int(0.96 * w)))
+    leaves = np.asarray((58, 84, 80), np.float32) + rng.normal(0, 28, (crown[0].stop - crown[0].start,
+                                                                      crown[1].stop - crown[1].start, 1))
+    rgb[crown] = np.clip(leaves, 0, 255).astype(np.uint8)
+    sky = np.zeros((h, w), np.float32)
+    sky[: h // 5] = 1.0
+    mask, _ = shadow_mask(rgb, sky)
+    assert mask[crown].mean() < 0.05  # a silhouette, not a shadow
+    x0, y0, x1, y1 = shadow
+    assert mask[y0 + 20:y1 - 20, x0 + 20:x1 - 20].mean() > 0.9
+    plain = day_to_dusk(_readonly(rgb), sky, [], soften_shadows=False)["rgb"].astype(np.float32)
+    out = day_to_dusk(_readonly(rgb), sky, [])["rgb"].astype(np.float32)
+    inner = (slice(crown[0].start + 10, crown[0].stop - 10), slice(crown[1].start + 10, crown[1].stop - 10))
+    assert abs(out[inner].mean() - plain[inner].mean()) < 2  # the crown stays as dark as dusk makes it
+    assert out[y0 + 20:y1 - 20, x0 + 20:x1 - 20].mean() > plain[y0 + 20:y1 - 20, x0 + 20:x1 - 20].mean() + 10
+
+
 def test_day_to_dusk_finds_windows_and_matte_itself():
     # A real exterior (the facade-window fit reads real windows: frames, trim, panes),
     # its windows labelled by eye in bench/labels.
