@@ -32,5 +32,5 @@ class QualityGate(ModuleReplica):
     def check_jewelry_output(self, encoded, fmt, marketplace, prior_checks=None, cutout=None):
         return self.core.check_jewelry_output(encoded, fmt, marketplace, prior_checks, cutout)
 
-    def check_listing(self, before_proxy, after_proxy, applied, halo=None, warp=None):
-        return self.core.check_listing(before_proxy, after_proxy, applied, halo, warp)
+    def check_listing(self, before_proxy, after_proxy, applied, halo=None, warp=None, people=None):
+        return self.core.check_listing(before_proxy, after_proxy, applied, halo, warp, people)

@@ -17,6 +17,7 @@ import numpy as np
 
 from lumograph.graphs.jewelry import PROXY_LONG_SIDE
 from lumograph.graphs.reports import jsonable
+from lumograph.models.common.boxes import overlap_of_smaller
 from lumograph.models.common.imageio import embed_xmp, resize_long_side
 from lumograph.models.common.provenance import GENERATIVE_BACKENDS, listing_source_type, xmp_packet
 from lumograph.models.grader.window_pull import window_fully_blown, window_needs_pull
@@ -76,7 +77,7 @@ class ListingSteps:
     dusk(rgb, proxy_matte, windows, lamps) -> {"rgb", "report", "backend"}
     grade(rgb, room_type) -> {"rgb", "report", "backend"}
     encode(rgb, fmt, quality, max_long_side) -> {"encoded", "media_type", "format", "width", "height"}
-    check(before_proxy, after_proxy, applied, halo, warp) -> {"verdict", "score", "checks", "backend"}
+    check(before_proxy, after_proxy, applied, halo, warp, people) -> {"verdict", "score", "checks", "backend"}
 
     Optional (None: the host has only the classical twins):
     backends() -> {module: {"backend", "reason", ...}}: what each module runs now;
@@ -290,12 +291,13 @@ async def run_enhance(
         capabilities = await _capabilities(steps)
     backends["classifier"] = scene.get("backend", "classical")
     exterior = scene["scene"] == "exterior"
-    # Window detection matters indoors (pull) and outdoors only for the dusk glow, and
-    # there only from a learned detector: the classical one is fitted on interior glass
-    # (bright regions) and put 1 of its 27 boxes on the 30 eval exteriors on a window;
-    # dusk finds facade windows itself. The sky matters outdoors only. Both are
-    # independent: run them side by side.
-    want_windows = not exterior or bool(options.get("dusk") and capabilities["facade_windows"])
+    # Window detection matters indoors (pull); outdoors only a learned detector runs: the
+    # classical one is fitted on interior glass (bright regions) and put 1 of its 27
+    # boxes on the 30 eval exteriors on a window (dusk finds facade windows itself),
+    # while a learned one gives dusk its windows and lamps and the people check the
+    # persons it names. The sky matters outdoors only. Both are independent: run them
+    # side by side.
+    want_windows = not exterior or capabilities["facade_windows"]
     windows, sky = await asyncio.gather(
         timed("detect_windows", steps.windows(proxy, (h, w))) if want_windows else _none(),
         # The scene is decided once (classifier or client label); the matte trusts it.
@@ -384,7 +386,7 @@ async def run_enhance(
     # the full frame) and the checks run side by side.
     encoded, qa = await asyncio.gather(
         timed("encode", steps.encode(current, options["format"], options["quality"], options.get("max_long_side"))),
-        timed("qa", steps.check(proxy, after_proxy, applied, halo, warp)),
+        timed("qa", steps.check(proxy, after_proxy, applied, halo, warp, _people_left(windows, modules))),
     )
     backends["qa"] = qa.get("backend", "classical")
     report["checks"] = qa["checks"]
@@ -520,6 +522,17 @@ async def run_bundle(
 
 async def _none() -> None:
     return None
+
+
+def _people_left(windows: dict | None, modules: dict[str, dict[str, Any]]) -> list[dict] | None:
+    """The learned window detector's person boxes for the people check (None when no
+    detector that names people ran), less a photographer the mirror clean-up removed."""
+    if windows is None or "people" not in windows:
+        return None
+    removed = (modules.get("mirror_cleanup", {}).get("report", {}).get("person_box_norm")
+               if modules.get("mirror_cleanup", {}).get("applied") else None)
+    return [p for p in windows["people"]
+            if removed is None or overlap_of_smaller(p["bbox_norm"], removed) <= 0.5]
 
 
 async def _capabilities(steps: ListingSteps) -> dict[str, bool]:

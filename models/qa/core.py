@@ -13,7 +13,7 @@ from lumograph.models.qa.checks import Check, verdict
 from lumograph.models.qa.cutout import check_complete, check_cutout
 from lumograph.models.qa.lightbox import check_input, check_output
 from lumograph.models.qa.listing import check_listing
-from lumograph.models.qa.mls import check_branding, check_people, to_delivered_frame
+from lumograph.models.qa.mls import check_branding, check_people, detected_people, to_delivered_frame
 from lumograph.models.qa.text import TextDetector, TextDetectorUnavailable
 
 #: The people scan (the slowest listing check) runs in a thread beside the others; the face
@@ -90,16 +90,19 @@ class QACore:
         return rep
 
     def check_listing(self, before_proxy: np.ndarray, after_proxy: np.ndarray, applied: list[str],
-                      halo: float | None = None, warp: dict | None = None) -> dict:
+                      halo: float | None = None, warp: dict | None = None,
+                      people: list[dict] | None = None) -> dict:
         """Compare an enhanced listing photo with its input (both HxWx3 uint8 proxies, the
         edit before any perspective warp, so they line up): structure kept, no new clipping
         or crushed blacks, no halo on replaced skies; and the MLS rules on the edited photo
         (``qa.mls``: no branding, no people; review, with their boxes). warp: the
         perspective correction applied after the edit (``mls.to_delivered_frame``), which
-        carries the MLS boxes into the delivered frame, or None. Returns ``{"verdict",
-        "score", "checks", "backend"}``."""
+        carries the MLS boxes into the delivered frame, or None. people: a learned
+        detector's person boxes on the same frame (``mls.check_people``'s ``detected``),
+        or None. Returns ``{"verdict", "score", "checks", "backend"}``."""
         applied = list(applied)
-        people = _SIDE.submit(check_people, after_proxy)
+        detected_people(people)  # a malformed list is refused before any work starts
+        people = _SIDE.submit(check_people, after_proxy, people)
         try:
             checks = check_listing(before_proxy, after_proxy, applied, halo)
         except BaseException:

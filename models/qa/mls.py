@@ -54,6 +54,7 @@ import numpy as np
 
 from lumograph.models.common import blazeface
 from lumograph.models.common.boxes import overlap_of_smaller
+from lumograph.models.common.errors import InvalidOptions
 from lumograph.models.common.faces import find_faces
 from lumograph.models.common.imageio import require_rgb_u8, resize_long_side
 from lumograph.models.qa.checks import Check, not_measured
@@ -236,20 +237,23 @@ def check_branding(rgb: np.ndarray, detector: TextDetector | TextDetectorUnavail
 
 @dataclass(frozen=True)
 class FoundPerson:
-    """A person found by a face. box: head and torso, face: the face window, both (x0,
-    y0, x1, y1) fractions of the image's width and height. detector: "blazeface" or
-    "cascade". confidence: the face probability (BlazeFace, in [0, 1]) or the agreeing
-    cascade windows (``common.faces``)."""
+    """A person found by a face or by a learned object detector. box: head and torso (a
+    face) or the detector's person box, face: the face window or None (the detector's),
+    both (x0, y0, x1, y1) fractions of the image's width and height. detector:
+    "blazeface", "cascade" or "yolo". confidence: the face or person probability
+    (BlazeFace, the detector, in [0, 1]) or the agreeing cascade windows
+    (``common.faces``)."""
 
     box: tuple[float, float, float, float]
-    face: tuple[float, float, float, float]
+    face: tuple[float, float, float, float] | None
     detector: str
     confidence: float
 
     def as_dict(self) -> dict:
-        key = "score" if self.detector == "blazeface" else "agreement"
+        key = "agreement" if self.detector == "cascade" else "score"
         value = round(float(self.confidence), 3) if key == "score" else int(self.confidence)
-        return {"box": [round(v, 4) for v in self.box], "face": [round(v, 4) for v in self.face],
+        return {"box": [round(v, 4) for v in self.box],
+                "face": None if self.face is None else [round(v, 4) for v in self.face],
                 "detector": self.detector, key: value}
 
 
@@ -311,23 +315,54 @@ def _people_limit(detector: str) -> str:
             "agreeing cascade windows)")
 
 
-def check_people(rgb: np.ndarray) -> Check:
+def detected_people(people, faces: list[FoundPerson] = ()) -> list[FoundPerson]:
+    """A learned detector's person boxes (``[{"bbox_norm": [x0, y0, x1, y1] fractions,
+    "confidence"}]``, the window detector's ``people``) as ``FoundPerson``, less those
+    holding a face already found (the same person). Raises ``InvalidOptions`` for a
+    malformed entry."""
+    if people is None:
+        return []
+    if not isinstance(people, (list, tuple)):
+        raise InvalidOptions(f"people must be a list of dicts with a 'bbox_norm', got {type(people).__name__}")
+    out = []
+    for item in people:
+        box = item.get("bbox_norm") if isinstance(item, dict) else None
+        try:
+            x0, y0, x1, y1 = (float(v) for v in box)
+            score = float(item.get("confidence", 0.0))
+        except (TypeError, ValueError):
+            raise InvalidOptions(f"each person needs 'bbox_norm' [x0, y0, x1, y1] fractions, got {item!r}") from None
+        if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+            raise InvalidOptions(f"a person's bbox_norm must be fractions with x0 < x1, y0 < y1, got {box!r}")
+        if any(overlap_of_smaller(f.face, (x0, y0, x1, y1)) > 0.5 for f in faces if f.face is not None):
+            continue
+        out.append(FoundPerson((x0, y0, x1, y1), None, "yolo", score))
+    return out
+
+
+def check_people(rgb: np.ndarray, detected: list[dict] | None = None) -> Check:
     """``listing_people`` on the delivered photo's proxy ``rgb`` (HxWx3 uint8 RGB). Value:
     the number of people found; severity "review" when there are any (boxes in
     ``Check.boxes``: head and torso, the face, the detector and its confidence). Without
-    the BlazeFace model the cascade runs and the message says so."""
+    the BlazeFace model the cascade runs and the message says so. detected: a learned
+    detector's person boxes on the same frame (``detected_people``), or None: a person
+    it found whose face the face detector did not (seen from behind, face hidden by a
+    camera) is flagged too."""
     detector = people_detector()
     found = find_people(rgb, detector=detector)
+    found = found + detected_people(detected, found)
     fallback = ("" if detector == PEOPLE_DETECTOR
                 else f" (the {PEOPLE_DETECTOR} model is not installed: the classical cascade looked)")
     if found:
         where = ", ".join(f"[{', '.join(f'{v:.2f}' for v in p.box)}]" for p in found[:4])
-        message = (f"{len(found)} person(s) found by a face at {where} (head and torso, fractions "
-                   "x0, y0, x1, y1): a person or a photographer in a mirror breaks the rule; a face in a "
-                   "picture on the wall does not: flagged for review, nothing was removed")
+        message = (f"{len(found)} person(s) found at {where} (head and torso, or the learned detector's "
+                   "person box, fractions x0, y0, x1, y1): a person or a photographer in a mirror breaks the "
+                   "rule; a face in a picture on the wall does not: flagged for review, nothing was removed")
+    elif detected is not None:
+        message = "no face found, and no person found by the learned detector"
     else:
         message = ("no face found (people seen from behind, or a photographer whose camera hides the face, "
-                   "are not detected)")
+                   "are not detected without a learned detector)")
     return Check(PEOPLE_CHECK, not found, "review", len(found), _people_limit(detector), message + fallback,
                  rule=RULE_PEOPLE, boxes=[p.as_dict() for p in found[:MAX_REPORTED]] if found else None)
 

@@ -49,7 +49,8 @@ class WindowDetectorCore:
         ``yolo`` backend returns the same keys (see ``yolo.windows_report``:
         window ``confidence`` is the detector's score) plus ``"detector": "yolo"``,
         ``"mirrors"`` ([{"bbox", "bbox_norm", "confidence"}]), ``"lamps"`` (light fixtures,
-        which day-to-dusk switches on) and ``"others"``.
+        which day-to-dusk switches on), ``"people"`` (persons, which the MLS people check
+        flags) and ``"others"``.
         """
         if self.model is None:
             result = detect_windows(proxy_rgb, source_hw)

@@ -15,11 +15,15 @@ Weights layout (under the configured weights directory)::
                                  order, e.g. ["window", "mirror"]; default ["window", "mirror"].
                                  Its length must equal the model's class count.
 
-Class ``"window"`` boxes become ``windows`` (with exposure measurements), ``"mirror"``
-boxes become ``mirrors``, boxes of a light-fixture class (``LAMP_CLASSES``: "lamp",
-"light fixture", "sconce", "lantern", "street light", ...; case and ``_`` ignored)
-become ``lamps`` (day-to-dusk switches them on); boxes of any other named class go to
-``others``. A model trained on Open Images names its lamps "Lamp" and "Street light".
+Class names are read with case and ``_`` ignored (``canonical_class``). Class
+``"window"`` boxes become ``windows`` (with exposure measurements), ``"mirror"`` boxes
+become ``mirrors``, boxes of a light-fixture class (``LAMP_CLASSES``: "lamp", "light
+fixture", "sconce", "lantern", "street light", ...) become ``lamps`` (day-to-dusk switches
+them on), boxes of a person class (``PERSON_CLASSES``: "person", "man", "woman", ...)
+become ``people`` (the MLS people check flags them: a person seen from behind has no face
+for the face detector to find); boxes of any other named class go to ``others``. A model
+trained on Open Images names them "Window", "Mirror", "Lamp", "Street light", "Person",
+"Man", "Woman".
 
 Offline: ``ensure_offline()`` runs before ultralytics is imported, the settings sync
 (analytics) is switched off, the checkpoint is always opened by its full path (a bare
@@ -58,9 +62,12 @@ DEFAULT_CLASSES = ("window", "mirror")
 #: Letterbox size used when the checkpoint does not record its training ``imgsz``:
 #: ultralytics' own default, ample for window-sized objects on a ~1024 px proxy.
 DEFAULT_IMGSZ = 640
-#: Class names (lower case, ``_`` read as a space) whose boxes are exterior light fixtures.
+#: Class names (``canonical_class``) whose boxes are exterior light fixtures.
 LAMP_CLASSES = frozenset({"lamp", "light fixture", "wall lamp", "wall light", "sconce", "lantern",
                           "porch light", "outdoor light", "street light"})
+#: Class names (``canonical_class``) whose boxes are people.
+PERSON_CLASSES = frozenset({"person", "people", "pedestrian", "man", "woman", "boy", "girl", "child",
+                            "human body"})
 #: Most boxes kept per image (after NMS): a room has a handful of windows and mirrors.
 MAX_DETECTIONS = 100
 #: Default score threshold of ``detect``.
@@ -304,9 +311,15 @@ def _norm(bbox: list[int], source_hw: tuple[int, int]) -> list[float]:
     return [round(bbox[0] / src_w, 4), round(bbox[1] / src_h, 4), round(bbox[2] / src_w, 4), round(bbox[3] / src_h, 4)]
 
 
+def canonical_class(name: str) -> str:
+    """A detector class name as the report reads it: lower case, ``_`` as a space, single
+    spaces ("Street_Light" -> "street light")."""
+    return " ".join(str(name).replace("_", " ").lower().split())
+
+
 def is_lamp_class(name: str) -> bool:
     """Whether a detector class name is an exterior light fixture (``LAMP_CLASSES``)."""
-    return " ".join(str(name).replace("_", " ").lower().split()) in LAMP_CLASSES
+    return canonical_class(name) in LAMP_CLASSES
 
 
 def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections: list[dict]) -> dict:
@@ -330,6 +343,7 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
     "max_stops": float (0.0 when no window), "interior_mean_luminance": float linear in
     [0, 1], "mirrors": [{"bbox", "bbox_norm", "confidence"}] (largest first),
     "lamps": [{"class", "bbox", "bbox_norm", "confidence"}] (a ``LAMP_CLASSES`` class),
+    "people": [the same] (a ``PERSON_CLASSES`` class),
     "others": [{"class", "bbox", "bbox_norm", "confidence"}], "detector": "yolo"}``.
     """
     require_rgb_u8(proxy_rgb, "proxy_rgb", min_side=16)
@@ -341,7 +355,7 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
     sx, sy = w / pw, h / ph
 
     measured, union = [], np.zeros((h, w), np.uint8)
-    for det in (d for d in detections if d["class"] == "window"):
+    for det in (d for d in detections if canonical_class(d["class"]) == "window"):
         bx0, by0, bx1, by1 = det["bbox_proxy"]
         x0, y0 = min(w - 1, max(0, math.floor(bx0 * sx))), min(h - 1, max(0, math.floor(by0 * sy)))
         x1, y1 = max(x0 + 1, min(w, math.ceil(bx1 * sx))), max(y0 + 1, min(h, math.ceil(by1 * sy)))
@@ -391,16 +405,18 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
                 "confidence": round(float(d["score"]), 3)}
 
     mirrors = [{k: v for k, v in _found(d).items() if k != "class"}
-               for d in sorted((d for d in detections if d["class"] == "mirror"), key=_area)]
+               for d in sorted((d for d in detections if canonical_class(d["class"]) == "mirror"), key=_area)]
     lamps = [_found(d) for d in detections if is_lamp_class(d["class"])]
-    others = [_found(d) for d in detections
-              if d["class"] not in ("window", "mirror") and not is_lamp_class(d["class"])]
+    people = [_found(d) for d in detections if canonical_class(d["class"]) in PERSON_CLASSES]
+    others = [_found(d) for d in detections if canonical_class(d["class"]) not in
+              {"window", "mirror"} | LAMP_CLASSES | PERSON_CLASSES]
     return {
         "windows": windows,
         "max_stops": max((wd["stops_over_interior"] for wd in windows), default=0.0),
         "interior_mean_luminance": round(interior, 4),
         "mirrors": mirrors,
         "lamps": lamps,
+        "people": people,
         "others": others,
         "detector": BACKEND,
     }

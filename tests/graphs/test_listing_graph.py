@@ -71,8 +71,9 @@ class Fakes:
             return {"encoded": b"img", "media_type": "image/jpeg", "format": fmt,
                     "width": rgb.shape[1], "height": rgb.shape[0]}
 
-        async def check(before, after, applied, halo, warp):
+        async def check(before, after, applied, halo, warp, people=None):
             self.calls.append("check")
+            self.people_given = people
             return {"verdict": self.qa, "score": 1.0 if self.qa == "pass" else 0.2,
                     "checks": [{"name": "structure", "passed": self.qa != "fail",
                                 "severity": "fail", "value": 0.9, "limit": 0.8}],
@@ -218,6 +219,51 @@ def test_dusk_switches_on_the_lamps_a_learned_detector_names():
     plain.steps = plain_steps
     enhance(plain, tier="standard", dusk=True)
     assert plain_seen["lamps"] == []
+
+
+def _yolo_windows(inner, people):
+    async def windows(proxy, source_hw):
+        out = await inner(proxy, source_hw)
+        return {**out, "lamps": [], "people": people, "detector": "yolo", "backend": "yolo"}
+    return windows
+
+
+def test_people_a_learned_detector_names_reach_the_people_check():
+    from dataclasses import replace
+
+    person = {"class": "Person", "bbox": [5, 5, 20, 50], "bbox_norm": [0.06, 0.08, 0.25, 0.83], "confidence": 0.8}
+    for scene in (INTERIOR, EXTERIOR):  # a learned detector runs outdoors too (people, lamps)
+        learned = LearnedFakes(scene=scene)
+        learned.backend_names["window_detector"] = "yolo"
+        base = learned.steps
+        learned.steps = lambda base=base: replace(base(), windows=_yolo_windows(base().windows, [person]))
+        enhance(learned, tier="standard")
+        assert "windows" in learned.calls and learned.people_given == [person]
+    classical = Fakes(scene=INTERIOR)  # no detector that names people: the check is told nothing
+    enhance(classical, tier="standard")
+    assert classical.people_given is None
+
+
+def test_a_photographer_the_mirror_clean_up_removed_is_not_flagged_again():
+    from dataclasses import replace
+
+    mirror_person = {"class": "person", "bbox": [30, 10, 40, 40], "bbox_norm": [0.4, 0.2, 0.5, 0.7], "confidence": 0.9}
+    elsewhere = {"class": "person", "bbox": [0, 0, 10, 10], "bbox_norm": [0.0, 0.0, 0.12, 0.2], "confidence": 0.9}
+    scene = {**INTERIOR, "signals": {**INTERIOR["signals"], "mirror_present": True,
+                                     "mirror": {"present": True, "bbox_norm": [0.3, 0.1, 0.6, 0.8]}}}
+    learned = LearnedFakes(scene=scene)
+    learned.backend_names["window_detector"] = "yolo"
+    base = learned.steps
+
+    async def mirror_cleanup(rgb, mirror):
+        return {"rgb": rgb, "applied": True, "backend": "classical",
+                "report": {"person_found": True, "person_box_norm": [0.38, 0.15, 0.52, 0.75]}}
+
+    learned.steps = lambda: replace(base(), windows=_yolo_windows(base().windows, [mirror_person, elsewhere]),
+                                    mirror_cleanup=mirror_cleanup)
+    out = enhance(learned, tier="premium")
+    assert "mirror_cleanup" in out.report["modules_applied"]
+    assert learned.people_given == [elsewhere]
 
 
 def test_dusk_is_an_add_on_with_a_disclosure():
@@ -466,7 +512,7 @@ def test_partial_vertical_correction_is_reported_and_qa_sees_the_photo_before_th
     async def verticals(image, estimate):
         return {**correct_verticals(image, estimate), "backend": "classical"}
 
-    async def check(before, after, applied, halo, warp):
+    async def check(before, after, applied, halo, warp, people=None):
         seen["qa"] = (before.shape, after.shape)
         seen["warp"] = warp
         return {"verdict": "pass", "score": 1.0, "checks": [], "backend": "classical"}

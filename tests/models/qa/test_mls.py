@@ -280,3 +280,38 @@ def test_a_person_keeps_the_face_inside_the_moved_box():
     (moved,) = mls.to_delivered_frame(person, CROP).boxes
     assert moved["face"] == pytest.approx([350 / 800, 190 / 700, 450 / 800, 270 / 700], abs=1e-4)
     assert moved["box"][0] <= moved["face"][0] and moved["box"][3] >= moved["face"][3]
+
+
+# --------------------------------------------------------- a learned detector's people
+
+
+def test_a_person_seen_from_behind_is_flagged_from_the_learned_detector(room):
+    back = {"class": "Person", "bbox_norm": [0.1, 0.3, 0.22, 0.9], "confidence": 0.72}
+    check = mls.check_people(room, detected=[back])
+    assert not check.passed and check.value == 1 and check.severity == "review"
+    (found,) = check.boxes
+    assert found == {"box": [0.1, 0.3, 0.22, 0.9], "face": None, "detector": "yolo", "score": 0.72}
+    assert CheckModel.model_validate(asdict(check)).model_dump(mode="json")["boxes"] == check.boxes
+    clean = mls.check_people(room, detected=[])
+    assert clean.passed and "learned detector" in clean.message
+
+
+def test_a_person_found_by_face_and_by_the_detector_is_one_person(room):
+    rgb, face = _paste_astronaut(room, 80)
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = face
+    body = {"bbox_norm": [max(0.0, (x0 - 40) / w), max(0.0, (y0 - 20) / h), min(1.0, (x1 + 40) / w),
+                          min(1.0, (y1 + 200) / h)], "confidence": 0.9}
+    faces_only = mls.check_people(rgb)
+    both = mls.check_people(rgb, detected=[body])
+    assert faces_only.value >= 1 and both.value == faces_only.value
+    assert all(b["detector"] != "yolo" for b in both.boxes)
+
+
+def test_malformed_detected_people_are_refused_before_the_checks_run(room):
+    from lumograph.models.common.errors import InvalidOptions
+
+    core = QACore(text_detector=None)
+    for bad in ("people", [{"bbox": [0, 0, 10, 10]}], [{"bbox_norm": [0.5, 0.2, 0.3, 0.9]}]):
+        with pytest.raises(InvalidOptions):
+            core.check_listing(room, room, [], None, None, bad)

@@ -276,16 +276,20 @@ def test_a_model_naming_lamps_reports_them(tmp_path):
     assert out["others"] == [] and out["windows"] == []
 
 
-def test_light_fixture_classes_become_lamps_for_dusk(room):
+def test_fixture_person_and_capitalised_classes_are_sorted_for_their_users(room):
     photo, proxy = room
     hw = photo.rgb.shape[:2]
     k = proxy.shape[1] / hw[1]
     boxes = {"Lamp": (100, 80, 120, 110), "street_light": (300, 40, 316, 70), "door": (200, 100, 260, 220),
-             "lampshade": (50, 50, 60, 60)}
+             "lampshade": (50, 50, 60, 60), "Person": (400, 100, 440, 230), "Human_body": (10, 150, 40, 230),
+             "Window": tuple(photo.windows[0])}
     detections = [{"class": c, "class_id": i, "score": 0.8, "bbox": list(b), "bbox_proxy": [v * k for v in b]}
                   for i, (c, b) in enumerate(boxes.items())]
     out = yolo.windows_report(proxy, hw, detections)
     assert sorted(lamp["class"] for lamp in out["lamps"]) == ["Lamp", "street_light"]
     assert out["lamps"][0]["bbox"] == [100, 80, 120, 110] and out["lamps"][0]["confidence"] == 0.8
     assert sorted(o["class"] for o in out["others"]) == ["door", "lampshade"]
-    assert out["windows"] == []
+    # Open Images' capitalised names read as the report's classes.
+    assert [p["class"] for p in out["people"]] == ["Person", "Human_body"]
+    assert out["people"][0]["bbox"] == [400, 100, 440, 230]
+    assert len(out["windows"]) == 1 and out["windows"][0]["bbox"] == list(photo.windows[0])
