@@ -66,7 +66,7 @@ class ListingSteps:
     """The module methods the graph calls, each an async callable returning a dict.
 
     scene(proxy, room_hint) -> {"scene", "room_type", "room_source", "signals", "backend", ...}
-    windows(proxy, source_hw) -> {"windows": [..], "max_stops", "backend"} (+ "lamps" from a learned one)
+    windows(proxy, source_hw) -> {"windows": [..], "max_stops", "backend"} (+ "lamps", "people" from a learned one)
     sky(proxy, scene) -> {"matte" (proxy HxW float32), "condition", "needs_replacement", "fraction", ...}
     merge_brackets(frames) -> {"rgb", "report", "backend"}
     pull_windows(rgb, windows, threshold_stops) -> {"rgb", "report", "backend"}
@@ -531,8 +531,10 @@ def _people_left(windows: dict | None, modules: dict[str, dict[str, Any]]) -> li
         return None
     removed = (modules.get("mirror_cleanup", {}).get("report", {}).get("person_box_norm")
                if modules.get("mirror_cleanup", {}).get("applied") else None)
-    return [p for p in windows["people"]
-            if removed is None or overlap_of_smaller(p["bbox_norm"], removed) <= 0.5]
+    # A malformed entry passes through: the QA step refuses it with a clear error.
+    return [p for p in windows["people"] if removed is None or not isinstance(p, dict)
+            or not isinstance(p.get("bbox_norm"), (list, tuple)) or len(p["bbox_norm"]) != 4
+            or overlap_of_smaller(p["bbox_norm"], removed) <= 0.5]
 
 
 async def _capabilities(steps: ListingSteps) -> dict[str, bool]:
