@@ -531,10 +531,16 @@ def _people_left(windows: dict | None, modules: dict[str, dict[str, Any]]) -> li
         return None
     removed = (modules.get("mirror_cleanup", {}).get("report", {}).get("person_box_norm")
                if modules.get("mirror_cleanup", {}).get("applied") else None)
-    # A malformed entry passes through: the QA step refuses it with a clear error.
-    return [p for p in windows["people"] if removed is None or not isinstance(p, dict)
-            or not isinstance(p.get("bbox_norm"), (list, tuple)) or len(p["bbox_norm"]) != 4
-            or overlap_of_smaller(p["bbox_norm"], removed) <= 0.5]
+    if removed is None:
+        return list(windows["people"])
+
+    def inside_removed(p) -> bool:
+        try:
+            return overlap_of_smaller([float(v) for v in p["bbox_norm"]], removed) > 0.5
+        except (TypeError, ValueError, KeyError):
+            return False  # malformed: passed on for the QA step to refuse with a clear error
+
+    return [p for p in windows["people"] if not inside_removed(p)]
 
 
 async def _capabilities(steps: ListingSteps) -> dict[str, bool]:

@@ -29,8 +29,9 @@ and reports its boxes as fractions of the checked image (``Check.boxes``).
   for faces of ``MIN_FACE_PX`` and more, counted when ``MIN_AGREEMENT`` neighbouring
   windows agree) and the message says so. No person (body) detector ships its model
   inside a maintained wheel we can install, and the OpenCV 5 wheel has no HOG people
-  detector: a person seen from behind is not found. The reported box is the head and
-  torso estimated from the face. Both detectors' constants and the choice between them
+  detector: a person seen from behind is not found by the face, only when a learned
+  window detector that names people ran (its person boxes reach ``check_people`` as
+  ``detected``). The reported box is the head and torso estimated from the face. Both detectors' constants and the choice between them
   were fitted by ``bench/fit_listing_people.py`` on real faces pasted into the 120 eval
   photos (which show no person): at the shipped point 79% of the pasted faces found and 4
   of the 120 photos flagged (a fridge door with snapshots, a wooden chair, a cabinet with
@@ -317,14 +318,15 @@ def _people_limit(detector: str) -> str:
 
 def detected_people(people, faces: list[FoundPerson] = ()) -> list[FoundPerson]:
     """A learned detector's person boxes (``[{"bbox_norm": [x0, y0, x1, y1] fractions,
-    "confidence"}]``, the window detector's ``people``) as ``FoundPerson``, less those
-    holding a face already found (the same person). Raises ``InvalidOptions`` for a
+    "confidence"}]``, the window detector's ``people``) as ``FoundPerson``, surest first:
+    boxes of one person (overlapping by more than half) once, none holding a face already
+    found (the same person). Raises ``InvalidOptions`` for a
     malformed entry."""
     if people is None:
         return []
     if not isinstance(people, (list, tuple)):
         raise InvalidOptions(f"people must be a list of dicts with a 'bbox_norm', got {type(people).__name__}")
-    out = []
+    boxes = []
     for item in people:
         box = item.get("bbox_norm") if isinstance(item, dict) else None
         try:
@@ -334,9 +336,17 @@ def detected_people(people, faces: list[FoundPerson] = ()) -> list[FoundPerson]:
             raise InvalidOptions(f"each person needs 'bbox_norm' [x0, y0, x1, y1] fractions, got {item!r}") from None
         if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
             raise InvalidOptions(f"a person's bbox_norm must be fractions with x0 < x1, y0 < y1, got {box!r}")
-        if any(overlap_of_smaller(f.face, (x0, y0, x1, y1)) > 0.5 for f in faces if f.face is not None):
+        boxes.append(((x0, y0, x1, y1), score))
+    # A detector suppresses overlaps per class only: one person may come back as
+    # "Person", "Man" and "Human body". Boxes overlapping by more than half of the
+    # smaller are one person, kept once (the surest).
+    out: list[FoundPerson] = []
+    for box, score in sorted(boxes, key=lambda bs: -bs[1]):
+        if any(overlap_of_smaller(box, p.box) > 0.5 for p in out):
             continue
-        out.append(FoundPerson((x0, y0, x1, y1), None, "yolo", score))
+        if any(overlap_of_smaller(f.face, box) > 0.5 for f in faces if f.face is not None):
+            continue
+        out.append(FoundPerson(box, None, "yolo", score))
     return out
 
 
@@ -406,7 +416,7 @@ def to_delivered_frame(check: Check, warp: dict | None) -> Check:
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
         moved = {**item, "box": box}
-        if "face" in item:
+        if item.get("face") is not None:  # a learned detector's person has no face box
             moved["face"] = _map_box(item["face"], matrix, in_wh, out_wh)
         kept.append(moved)
     dropped = len(check.boxes) - len(kept)

@@ -264,6 +264,12 @@ def test_a_photographer_the_mirror_clean_up_removed_is_not_flagged_again():
     out = enhance(learned, tier="premium")
     assert "mirror_cleanup" in out.report["modules_applied"]
     assert learned.people_given == [elsewhere]
+    # A malformed box is passed on, for the QA step to refuse with a clear error.
+    from lumograph.graphs.listing import _people_left
+
+    bad = {"bbox_norm": ["a", 0, 1, 1]}
+    cleaned = {"mirror_cleanup": {"applied": True, "report": {"person_box_norm": [0.3, 0.1, 0.6, 0.8]}}}
+    assert _people_left({"people": [bad]}, cleaned) == [bad]
 
 
 def test_dusk_is_an_add_on_with_a_disclosure():

@@ -315,3 +315,17 @@ def test_malformed_detected_people_are_refused_before_the_checks_run(room):
     for bad in ("people", [{"bbox": [0, 0, 10, 10]}], [{"bbox_norm": [0.5, 0.2, 0.3, 0.9]}]):
         with pytest.raises(InvalidOptions):
             core.check_listing(room, room, [], None, None, bad)
+
+
+def test_detected_people_survive_the_perspective_warp_and_count_once(room):
+    # One person seen from behind, as an Open Images model names it three times over.
+    person = [{"class": c, "bbox_norm": b, "confidence": s} for c, b, s in
+              (("Person", [0.1, 0.3, 0.22, 0.9], 0.8), ("Man", [0.11, 0.31, 0.22, 0.88], 0.6),
+               ("Human body", [0.1, 0.35, 0.21, 0.9], 0.5))]
+    check = mls.check_people(room, detected=person)
+    assert check.value == 1 and check.boxes[0]["score"] == 0.8
+    h, w = room.shape[:2]
+    shift = {"matrix": [[1, 0, -0.05 * w], [0, 1, 0], [0, 0, 1]], "input_size": [w, h], "output_size": [w, h]}
+    moved = mls.to_delivered_frame(check, shift)
+    (box,) = moved.boxes
+    assert box["face"] is None and abs(box["box"][0] - 0.05) < 0.01 and not moved.passed
