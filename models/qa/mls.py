@@ -31,9 +31,10 @@ and reports its boxes as fractions of the checked image (``Check.boxes``).
   inside a maintained wheel we can install, and the OpenCV 5 wheel has no HOG people
   detector: a person seen from behind is not found by the face, only when a learned
   window detector that names people ran (its person boxes reach ``check_people`` as
-  ``detected``). The reported box is the head and torso estimated from the face. Both detectors' constants and the choice between them
-  were fitted by ``bench/fit_listing_people.py`` on real faces pasted into the 120 eval
-  photos (which show no person): at the shipped point 79% of the pasted faces found and 4
+  ``detected``). The reported box is the head and torso estimated from the face. Both
+  detectors' constants and the choice between them were fitted by
+  ``bench/fit_listing_people.py`` on real faces pasted into the 120 eval photos (which
+  show no person): at the shipped point 79% of the pasted faces found and 4
   of the 120 photos flagged (a fridge door with snapshots, a wooden chair, a cabinet with
   tulips, flowers); 5-fold by house, 78% and 6. The cascade at its best point found 70%
   with 3 flagged, and on the set that is most like a person in a room (head and
