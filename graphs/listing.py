@@ -612,11 +612,14 @@ async def _run_module(name: str, steps: ListingSteps, rgb: np.ndarray, options: 
             result["backend"] = plate.get("backend", result.get("backend"))
         return result
     if name == "day_to_dusk":
-        # A learned window detector also names light fixtures (``lamps``): dusk switches
-        # them on. The classical path has none to give.
+        # A learned window detector also names light fixtures (``lamps``), and the client
+        # may mark them (``dusk_lamps``, fractions): dusk switches both on. The classical
+        # path finds none itself.
+        h, w = rgb.shape[:2]
+        marked = [{"bbox": [x0 * w, y0 * h, x1 * w, y1 * h]} for x0, y0, x1, y1 in options.get("dusk_lamps") or []]
         return await steps.dusk(rgb, work.sky["matte"] if work.sky else None,
                                 work.windows["windows"] if work.windows else [],
-                                work.windows.get("lamps", []) if work.windows else [])
+                                (work.windows.get("lamps", []) if work.windows else []) + marked)
     if name == "colour_grade":
         return await steps.grade(rgb, scene.get("room_type") or scene["scene"])
     raise ValueError(f"unknown module {name!r}")

@@ -37,6 +37,11 @@ _MODULES_AS_FORM = (Optional[str], Field(
     None, description="Comma-separated module list among " + ", ".join(ListingModule.__args__)
     + "; wins over the tier (each still runs only where the photo needs it).",
     examples=["window_pull,colour_grade"]))
+#: The lamp boxes arrive as 'x0,y0,x1,y1;x0,y0,x1,y1'.
+_LAMPS_AS_FORM = (Optional[str], Field(
+    None, description=EnhanceOptions.model_fields["dusk_lamps"].description,
+    examples=["0.30,0.55,0.33,0.60;0.62,0.55,0.65,0.60"]))
+_ENHANCE_AS_FORM = {"modules": _MODULES_AS_FORM, "dusk_lamps": _LAMPS_AS_FORM}
 
 
 def _form_twin(name: str, *models: type[BaseModel], overrides: Optional[dict[str, Any]] = None) -> type[BaseModel]:
@@ -49,8 +54,8 @@ def _form_twin(name: str, *models: type[BaseModel], overrides: Optional[dict[str
 
 
 LightboxForm = _form_twin("LightboxForm", LightboxOptions)
-EnhanceForm = _form_twin("EnhanceForm", EnhanceOptions, overrides={"modules": _MODULES_AS_FORM})
-BundleForm = _form_twin("BundleForm", BundleFields, EnhanceOptions, overrides={"modules": _MODULES_AS_FORM})
+EnhanceForm = _form_twin("EnhanceForm", EnhanceOptions, overrides=_ENHANCE_AS_FORM)
+BundleForm = _form_twin("BundleForm", BundleFields, EnhanceOptions, overrides=_ENHANCE_AS_FORM)
 StageForm = _form_twin("StageForm", StageOptions)
 
 

@@ -118,6 +118,26 @@ RoomLabel = Literal["kitchen", "bathroom", "bedroom", "living", "dining", "other
 SkyStyle = Literal["clear_blue", "light_clouds", "high_clouds"]
 
 
+#: Most light fixtures a client may mark on one photo, and the largest one (share of the
+#: frame): day-to-dusk lights no box larger (``compositor.lamp_glow.MAX_LAMP_SHARE``).
+MAX_DUSK_LAMPS = 24
+MAX_DUSK_LAMP_SHARE = 0.01
+
+
+def _lamp_boxes(value: Any) -> Any:
+    """``"x0,y0,x1,y1;x0,y0,x1,y1"`` (a form field) or a list of 4-number lists, as a list
+    of 4-float lists; anything else is left for the field's type check."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return [[float(v) for v in box.split(",")] for box in text.split(";") if box.strip()]
+        except ValueError:
+            raise ValueError(f"dusk_lamps must be 'x0,y0,x1,y1;...' fractions, got {value!r}") from None
+    return value
+
+
 class EnhanceOptions(BaseModel):
     """Options of ``POST /listing/enhance`` (and of each photo of a bundle)."""
 
@@ -132,6 +152,12 @@ class EnhanceOptions(BaseModel):
     room: RoomLabel | None = Field(
         None, description="Client-supplied room label; wins over the classifier's guess.")
     dusk: bool = Field(False, description="Day-to-dusk conversion (exteriors).")
+    dusk_lamps: list[list[float]] | None = Field(
+        None, max_length=MAX_DUSK_LAMPS,
+        description="Exterior light fixtures to switch on at dusk, as boxes in fractions of the "
+        "photo: 'x0,y0,x1,y1;x0,y0,x1,y1' in a form, or a list of [x0, y0, x1, y1]. Each at most "
+        f"{MAX_DUSK_LAMP_SHARE:.0%} of the frame. Lit beside any a learned detector finds; the "
+        "laptop path finds none itself.")
     sky_style: SkyStyle = Field("clear_blue", description="Replacement sky.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for generated skies.")
     window_threshold_stops: float = Field(
@@ -155,12 +181,23 @@ class EnhanceOptions(BaseModel):
             text = data["modules"].strip()
             data = {**data, "modules": [m.strip() for m in text.split(",") if m.strip()]
                     if text else None}
+        if isinstance(data, dict) and "dusk_lamps" in data:
+            data = {**data, "dusk_lamps": _lamp_boxes(data["dusk_lamps"])}
         return data
 
     @model_validator(mode="after")
     def _modules_not_empty(self) -> "EnhanceOptions":
         if self.modules is not None and not self.modules:
             raise ValueError(f"modules must name at least one module, got {self.modules!r}")
+        for box in self.dusk_lamps or []:
+            if len(box) != 4:
+                raise ValueError(f"each dusk_lamps box needs 4 fractions x0,y0,x1,y1, got {box!r}")
+            x0, y0, x1, y1 = box
+            if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+                raise ValueError(f"a dusk_lamps box must be fractions with x0 < x1, y0 < y1, got {box!r}")
+            if (x1 - x0) * (y1 - y0) > MAX_DUSK_LAMP_SHARE:
+                raise ValueError(f"a dusk_lamps box covers {(x1 - x0) * (y1 - y0):.1%} of the frame; a light "
+                                 f"fixture is at most {MAX_DUSK_LAMP_SHARE:.0%}, got {box!r}")
         return self
 
 

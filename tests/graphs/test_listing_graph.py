@@ -272,6 +272,36 @@ def test_a_photographer_the_mirror_clean_up_removed_is_not_flagged_again():
     assert _people_left({"people": [bad]}, cleaned) == [bad]
 
 
+def test_dusk_switches_on_the_lamps_the_client_marks_in_source_pixels():
+    from dataclasses import replace
+
+    fakes = Fakes(scene=EXTERIOR)  # the laptop path: no detector names lamps
+    seen = {}
+    base = fakes.steps
+
+    async def dusk(rgb, matte, windows, lamps):
+        seen["lamps"], seen["shape"] = lamps, rgb.shape
+        return {"rgb": rgb, "report": {}, "backend": "classical"}
+
+    fakes.steps = lambda: replace(base(), dusk=dusk)
+    out = enhance(fakes, tier="standard", dusk=True, dusk_lamps="0.25,0.5,0.3,0.6;0.7,0.5,0.75,0.6")
+    assert "day_to_dusk" in out.report["modules_applied"]
+    h, w = seen["shape"][:2]
+    assert seen["lamps"] == [{"bbox": [0.25 * w, 0.5 * h, 0.3 * w, 0.6 * h]},
+                             {"bbox": [0.7 * w, 0.5 * h, 0.75 * w, 0.6 * h]}]
+
+
+def test_dusk_lamps_are_checked_as_fixture_boxes():
+    from pydantic import ValidationError
+
+    ok = EnhanceOptions(dusk_lamps=[[0.1, 0.2, 0.15, 0.25]])
+    assert ok.dusk_lamps == [[0.1, 0.2, 0.15, 0.25]] and EnhanceOptions(dusk_lamps=" ").dusk_lamps is None
+    for bad in ("0.1,0.2,0.15", "a,b,c,d", "0.3,0.2,0.1,0.25", "0.1,0.1,0.4,0.4", [[0, 0, 1.5, 0.1]],
+                ";".join(["0.1,0.1,0.11,0.11"] * 25)):
+        with pytest.raises(ValidationError):
+            EnhanceOptions(dusk_lamps=bad)
+
+
 def test_dusk_is_an_add_on_with_a_disclosure():
     out = enhance(Fakes(scene=EXTERIOR, sky_condition="grey"), tier="standard", dusk=True)
     rep = out.report

@@ -103,6 +103,16 @@ def test_iptc_source_type_carries_the_edit_and_the_disclosures(serve_url, exteri
     assert plain.status_code == 200 and "xmp" not in Image.open(io.BytesIO(plain.content)).info
 
 
+def test_dusk_switches_on_the_lamps_the_client_marks(serve_url, exterior_jpeg):
+    r = enhance(serve_url, exterior_jpeg, fields={"tier": "standard", "dusk": "true",
+                                                  "dusk_lamps": "0.30,0.55,0.33,0.60;0.62,0.55,0.65,0.60"},
+                params={"report": "json"})
+    assert r.status_code == 200, r.text[:600]
+    dusk = r.json()["report"]["modules"]["day_to_dusk"]["report"]
+    assert dusk["lamps_given"] == 2 and dusk["lamps_lit"] == 2
+    assert dusk["lamp_boxes"][0] == [360, 495, 396, 540]  # fractions of the 1200x900 photo
+
+
 def test_bracket_set_is_merged(serve_url):
     base = room_photo(800, 600, tilt_deg=0.0, seed=5).rgb.astype(np.float32)
     frames = [bad.jpeg_bytes(np.clip(base * f, 0, 255).astype(np.uint8)) for f in (0.35, 1.0, 2.2)]
@@ -153,8 +163,9 @@ def test_a_bundle_with_nothing_to_deliver_is_not_a_success(serve_url):
         ([None], {"tier": "gold"}, 422, "invalid_options"),
         ([None], {"modules": "window_pull,teleport"}, 422, "invalid_options"),
         ([None], {"window_threshold_stops": "99"}, 422, "invalid_options"),
+        ([None], {"dusk": "true", "dusk_lamps": "0.1,0.1,0.5,0.5"}, 422, "invalid_options"),
     ],
-    ids=["empty", "garbage", "bad-tier", "bad-module", "bad-threshold"],
+    ids=["empty", "garbage", "bad-tier", "bad-module", "bad-threshold", "lamp-too-large"],
 )
 def test_bad_requests_get_json_errors(serve_url, room_jpeg, files, fields, status, code):
     files = [room_jpeg if f is None else f for f in files]
