@@ -314,6 +314,7 @@ def _add_schema_options(parser: argparse.ArgumentParser, model, skip: tuple[str,
         choices = _literal_choices(annotation)
         default = field.get_default()
         text = f"{field.description or ''} (default: {default if default is not None else 'see description'})"
+        text = text.replace("%", "%%")  # argparse formats help with %
         if annotation is bool:
             parser.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=text)
             continue
