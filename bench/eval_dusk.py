@@ -58,6 +58,7 @@ import numpy as np
 from lumograph.bench import fit_facade_windows
 from lumograph.bench.sheets import tile, write_sheet
 from lumograph.models.classifier.scene import classify_scene
+from lumograph.models.common.colour import luminance
 from lumograph.models.common.imageio import decode_image, resize_long_side
 from lumograph.models.compositor.dusk import day_to_dusk, dusk_luts, shadow_contrast, shadow_mask
 from lumograph.models.segmenter.sky_matte import segment_sky
@@ -98,6 +99,11 @@ def _lit(toned: np.ndarray, after: np.ndarray, box: list[int]) -> bool:
     return lum_after >= LIT_GAIN * lum_toned and warmth >= LIT_WARMTH
 
 
+def _luma(px: np.ndarray) -> np.ndarray:
+    """Rec. 709 luma of (N, 3) 8-bit RGB pixels, float32 (N,)."""
+    return luminance(np.ascontiguousarray(px, np.float32).reshape(-1, 1, 3)).ravel()
+
+
 def _ring_luminance(rgb: np.ndarray, box: list[int]) -> float:
     """Median luminance of the ring from 1 to 2 box sizes around ``box``."""
     x0, y0, x1, y1 = box
@@ -106,8 +112,8 @@ def _ring_luminance(rgb: np.ndarray, box: list[int]) -> float:
     outer = np.zeros((h, w), bool)
     outer[max(0, y0 - 2 * size):y1 + 2 * size, max(0, x0 - 2 * size):x1 + 2 * size] = True
     outer[max(0, y0 - size):y1 + size, max(0, x0 - size):x1 + size] = False
-    px = rgb[outer].astype(np.float32)
-    return float(np.median(px @ np.asarray([0.2126, 0.7152, 0.0722], np.float32))) if px.size else 0.0
+    px = rgb[outer]
+    return float(np.median(_luma(px))) if px.size else 0.0
 
 
 def _lamp_figures(rgb, sky, toned, out_proxy, lamps: list[dict]) -> tuple[dict, np.ndarray | None]:
@@ -175,9 +181,7 @@ def eval_photo(path: Path, labels: list[dict] | None = None,
     if foliage.sum() >= 200:
         turned = _orange(out_proxy) & ~_orange(proxy) & foliage
         entry["foliage_orange"] = round(float(turned.sum() / foliage.sum()), 4)
-        weights = np.asarray([0.2126, 0.7152, 0.0722], np.float32)
-        lum_out = out_proxy[foliage].astype(np.float32) @ weights + 1.0
-        lum_plain = unsoftened[foliage].astype(np.float32) @ weights + 1.0
+        lum_out, lum_plain = _luma(out_proxy[foliage]) + 1.0, _luma(unsoftened[foliage]) + 1.0
         entry["foliage_lift_stops"] = round(float(np.mean(np.log2(lum_out / lum_plain))), 4)
     drawn = proxy.copy()
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

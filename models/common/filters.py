@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from lumograph.models.common.numeric import smoothstep
+
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """Grey-guided edge-preserving filter (He, Sun, Tang 2010) from ``cv2.boxFilter``.
@@ -67,6 +69,15 @@ def wide_gaussian(values: np.ndarray, sigma: float) -> np.ndarray:
         return cv2.GaussianBlur(values, (0, 0), sigma)
     small = cv2.resize(values, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
     return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / factor), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def soft_edges(gray: np.ndarray, sigma: float, low: float, high: float) -> np.ndarray:
+    """HxW float32 in [0, 1]: how surely each pixel lies on a strong edge of ``gray`` (HxW
+    float32 in [0, 1]): the 3x3 Sobel magnitude, blurred by ``sigma`` px, through a
+    smoothstep from ``low`` to ``high`` (frames and mullions of a window or a lantern,
+    which a glow leaves as they are)."""
+    magnitude = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    return smoothstep(cv2.GaussianBlur(magnitude, (0, 0), sigma), low, high)
 
 
 def gradient_magnitude(values: np.ndarray, sigma: float) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 from lumograph.models.common.boxes import box_area, overlap_of_smaller
 from lumograph.models.common.colour import decode_srgb8, encode_srgb8, linear_to_srgb, srgb_to_linear
 from lumograph.models.common.errors import InvalidOptions
-from lumograph.models.common.filters import guided_filter
+from lumograph.models.common.filters import guided_filter, soft_edges
 from lumograph.models.common.imageio import fast_downscale, require_rgb_u8
 from lumograph.models.common.masks import check_matte, check_matte_aspect
 from lumograph.models.common.numeric import smoothstep
@@ -191,10 +191,7 @@ def _light_window(out: np.ndarray, original: np.ndarray, box: tuple[int, int, in
     m = max(1, int(0.04 * min(bw, bh)))
     inner[y0 - Y0 + m:y1 - Y0 - m, x0 - X0 + m:x1 - X0 - m] = 1.0
     inner = cv2.GaussianBlur(inner, (0, 0), max(0.8, 0.015 * min(bw, bh)))
-    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
-    edges = cv2.GaussianBlur(cv2.magnitude(gx, gy), (0, 0), 1.0)
-    frames = smoothstep(edges, 0.25, 0.6)
+    frames = soft_edges(gray, 1.0, 0.25, 0.6)
     # Frames and mullions (strong edges) stay as they are; the glass between them glows,
     # dark panes and white blinds alike (a blind glows when the room behind it is lit),
     # but not blown-out white (a patch of sky or a sunlit wall a box took in).

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from lumograph.models.common.colour import decode_srgb8, encode_srgb8, srgb_to_linear
-from lumograph.models.common.numeric import smoothstep
+from lumograph.models.common.filters import soft_edges
 
 #: A lamp's light, sRGB: the bulb seen through the fixture's glass (near-white warm) and
 #: the warmer light it throws on the wall (2700 K-ish, as the windows' room glow).
@@ -59,8 +59,7 @@ def light_lamp(out: np.ndarray, original: np.ndarray, box: tuple[int, int, int, 
     cv2.ellipse(core, (int(round(cx)), int(round(cy))), (max(1, bw // 2), max(1, bh // 2)), 0, 0, 360, 1.0, -1)
     core = cv2.GaussianBlur(core, (0, 0), max(0.8, 0.08 * size))
     gray = cv2.cvtColor(original[Y0:Y1, X0:X1], cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    edges = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
-    frames = smoothstep(cv2.GaussianBlur(edges, (0, 0), 0.8), 0.3, 0.7)
+    frames = soft_edges(gray, 0.8, 0.3, 0.7)
     a = (CORE_OPACITY * core * (1.0 - 0.8 * frames))[..., None]
     lin = lin * (1.0 - a) + core_light[None, None, :] * a
     # A soft bloom past the fixture's edge, as a lens sees a bright point at dusk.

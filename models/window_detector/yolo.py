@@ -317,9 +317,13 @@ def canonical_class(name: str) -> str:
     return " ".join(str(name).replace("_", " ").lower().split())
 
 
-def is_lamp_class(name: str) -> bool:
-    """Whether a detector class name is an exterior light fixture (``LAMP_CLASSES``)."""
-    return canonical_class(name) in LAMP_CLASSES
+def class_kind(name: str) -> str:
+    """Which list of the report a detector class's boxes go to: "window", "mirror",
+    "lamp" (``LAMP_CLASSES``), "person" (``PERSON_CLASSES``) or "other"."""
+    c = canonical_class(name)
+    if c in ("window", "mirror"):
+        return c
+    return "lamp" if c in LAMP_CLASSES else "person" if c in PERSON_CLASSES else "other"
 
 
 def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections: list[dict]) -> dict:
@@ -354,8 +358,9 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
     band = max(2, round(0.01 * max(h, w)))
     sx, sy = w / pw, h / ph
 
+    kinds = [class_kind(d["class"]) for d in detections]
     measured, union = [], np.zeros((h, w), np.uint8)
-    for det in (d for d in detections if canonical_class(d["class"]) == "window"):
+    for det in (d for d, k in zip(detections, kinds) if k == "window"):
         bx0, by0, bx1, by1 = det["bbox_proxy"]
         x0, y0 = min(w - 1, max(0, math.floor(bx0 * sx))), min(h - 1, max(0, math.floor(by0 * sy)))
         x1, y1 = max(x0 + 1, min(w, math.ceil(bx1 * sx))), max(y0 + 1, min(h, math.ceil(by1 * sy)))
@@ -404,12 +409,11 @@ def windows_report(proxy_rgb: np.ndarray, source_hw: tuple[int, int], detections
         return {"class": d["class"], "bbox": list(d["bbox"]), "bbox_norm": _norm(d["bbox"], src_hw),
                 "confidence": round(float(d["score"]), 3)}
 
-    mirrors = [{k: v for k, v in _found(d).items() if k != "class"}
-               for d in sorted((d for d in detections if canonical_class(d["class"]) == "mirror"), key=_area)]
-    lamps = [_found(d) for d in detections if is_lamp_class(d["class"])]
-    people = [_found(d) for d in detections if canonical_class(d["class"]) in PERSON_CLASSES]
-    others = [_found(d) for d in detections if canonical_class(d["class"]) not in
-              {"window", "mirror"} | LAMP_CLASSES | PERSON_CLASSES]
+    def of_kind(kind: str) -> list[dict]:
+        return [d for d, k in zip(detections, kinds) if k == kind]
+
+    mirrors = [{k: v for k, v in _found(d).items() if k != "class"} for d in sorted(of_kind("mirror"), key=_area)]
+    lamps, people, others = ([_found(d) for d in of_kind(kind)] for kind in ("lamp", "person", "other"))
     return {
         "windows": windows,
         "max_stops": max((wd["stops_over_interior"] for wd in windows), default=0.0),
