@@ -20,6 +20,7 @@ from lumograph.graphs.reports import jsonable
 from lumograph.models.common.boxes import overlap_of_smaller
 from lumograph.models.common.imageio import embed_xmp, resize_long_side
 from lumograph.models.common.provenance import GENERATIVE_BACKENDS, listing_source_type, xmp_packet
+from lumograph.models.compositor.verticals import MIN_CONFIDENCE as VERTICALS_MIN_CONFIDENCE
 from lumograph.models.grader.window_pull import window_fully_blown, window_needs_pull
 from lumograph.models.inpainter.diffusion import WINDOW_VIEW_DISCLOSURE
 from lumograph.models.inpainter.glare_params import PARAMS as GLARE_PARAMS
@@ -202,12 +203,17 @@ def plan_modules(
 
     tilt = float(signals.get("tilt_deg") or 0.0)
     roll = float(signals.get("roll_deg") or 0.0)
-    confident = float(signals.get("tilt_confidence") or 0.0) >= 0.3
+    tilt_confidence = float(signals.get("tilt_confidence") or 0.0)
+    confident = tilt_confidence >= VERTICALS_MIN_CONFIDENCE
     lean = float(signals.get("edge_lean_deg") or 0.0)
-    decide("verticals", confident and max(abs(tilt), abs(roll)) >= TILT_MIN_DEG,
-           f"verticals converge by {tilt:+.1f} deg (frame-edge lines lean {lean:+.1f} deg), "
-           f"roll {roll:+.1f} deg (threshold {TILT_MIN_DEG:.1f}, confidence "
-           f"{signals.get('tilt_confidence', 0):.2f})", tilt)
+    # An unconfirmed reading (a few unrelated lines that happen to meet) is not a
+    # measurement: the note must not tell the client the photo leans 40 degrees.
+    reading = (f"verticals converge by {tilt:+.1f} deg (frame-edge lines lean {lean:+.1f} deg), "
+               f"roll {roll:+.1f} deg (threshold {TILT_MIN_DEG:.1f}, confidence {tilt_confidence:.2f})"
+               if confident else
+               f"no reliable vertical lines (confidence {tilt_confidence:.2f} < "
+               f"{VERTICALS_MIN_CONFIDENCE:.2f}): left as shot")
+    decide("verticals", confident and max(abs(tilt), abs(roll)) >= TILT_MIN_DEG, reading, tilt)
 
     condition = signals.get("sky_condition", "none")
     if dusk:

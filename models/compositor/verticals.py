@@ -65,7 +65,7 @@ SUPPORT_SCALE_HEIGHTS = 1.0
 #: convergence is only measurable between lines far apart.
 SPREAD_FULL_HEIGHTS = 0.2
 
-#: ``correct_verticals`` acts from this confidence (the graph's auto-select uses 0.3).
+#: ``correct_verticals`` acts from this confidence (the graph's auto-select uses it too).
 MIN_CONFIDENCE = 0.3
 #: Below this |tilt| and |roll| the photo is already straight.
 MIN_CORRECTION_DEG = 0.5

@@ -422,6 +422,19 @@ def test_glare_removal_runs_indoors_only_on_a_large_hot_spot():
     assert outdoor.run is False and "exterior" in outdoor.reason
 
 
+def test_an_unreliable_verticals_reading_is_not_reported_as_a_lean():
+    kw = dict(tier="premium", requested=None, dusk=False, primary=False, alter_primary=False,
+              brackets=False, window_threshold_stops=2.5)
+    base = {**INTERIOR["signals"], "scene": "exterior", "tilt_deg": 44.2, "roll_deg": 12.6, "edge_lean_deg": 20.5}
+    # Three unrelated lines meeting somewhere (house113's frontal reads this way): the photo
+    # is left as shot and the note says the reading is unreliable, not that it leans 44 deg.
+    weak = plan_modules({**base, "tilt_confidence": 0.16}, **kw)["verticals"]
+    assert weak.run is False
+    assert "no reliable vertical lines" in weak.reason and "44" not in weak.reason
+    sure = plan_modules({**base, "tilt_deg": 12.0, "tilt_confidence": 0.8}, **kw)["verticals"]
+    assert sure.run is True and "+12.0 deg" in sure.reason
+
+
 class LearnedFakes(Fakes):
     """Fakes whose modules report SAM and diffusers: glass masks, generated views and a
     generated sky plate, each recording what it was given."""
