@@ -1,7 +1,8 @@
 """Listing scene classifier accuracy on ``listing_photos`` (the label is in each file
 name: ``frontal`` = exterior; ``kitchen``, ``bathroom``, ``bedroom`` = interior rooms),
 all-data with the shipped parameters and k-fold by house with parameters re-fitted per
-fold by ``bench/fit_scene.py``.
+fold by ``bench/fit_scene.py``; beside it the exterior/interior accuracy on the
+``sky_masks`` photos (held out by fold) and on leafless stress copies of the exteriors.
 
 Task ``listing_scene`` of ``lumograph eval`` (it reads the ``listing_photos`` folder).
 """
@@ -9,7 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lumograph.bench.fit_scene import EVAL_LABELS, FOLDS, kfold, measure_photos, score
+from lumograph.bench.fit_scene import (
+    EVAL_LABELS,
+    FOLDS,
+    kfold,
+    leafless_photos,
+    measure_photos,
+    score,
+    sky_mask_photos,
+)
 
 __all__ = ["EVAL_LABELS", "evaluate_scene", "evaluate_scene_photos"]
 
@@ -29,12 +38,24 @@ def evaluate_scene_photos(folder, folds: int = FOLDS, limit: int | None = None) 
     "room_acc_kfold_worst" (the worst fold), "kfold" (``fit_scene.kfold``: per fold, the
     houses, figures, chosen penalties and errors; None with fewer houses than folds),
     "confusion": {true_label: {pred_label: count}} with pred "exterior" for photos called
-    exterior, "labels": sorted true labels, "errors": [file names]}.
+    exterior, "labels": sorted true labels, "errors": [file names],
+    "sky_masks_scene_acc" / "sky_masks_scene_acc_kfold": exterior/interior accuracy on the
+    ``sky_masks`` photos beside the folder (an exterior when the mask holds sky; the
+    exterior table is fitted on them too, so only the k-fold figure is held out),
+    "leafless_exterior_acc" / "leafless_exterior_acc_kfold": share of the exteriors'
+    leafless stress copies (``fit_scene.leafless``) still called exteriors (None without
+    those photos, or on a ``limit`` smoke run)}.
     Raises ``InvalidOptions`` when the folder holds no labelled photo.
     """
     photos = measure_photos(Path(folder))[:limit]
+    extra = [] if limit else sky_mask_photos(Path(folder).parent / "sky_masks") + leafless_photos(folder, photos)
     result = score(photos)
-    folded = kfold(photos, folds) if len({p.house for p in photos}) >= folds else None
+    folded = kfold(photos + extra, folds) if len({p.house for p in photos}) >= folds else None
+    shipped = {source: score([p for p in extra if p.source == source]) for source in ("sky_masks", "leafless")}
+
+    def held(source: str):
+        return folded[source]["acc"] if folded else None
+
     return {
         "n": result["n"],
         "exterior_acc": result["exterior_acc"],
@@ -47,6 +68,10 @@ def evaluate_scene_photos(folder, folds: int = FOLDS, limit: int | None = None) 
         "confusion": result["confusion"],
         "labels": sorted(result["confusion"]),
         "errors": result["errors"],
+        "sky_masks_scene_acc": shipped["sky_masks"]["exterior_acc"],
+        "sky_masks_scene_acc_kfold": held("sky_masks"),
+        "leafless_exterior_acc": shipped["leafless"]["exterior_acc"],
+        "leafless_exterior_acc_kfold": held("leafless"),
     }
 
 

@@ -10,18 +10,35 @@ regression with an L2 penalty on the weights (not the biases) over standardised 
 ``scene.INPUT_CLIP``). The penalty is chosen from ``L2_GRID`` by grouped
 ``INNER_FOLDS``-fold cross-validation by house inside the training photos (most held-out
 photos right, then the lower log-loss; ties go to the stronger penalty). The exterior
-model is fitted on every photo; the room model on the true interiors.
+model is fitted on every listing and sky_masks photo; the room model on the listing rooms.
 
 Figures: ``all_data`` scores the parameters fitted on every photo on those same photos
 (optimistic). ``kfold``: the 30 houses in ``FOLDS`` folds by house (houses in order of
 their number, dealt round-robin, as ``fit_listing_*``: all four photos of a house are in
 one fold); each fold is scored with parameters re-fitted (penalty choice included) on the
-other four, through the classifier's own code (``classify_measurements``). A k-fold figure
-far under the all-data one means the model fits the sample, not listings.
+other four, through the classifier's own code (``classify_measurements``); the sky_masks
+photos of the held-out fold and the leafless copies of its exteriors are scored by the same
+fit (``kfold``'s "sky_masks" and "leafless"). The exterior/interior and room figures count
+the listing photos only. A k-fold figure far under the all-data one means the model fits
+the sample, not listings.
 
 Photos: ``<data>/listing_photos/houseN_LABEL.jpg``, LABEL ``frontal`` (exterior) or
-``kitchen`` | ``bathroom`` | ``bedroom``. Each is decoded and measured once
-(``measure_scene``); the fits then run on the measurements in memory.
+``kitchen`` | ``bathroom`` | ``bedroom``, and, for the exterior model only, the ADE20K
+photos of ``<data>/sky_masks`` (``sky_mask_photos``): a photo whose ground-truth mask holds
+sky is an exterior, one without an interior. In that sample the rule matches what the
+photos show (eleven bathrooms; the one skyless photo outdoors is a roofed footbridge, which
+the product should treat as a room: nothing to replace), and those photos are what the
+listing sample lacks: exteriors without a lawn or a garden (an alley, a fog field, city
+blocks, a castle) and rooms shot by others. Each photo is decoded and measured once
+(``measure_scene``); the fits then run on the measurements in memory. The sky_masks photos
+are dealt into folds as ``bench/fit_sky.py`` deals them (``sky_mask_folds``), so a photo
+held out there is held out here too.
+
+Stress figure (not fitted on): ``leafless``, each listing exterior with its greens
+desaturated (the same house in a season without leaves: bare trees, a dormant lawn),
+classified by the model that did not see its house. A classifier that has learnt "green
+means outdoors" fails it; the issue asks for photos nobody tuned to, and a winter listing
+is one.
 
 Run: ``python -m lumograph.bench.fit_scene --data ../shared/eval --json out/fit_scene.json``
 (about a minute on two cores); add ``--write`` to rewrite ``scene_params.py`` with the
@@ -62,6 +79,16 @@ EVAL_LABELS = {
     "bathroom": ("interior", "bathroom"),
     "bedroom": ("interior", "bedroom"),
 }
+#: sky_masks label (does the ground-truth mask hold sky) -> (scene, room type).
+SKY_MASK_LABELS = {
+    "sky": ("exterior", None),
+    "no_sky": ("interior", None),
+}
+#: Every label a Photo may carry.
+LABELS = {**EVAL_LABELS, **SKY_MASK_LABELS}
+#: The stress copies' greens: hue range (degrees) and how much of their saturation goes.
+LEAFLESS_HUES = (50.0, 200.0)
+LEAFLESS_DESATURATION = 0.85
 FOLDS = 5
 INNER_FOLDS = 4
 L2_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
@@ -74,18 +101,23 @@ PARAMS_PATH = Path(scene.__file__).with_name("scene_params.py")
 
 @dataclass(frozen=True)
 class Photo:
+    """One measured photo. house: the group it is dealt into folds with (the house for a
+    listing photo, the photo itself for a sky_masks one); source: "listing" |
+    "sky_masks" | "leafless" (a stress copy of a listing exterior)."""
+
     name: str
     house: str
     label: str
     measurements: SceneMeasurements
+    source: str = "listing"
 
     @property
     def scene(self) -> str:
-        return EVAL_LABELS[self.label][0]
+        return LABELS[self.label][0]
 
     @property
     def room(self) -> str | None:
-        return EVAL_LABELS[self.label][1]
+        return LABELS[self.label][1]
 
 
 def house_of(name: str) -> str:
@@ -110,13 +142,7 @@ def measure_photos(folder: Path, cache: Path | None = None) -> list[Photo]:
         rows = pickle.loads(cache.read_bytes())  # plain tuples: readable whichever way this ran
         if [r[0] for r in rows] == names:
             return [Photo(*r) for r in rows]
-    photos = []
-    for path, label in items:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise InvalidImage(f"cannot decode eval photo, got {str(path)!r}")
-        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        photos.append(Photo(path.name, house_of(path.name), label, measure_scene(rgb)))
+    photos = [Photo(path.name, house_of(path.name), label, measure_scene(_read(path))) for path, label in items]
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_bytes(pickle.dumps([(p.name, p.house, p.label, p.measurements) for p in photos]))
@@ -124,9 +150,61 @@ def measure_photos(folder: Path, cache: Path | None = None) -> list[Photo]:
 
 
 def house_folds(houses, k: int) -> dict[str, int]:
-    """house -> fold: houses in order of their number, dealt round-robin into ``k`` folds."""
-    ordered = sorted(set(houses), key=lambda h: (int(h[5:]) if h[5:].isdigit() else 0, h))
+    """house -> fold: houses in order of their number, dealt round-robin into ``k`` folds
+    (other groups, such as a sky_masks photo, follow in order of their name)."""
+    def order(h: str) -> tuple:
+        numbered = h.startswith("house") and h[5:].isdigit()
+        return (not numbered, int(h[5:]) if numbered else 0, h)
+
+    ordered = sorted(set(houses), key=order)
     return {h: i % k for i, h in enumerate(ordered)}
+
+
+def sky_mask_folds(with_sky, without_sky, k: int) -> dict[str, int]:
+    """name -> fold for the sky_masks photos: those with sky, then those without, each in
+    the order given (sorted by name), dealt round-robin (``bench/fit_sky.py`` uses it)."""
+    return {name: i % k for i, name in enumerate(list(with_sky) + list(without_sky))}
+
+
+def _read(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InvalidImage(f"cannot decode eval photo, got {str(path)!r}")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def sky_mask_photos(folder: Path) -> list[Photo]:
+    """The ADE20K photos of a ``sky_masks`` folder (``NAME.jpg`` + ``NAME.mask.png``), each
+    labelled ``sky`` (exterior) when its mask has a pixel >= 128, else ``no_sky``; sorted
+    by name. An absent folder gives []."""
+    folder = Path(folder)
+    photos = []
+    for path in sorted(folder.glob("*.jpg")) if folder.is_dir() else ():
+        mask = cv2.imread(str(path.with_name(path.stem + ".mask.png")), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            continue
+        label = "sky" if bool((mask >= 128).any()) else "no_sky"
+        photos.append(Photo(path.stem, path.stem, label, measure_scene(_read(path)), "sky_masks"))
+    return photos
+
+
+def leafless(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` with the saturation of its greens (``LEAFLESS_HUES``) cut by
+    ``LEAFLESS_DESATURATION``, feathered over a pixel: leaves and lawn turn the grey-brown
+    of a winter garden; brick, sky, siding and rooms barely change."""
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+    hue = hsv[..., 0] * np.float32(360.0 / 256.0)
+    green = ((hue >= LEAFLESS_HUES[0]) & (hue <= LEAFLESS_HUES[1])).astype(np.float32)
+    green = cv2.GaussianBlur(green, (0, 0), 1.0)
+    hsv[..., 1] *= 1.0 - LEAFLESS_DESATURATION * green
+    return cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB_FULL)
+
+
+def leafless_photos(folder: Path, photos: list[Photo]) -> list[Photo]:
+    """Stress copies (``leafless``) of the listing exteriors among ``photos``, read from
+    ``folder``; each keeps its house, so the k-fold scores it with the fold's model."""
+    return [Photo(p.name, p.house, p.label, measure_scene(leafless(_read(Path(folder) / p.name))), "leafless")
+            for p in photos if p.source == "listing" and p.scene == "exterior"]
 
 
 # ------------------------------------------------------------------------ the fit
@@ -237,9 +315,10 @@ def fit_params(photos: list[Photo]) -> dict:
 def score(photos: list[Photo], model: SceneModel | None = None) -> dict:
     """Accuracy of the classifier under ``model`` (default: the shipped parameters).
 
-    Returns {"n", "exterior_acc" (over all photos), "room_acc" (over true interiors; an
-    interior called exterior counts as wrong), "confusion": {true label: {pred: count}}
-    with pred "exterior" for photos called exterior, "errors": [file names]}.
+    Returns {"n", "exterior_acc" (over all photos), "room_acc" (over true interiors with a
+    room label; an interior called exterior counts as wrong), "confusion": {true label:
+    {pred: count}} with pred "exterior" for photos called exterior, "errors": [file names]}.
+    A photo without a room label (a sky_masks room) is right when its scene is.
     """
     confusion: dict = {}
     scene_ok = room_ok = n_rooms = 0
@@ -253,7 +332,7 @@ def score(photos: list[Photo], model: SceneModel | None = None) -> dict:
         if p.room is not None:
             n_rooms += 1
             room_ok += pred == p.room
-        if pred != (p.room or "exterior"):
+        if result.scene != p.scene or (p.room is not None and pred != p.room):
             errors.append(p.name)
     return {
         "n": len(photos),
@@ -264,38 +343,71 @@ def score(photos: list[Photo], model: SceneModel | None = None) -> dict:
     }
 
 
-def kfold(photos: list[Photo], folds: int = FOLDS) -> dict:
-    """Grouped k-fold by house: each fold scored with parameters re-fitted on the others.
+def outer_folds(photos: list[Photo], k: int) -> dict[str, int]:
+    """group (``Photo.house``) -> fold: listing houses by ``house_folds`` over the listing
+    houses alone (as before sky_masks photos joined the fit), sky_masks photos by
+    ``sky_mask_folds`` (as ``bench/fit_sky.py``)."""
+    listing = house_folds([p.house for p in photos if p.source != "sky_masks"], k)
+    sky = [p for p in photos if p.source == "sky_masks"]
+    return {**listing, **sky_mask_folds([p.house for p in sky if p.scene == "exterior"],
+                                        [p.house for p in sky if p.scene != "exterior"], k)}
 
-    Returns {"folds": k, "exterior_acc" / "room_acc": {"mean", "worst", "pooled"},
-    "per_fold": [{"fold", "houses", "n", "exterior_acc", "room_acc", "l2": {...},
-    "errors"}]}. "mean" is the mean of the per-fold figures, "pooled" the share right over
-    all held-out photos.
+
+def held_out_params(photos: list[Photo], folds: int = FOLDS) -> dict[int, dict]:
+    """fold -> parameters fitted (penalty choice included) on the listing and sky_masks
+    photos of the other folds (``outer_folds``); stress copies are never fitted on."""
+    fold_of = outer_folds(photos, folds)
+    fitted = [p for p in photos if p.source != "leafless"]
+    return {k: fit_params([p for p in fitted if fold_of[p.house] != k]) for k in range(folds)}
+
+
+def _share_right(rows: list[tuple[Photo, SceneModel | None]]) -> dict:
+    right = [classify_measurements(p.measurements, m).scene == p.scene for p, m in rows]
+    return {"n": len(rows), "acc": round(sum(right) / len(rows), 4) if rows else None,
+            "errors": [p.name for (p, _), ok in zip(rows, right) if not ok]}
+
+
+def kfold(photos: list[Photo], folds: int = FOLDS) -> dict:
+    """Grouped k-fold (``outer_folds``): each fold scored with parameters re-fitted on the
+    others (``held_out_params``).
+
+    Returns {"folds": k, "exterior_acc" / "room_acc": {"mean", "worst", "pooled"} over the
+    listing photos, "per_fold": [{"fold", "houses", "n", "exterior_acc", "room_acc", "l2":
+    {...}, "errors"}], "sky_masks" and "leafless": {"n", "acc", "errors"} pooled over the
+    held-out photos of that source}. "mean" is the mean of the per-fold figures, "pooled"
+    the share right over all held-out photos.
     """
-    fold_of = house_folds([p.house for p in photos], folds)
+    fold_of = outer_folds(photos, folds)
+    params = held_out_params(photos, folds)
+    models = {k: SceneModel.from_params(v) for k, v in params.items()}
+    listing = [p for p in photos if p.source == "listing"]
     per_fold = []
     for k in range(folds):
-        test = [p for p in photos if fold_of[p.house] == k]
-        train = [p for p in photos if fold_of[p.house] != k]
-        params = fit_params(train)
-        s = score(test, SceneModel.from_params(params))
+        test = [p for p in listing if fold_of[p.house] == k]
+        s = score(test, models[k])
         per_fold.append({
             "fold": k, "houses": sorted({p.house for p in test}, key=lambda h: int(h[5:])), "n": s["n"],
             "exterior_acc": s["exterior_acc"], "room_acc": s["room_acc"],
-            "l2": {"exterior": params["exterior"]["l2"], "room": params["room"]["l2"]}, "errors": s["errors"],
+            "l2": {"exterior": params[k]["exterior"]["l2"], "room": params[k]["room"]["l2"]},
+            "errors": s["errors"],
         })
-    n_rooms = [sum(1 for p in photos if fold_of[p.house] == f["fold"] and p.room) for f in per_fold]
+    n_rooms = [sum(1 for p in listing if fold_of[p.house] == f["fold"] and p.room) for f in per_fold]
 
     def summary(key: str, weights: list[int]) -> dict:
         values = [f[key] for f in per_fold]
         return {"mean": round(float(np.mean(values)), 4), "worst": round(float(min(values)), 4),
                 "pooled": round(float(np.dot(values, weights) / sum(weights)), 4)}
 
+    def held(source: str) -> dict:
+        return _share_right([(p, models[fold_of[p.house]]) for p in photos if p.source == source])
+
     return {
         "folds": folds,
         "exterior_acc": summary("exterior_acc", [f["n"] for f in per_fold]),
         "room_acc": summary("room_acc", n_rooms),
         "per_fold": per_fold,
+        "sky_masks": held("sky_masks"),
+        "leafless": held("leafless"),
     }
 
 
@@ -342,7 +454,9 @@ def params_source(params: dict, figures: dict) -> str:
         "(``bench/fit_scene.py``); do not edit by hand: re-run it after changing a measurement.\n"
         "Each table: logits = bias + (standardise(inputs) [x ground weight]) @ coef; ``l2`` is the\n"
         "penalty chosen by cross-validation, ``n`` the photos fitted.\n\n"
-        f"At fit time, on {figures['n']} listing photos: all-data exterior_acc {figures['exterior_acc']}, "
+        f"Fitted on {figures['n']} listing photos (the exterior table also on {figures.get('n_sky_masks', 0)} "
+        "sky_masks photos).\n"
+        f"At fit time, on the listing photos: all-data exterior_acc {figures['exterior_acc']}, "
         f"room_acc {figures['room_acc']};\n"
         f"{figures['folds']}-fold by house exterior_acc mean {figures['exterior_kfold']['mean']} "
         f"(worst fold {figures['exterior_kfold']['worst']}), room_acc mean {figures['room_kfold']['mean']} "
@@ -366,11 +480,24 @@ def rounded_params(params: dict) -> dict:
 
 
 def fit(photos: list[Photo]) -> dict:
-    """All-data parameters and figures, and the k-fold figures."""
-    params = rounded_params(fit_params(photos))
-    all_data = score(photos, SceneModel.from_params(params))
-    folds = kfold(photos)
-    return {"params": params, "all_data": all_data, "kfold": folds}
+    """All-data parameters (fitted on every listing and sky_masks photo) and their figures
+    (listing; sky_masks and leafless scenes), and the k-fold figures."""
+    params = rounded_params(fit_params([p for p in photos if p.source != "leafless"]))
+    model = SceneModel.from_params(params)
+    all_data = score([p for p in photos if p.source == "listing"], model)
+    for source in ("sky_masks", "leafless"):
+        all_data[source] = _share_right([(p, model) for p in photos if p.source == source])
+    return {"params": params, "all_data": all_data, "kfold": kfold(photos)}
+
+
+def eval_photos(data: Path, cache: Path | None = None) -> list[Photo]:
+    """Every photo the fit reads under ``data`` (an eval folder holding listing_photos/ and
+    optionally sky_masks/, or a listing_photos folder whose sibling sky_masks/ is used):
+    the listing photos, the sky_masks photos and the leafless stress copies."""
+    data = Path(data)
+    listing_dir = data / "listing_photos" if (data / "listing_photos").is_dir() else data
+    photos = measure_photos(listing_dir, cache)
+    return photos + sky_mask_photos(listing_dir.parent / "sky_masks") + leafless_photos(listing_dir, photos)
 
 
 def main(argv=None) -> int:
@@ -381,22 +508,22 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=None, help="pickle of the measurements, reused when present")
     ap.add_argument("--write", action="store_true", help=f"rewrite {PARAMS_PATH.name} with the all-data fit")
     args = ap.parse_args(argv)
-    folder = args.data / "listing_photos" if (args.data / "listing_photos").is_dir() else args.data
     try:
-        photos = measure_photos(folder, args.cache)
+        photos = eval_photos(args.data, args.cache)
     except InvalidOptions as exc:
         print(exc, file=sys.stderr)
         return 2
     result = fit(photos)
     if args.write:
-        figures = {"n": len(photos), "folds": result["kfold"]["folds"],
+        figures = {"n": sum(p.source == "listing" for p in photos), "folds": result["kfold"]["folds"],
+                   "n_sky_masks": sum(p.source == "sky_masks" for p in photos),
                    "exterior_acc": result["all_data"]["exterior_acc"], "room_acc": result["all_data"]["room_acc"],
                    "exterior_kfold": result["kfold"]["exterior_acc"], "room_kfold": result["kfold"]["room_acc"]}
         PARAMS_PATH.write_text(params_source(result["params"], figures))
         result["shipped"] = {k: result["all_data"][k] for k in ("exterior_acc", "room_acc")}
     else:
         try:  # the parameters shipped now, for comparison
-            shipped = score(photos)
+            shipped = score([p for p in photos if p.source == "listing"])
             result["shipped"] = {k: shipped[k] for k in ("exterior_acc", "room_acc")}
         except (ImportError, ValueError) as exc:
             result["shipped"] = {"unavailable": str(exc)}

@@ -17,8 +17,9 @@ more than ``FALSE_SKY_FRACTION`` of the frame) and the interiors of
 ``<data>/listing_photos`` (no sky may be painted on a room; false sky as above). The
 interiors reach the matte only where the classifier calls them exteriors (only those are
 segmented), so their
-classifier answers matter: in the k-fold each held-out house is classified by a scene
-model re-fitted without its fold (``fit_scene.fit_params``), as in ``fit_scene.kfold``.
+classifier answers matter: in the k-fold each held-out house, and each held-out sky_masks
+photo (the classifier's exterior table is fitted on those too), is classified by a scene
+model re-fitted without its fold (``fit_scene.held_out_params``), as in ``fit_scene.kfold``.
 
 Objective: mean IoU over the photos with sky minus ``FALSE_SKY_COST`` x the false-sky
 rate over the photos without (a sky painted on a wall ruins a delivered photo, a sky left
@@ -54,6 +55,7 @@ import numpy as np
 from lumograph.bench import fit_scene
 from lumograph.bench.eval_sky import FALSE_SKY_FRACTION, PROXY_LONG_SIDE, _read_rgb
 from lumograph.bench.fit_output import emit_fit
+from lumograph.models.classifier import scene, scene_params
 from lumograph.models.classifier.scene import SceneModel, classify_measurements
 from lumograph.models.common.imageio import resize_long_side
 from lumograph.models.segmenter import sky_matte
@@ -139,21 +141,25 @@ def measure(data: Path, cache: Path | None = None) -> list[Measured]:
     gts = {p.stem: cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) >= 128 for p, m in named}
     with_sky = [p for p, _ in named if gts[p.stem].any()]
     without = [p for p, _ in named if not gts[p.stem].any()]
-    fold_of = {p.stem: i % FOLDS for i, p in enumerate(with_sky + without)}
+    fold_of = fit_scene.sky_mask_folds([p.stem for p in with_sky], [p.stem for p in without], FOLDS)
+    listing = Path(data) / "listing_photos"
+    photos = fit_scene.measure_photos(listing)
+    # The scene classifier's exterior table is fitted on these sky_masks photos too: a
+    # held-out photo is classified by a model fitted without its fold (same folds).
+    scene_photos = photos + fit_scene.sky_mask_photos(sky_dir)
+    house_fold = fit_scene.outer_folds(scene_photos, FOLDS)
+    held_models = {k: SceneModel.from_params(v) for k, v in fit_scene.held_out_params(scene_photos, FOLDS).items()}
     for path, _ in named:
         rgb = _read_rgb(path)
         proxy = resize_long_side(rgb, PROXY_LONG_SIDE)
         gt_full = gts[path.stem]
         hw = _score_grid(gt_full.shape)
         gt = cv2.resize(gt_full.astype(np.uint8), (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
-        scene = classify_measurements(fit_scene.measure_scene(proxy)).scene
+        measured = fit_scene.measure_scene(proxy)
+        scene_all = classify_measurements(measured).scene
+        scene_held = classify_measurements(measured, held_models[fold_of[path.stem]]).scene
         lo, preds = _segment_all(proxy, hw, min(ACCEPT_GRID) - EXTERIOR_TERM)
-        out.append(Measured(path.stem, "sky_masks", fold_of[path.stem], gt, scene, scene, lo, preds))
-    listing = Path(data) / "listing_photos"
-    photos = fit_scene.measure_photos(listing)
-    house_fold = fit_scene.house_folds([p.house for p in photos], FOLDS)
-    held_models = {k: SceneModel.from_params(fit_scene.fit_params([p for p in photos if house_fold[p.house] != k]))
-                   for k in range(FOLDS)}
+        out.append(Measured(path.stem, "sky_masks", fold_of[path.stem], gt, scene_all, scene_held, lo, preds))
     for photo in photos:
         if photo.scene != "interior":
             continue
@@ -176,8 +182,10 @@ def measure(data: Path, cache: Path | None = None) -> list[Measured]:
 
 
 def _cache_key() -> tuple:
-    """What the cached results depend on: the grids and the matte's source."""
-    return (Path(sky_matte.__file__).read_bytes(), MATTE_GRID, ACCEPT_GRID)
+    """What the cached results depend on: the grids, the matte's source and the scene
+    classifier's (its shipped parameters and its per-fold fits)."""
+    sources = (sky_matte.__file__, scene.__file__, scene_params.__file__, fit_scene.__file__)
+    return (*(Path(f).read_bytes() for f in sources), MATTE_GRID, ACCEPT_GRID)
 
 
 def _prediction(m: Measured, key: tuple, accept: float, held: bool) -> np.ndarray | None:

@@ -30,8 +30,11 @@ contribution to the log-odds, so it can say *why*:
 
 What each measurement counts (colour ranges, the sky-region rules, the mirror's
 geometry) is defined by reasoning about what the cue measures; how much each counts is
-fitted on the 120 real listing photos in ``shared/eval`` (see ``bench/fit_scene.py`` and
-``bench/eval_scene.py`` for the all-data and k-fold-by-house figures).
+fitted on the 120 real listing photos in ``shared/eval``, the exterior decision also on
+its 19 ADE20K ``sky_masks`` photos (exteriors without a garden: an alley, city blocks, a
+fog field), so it does not learn "green means outdoors" (see ``bench/fit_scene.py`` and
+``bench/eval_scene.py`` for the all-data and k-fold-by-house figures, and the leafless
+stress figure).
 
 Images are HxWx3 ``uint8`` RGB. Inputs are never mutated.
 """

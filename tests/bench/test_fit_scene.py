@@ -168,3 +168,68 @@ def test_eval_scores_what_classify_scene_says(tmp_path):
     assert result["room_acc_kfold_worst"] == result["kfold"]["room_acc"]["worst"]
     json.dumps(result)
     assert evaluate_scene_photos(tmp_path, folds=3)["kfold"] is None  # fewer houses than folds
+
+
+def _sky_photos(n: int = 10, seed: int = 9) -> list[fit_scene.Photo]:
+    """Made-up sky_masks photos: alternately an exterior (mask with sky) and a room."""
+    rng = np.random.default_rng(seed)
+    return [fit_scene.Photo(f"ADE_val_{i:08d}", f"ADE_val_{i:08d}", "sky" if i % 2 else "no_sky",
+                            _measurements("frontal" if i % 2 else "bathroom", rng), "sky_masks")
+            for i in range(n)]
+
+
+def test_sky_masks_photos_fit_the_exterior_table_and_are_held_out_by_fit_skys_folds(monkeypatch):
+    listing, sky = _photos(), _sky_photos()
+    leafless = [fit_scene.Photo(p.name, p.house, p.label, p.measurements, "leafless")
+                for p in listing if p.label == "frontal"]
+    params = fit_scene.fit_params(listing + sky)
+    assert params["exterior"]["n"] == len(listing) + len(sky)  # the rooms of sky_masks have no room label:
+    assert params["room"]["n"] == 3 * 8  # the room table stays on the listing rooms
+    fold_of = fit_scene.outer_folds(listing + sky + leafless, 4)
+    # The sky_masks photos are dealt as bench/fit_sky.py deals them: with sky first, by name.
+    with_sky = sorted(p.name for p in sky if p.label == "sky")
+    without = sorted(p.name for p in sky if p.label == "no_sky")
+    assert {p.name: fold_of[p.house] for p in sky} == fit_scene.sky_mask_folds(with_sky, without, 4)
+    # Listing houses keep the folds they had before sky_masks photos joined.
+    assert {h: fold_of[h] for h in {p.house for p in listing}} == fit_scene.house_folds([p.house for p in listing], 4)
+    seen = []
+    real = fit_scene.fit_params
+
+    def spy(train):
+        seen.append(train)
+        return real(train)
+
+    monkeypatch.setattr(fit_scene, "fit_params", spy)
+    result = fit_scene.kfold(listing + sky + leafless, 4)
+    assert len(seen) == 4
+    for k, train in enumerate(seen):
+        assert all(p.source != "leafless" for p in train)  # stress copies are never fitted on
+        assert all(fold_of[p.house] != k for p in train)  # nor is a held-out photo, of either source
+        assert sum(p.source == "sky_masks" for p in train) == sum(fold_of[p.house] != k for p in sky)
+    assert result["sky_masks"]["n"] == len(sky) and result["leafless"]["n"] == len(leafless)
+    assert result["per_fold"][0]["houses"] and all(h.startswith("house") for f in result["per_fold"]
+                                                    for h in f["houses"])
+    # The listing figures are the listing photos' alone.
+    assert sum(f["n"] for f in result["per_fold"]) == len(listing)
+    json.dumps(result)
+
+
+def test_a_room_without_a_room_label_is_right_when_its_scene_is():
+    listing, sky = _photos(), _sky_photos()
+    model = SceneModel.from_params(fit_scene.fit_params(listing + sky))
+    result = fit_scene.score(sky, model)
+    wrong = [p.name for p in sky if scene.classify_measurements(p.measurements, model).scene != p.scene]
+    assert result["errors"] == wrong and result["room_acc"] is None
+
+
+def test_leafless_takes_the_green_out_of_leaves_and_leaves_other_colours():
+    rgb = np.zeros((8, 30, 3), np.uint8)
+    rgb[:, :10] = (60, 140, 50)  # leaves
+    rgb[:, 10:20] = (170, 90, 60)  # brick
+    rgb[:, 20:] = (90, 140, 220)  # blue sky (hue ~215: outside the greens)
+    out = fit_scene.leafless(rgb)
+    hsv_in = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(float)
+    hsv_out = cv2.cvtColor(out, cv2.COLOR_RGB2HSV).astype(float)
+    assert hsv_out[4, 4, 1] < 0.3 * hsv_in[4, 4, 1]  # the leaves lose their colour
+    # Brick and sky, away from the one-pixel feather at the leaves' edge, are as they were.
+    assert np.abs(out[:, 14:].astype(int) - rgb[:, 14:]).max() <= 2
