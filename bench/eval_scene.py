@@ -48,7 +48,8 @@ def evaluate_scene_photos(folder, folds: int = FOLDS, limit: int | None = None) 
     Raises ``InvalidOptions`` when the folder holds no labelled photo.
     """
     photos = measure_photos(Path(folder))[:limit]
-    extra = [] if limit else sky_mask_photos(Path(folder).parent / "sky_masks") + leafless_photos(folder, photos)
+    extra = [] if limit is not None else (
+        sky_mask_photos(Path(folder).parent / "sky_masks") + leafless_photos(folder, photos))
     result = score(photos)
     folded = kfold(photos + extra, folds) if len({p.house for p in photos}) >= folds else None
     shipped = {source: score([p for p in extra if p.source == source]) for source in ("sky_masks", "leafless")}

@@ -31,7 +31,10 @@ sky_masks photos in ``FOLDS`` folds (with-sky and without dealt round-robin by n
 the listing houses in ``FOLDS`` folds (``fit_scene.house_folds``), fold k of each held
 out together; the grid is re-chosen on the other folds and scored on the held-out one.
 ``miou`` pooled over the held-out photos with sky (each scored once, by a fit that did
-not see it) and per fold (mean and worst; a fold holds one or two photos with sky).
+not see it) and per fold (mean and worst; a fold holds one or two photos with sky). Not
+strictly nested: when the grid is chosen for fold k, the training photos are classified by
+their own folds' scene models, which saw fold k's photos (a per-pair model would remove
+that; with 5 thresholds chosen on a grid it moves little).
 
 Every photo is segmented once per grid point and the results kept (``Measured``); the
 choices then run in memory. About 70 s on two cores (a cache: ``--cache``).

@@ -213,7 +213,8 @@ def plan_modules(
                if confident else
                f"no reliable vertical lines (confidence {tilt_confidence:.2f} < "
                f"{VERTICALS_MIN_CONFIDENCE:.2f}): left as shot")
-    decide("verticals", confident and max(abs(tilt), abs(roll)) >= TILT_MIN_DEG, reading, tilt)
+    decide("verticals", confident and max(abs(tilt), abs(roll)) >= TILT_MIN_DEG, reading,
+           tilt if confident else None)
 
     condition = signals.get("sky_condition", "none")
     if dusk:

@@ -6,6 +6,7 @@ Synthetic measurements (no photos) except for the last test; the figures on the 
 listing photos are checked in tests/data/test_eval_data.py."""
 from __future__ import annotations
 
+import copy
 import json
 
 import cv2
@@ -180,7 +181,7 @@ def _sky_photos(n: int = 10, seed: int = 9) -> list[fit_scene.Photo]:
 
 def test_sky_masks_photos_fit_the_exterior_table_and_are_held_out_by_fit_skys_folds(monkeypatch):
     listing, sky = _photos(), _sky_photos()
-    leafless = [fit_scene.Photo(p.name, p.house, p.label, p.measurements, "leafless")
+    leafless = [fit_scene.Photo(p.name, p.house, p.label, copy.deepcopy(p.measurements), "leafless")
                 for p in listing if p.label == "frontal"]
     params = fit_scene.fit_params(listing + sky)
     assert params["exterior"]["n"] == len(listing) + len(sky)  # the rooms of sky_masks have no room label:
@@ -199,19 +200,44 @@ def test_sky_masks_photos_fit_the_exterior_table_and_are_held_out_by_fit_skys_fo
         seen.append(train)
         return real(train)
 
+    used: dict = {}
+    classify = fit_scene.classify_measurements
+
+    def classify_spy(measurements, model=None):
+        used.setdefault(id(measurements), []).append(model)
+        return classify(measurements, model)
+
     monkeypatch.setattr(fit_scene, "fit_params", spy)
+    monkeypatch.setattr(fit_scene, "classify_measurements", classify_spy)
     result = fit_scene.kfold(listing + sky + leafless, 4)
     assert len(seen) == 4
     for k, train in enumerate(seen):
         assert all(p.source != "leafless" for p in train)  # stress copies are never fitted on
         assert all(fold_of[p.house] != k for p in train)  # nor is a held-out photo, of either source
         assert sum(p.source == "sky_masks" for p in train) == sum(fold_of[p.house] != k for p in sky)
+    # Each held-out sky_masks photo and stress copy is scored once, by its own fold's model.
+    for p in sky + leafless:
+        [model] = used[id(p.measurements)]
+        own = real(seen[fold_of[p.house]])["exterior"]
+        np.testing.assert_allclose(model.exterior.coef, np.asarray(own["coef"]))
+        np.testing.assert_allclose(model.exterior.bias, np.asarray(own["bias"]))
     assert result["sky_masks"]["n"] == len(sky) and result["leafless"]["n"] == len(leafless)
     assert result["per_fold"][0]["houses"] and all(h.startswith("house") for f in result["per_fold"]
                                                     for h in f["houses"])
     # The listing figures are the listing photos' alone.
     assert sum(f["n"] for f in result["per_fold"]) == len(listing)
     json.dumps(result)
+
+
+def test_the_shipped_fit_reads_listing_and_sky_masks_photos_but_never_a_stress_copy():
+    listing, sky = _photos(5), _sky_photos(6)
+    leafless = [fit_scene.Photo(p.name, p.house, p.label, p.measurements, "leafless")
+                for p in listing if p.label == "frontal"]
+    result = fit_scene.fit(listing + sky + leafless)
+    assert result["params"]["exterior"]["n"] == len(listing) + len(sky)
+    assert result["params"]["room"]["n"] == 3 * 5
+    assert result["all_data"]["n"] == len(listing)  # the listing figures are the listing photos'
+    assert result["all_data"]["leafless"]["n"] == len(leafless) == result["kfold"]["leafless"]["n"]
 
 
 def test_a_room_without_a_room_label_is_right_when_its_scene_is():

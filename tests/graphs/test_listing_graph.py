@@ -431,8 +431,9 @@ def test_an_unreliable_verticals_reading_is_not_reported_as_a_lean():
     weak = plan_modules({**base, "tilt_confidence": 0.16}, **kw)["verticals"]
     assert weak.run is False
     assert "no reliable vertical lines" in weak.reason and "44" not in weak.reason
+    assert weak.signal is None  # the report's "signal that decided it" does not carry it either
     sure = plan_modules({**base, "tilt_deg": 12.0, "tilt_confidence": 0.8}, **kw)["verticals"]
-    assert sure.run is True and "+12.0 deg" in sure.reason
+    assert sure.run is True and "+12.0 deg" in sure.reason and sure.signal == 12.0
 
 
 class LearnedFakes(Fakes):

@@ -470,7 +470,9 @@ def test_sky_masks_regression_floor():
     # 7 images with sky (0.572 before the fog and through-foliage work; the narrow alley
     # is still classified interior), false sky in 0 of 12 images without sky; the matte
     # alone (scene="exterior") 0.846. With the thresholds fitted by bench/fit_sky.py
-    # (2026-12-05): 0.778 all-data, 5-fold 0.756. The floors leave a small margin, and one false sky
+    # (2026-12-05): 0.778 all-data, 5-fold 0.756; unchanged (2026-12-06) since the classifier's
+    # exterior table is fitted on these photos too, which makes this figure's scene decision
+    # in-sample (fit_sky's k-fold classifies each with a fold model). The floors leave a small margin, and one false sky
     # (0.083) so a harmless change does not fail the suite.
     assert result["miou"] >= 0.73, result["per_image"]
     assert result["miou_given_exterior"] >= 0.81, result["per_image"]
