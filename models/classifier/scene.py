@@ -10,9 +10,9 @@ contribution to the log-odds, so it can say *why*:
   lines (man-made rooms are built of them), orientation coherence (foliage and gravel
   are incoherent), edge density, the colour of the top strip (sky is blue or neutral,
   a ceiling or wall under room light is warm) and the share of the frame taken by a
-  sky-like region hanging from the top border (bright against the frame's median, or,
-  when it fills more than half the frame as fog or a flat overcast does, bright against
-  the rest of the frame). The four structure cues are weighted by the share of the frame
+  sky-like region hanging from the top border (bright against the ground, the lower
+  half of the frame, or, when it fills more than half the frame as fog or a flat
+  overcast does, bright against the rest of the frame). The four structure cues are weighted by the share of the frame
   that is not sky, since a sky is featureless and they describe what stands below it.
   The sky enters as its share of the frame (not its logarithm), so a narrow strip of sky
   (an alley, a patio between walls) is a small piece of evidence, not a decision;
@@ -373,16 +373,22 @@ def _top_components(mask: np.ndarray) -> np.ndarray:
 def _sky_regions(m: _Measures) -> tuple[np.ndarray, dict]:
     """bool HxW sky-like region hanging from the top, and how it was found.
 
-    Smooth blue or bright-neutral regions touching the top (the ordinary case), plus,
-    when one smooth neutral region covers ``DOMINANT_SKY_SHARE`` or more of the frame,
-    spans its top row and is >= 15 L brighter than everything else in the frame (the
-    same margin the ordinary case asks over the median), that region too.
+    Smooth blue or bright-neutral regions touching the top (the ordinary case: bright
+    is >= 15 L over the median of the frame's lower half), plus, when one smooth neutral
+    region covers ``DOMINANT_SKY_SHARE`` or more of the frame, spans its top row and is
+    >= 15 L brighter than everything else in the frame (the same margin), that region
+    too.
     """
     smooth = m.grad_smooth < 1.5
     blue = (m.H >= 190) & (m.H <= 235) & (m.S > 0.12) & (m.V > 0.4)
     neutral = (np.hypot(m.a, m.b) < 12) & (m.b < 4)
-    # Overcast sky is the brightest large thing in an exterior; a lit ceiling is warm.
-    bright = (m.L > max(70.0, float(np.median(m.L)) + 15.0)) & neutral
+    # Overcast sky is the brightest large thing in an exterior, brighter than the ground
+    # it lights; a lit ceiling is warm. The reference is the lower half of the frame, not
+    # the whole frame: a cloudy sky over a third of a bright photo raises the whole
+    # frame's median toward its own level (house322's frontal: median 81 L, so a 91 L
+    # sky missed a bar of 96).
+    ground = float(np.median(m.L[m.L.shape[0] // 2:]))
+    bright = (m.L > max(70.0, ground + 15.0)) & neutral
     region = _top_components(smooth & (blue | bright))
     dominant = _top_components(smooth & neutral & (m.L > 40.0))
     dominant_share = float(dominant.mean())

@@ -68,6 +68,33 @@ def test_a_wall_filling_the_frame_is_not_sky():
     assert result.scene == "interior", f
 
 
+def _bright_frontal(h: int = 384, w: int = 512, seed: int = 3) -> np.ndarray:
+    """A bright exterior: a pale grey cloudy sky over the top 35 %, a cream facade (warm,
+    so not sky-coloured) to the middle, a darker lawn and drive below."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float32)
+    sky, house = int(0.35 * h), int(0.62 * h)
+    img[:sky] = (226, 228, 230)
+    img[sky:house] = (236, 220, 170)
+    img[house:] = (150, 150, 140)
+    img[:sky] += cv2.GaussianBlur(rng.normal(0, 6, (sky, w)).astype(np.float32), (0, 0), 6)[..., None]  # clouds
+    img[house:] += rng.normal(0, 12, (h - house, w, 1)).astype(np.float32)  # gravel and grass texture
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_a_cloudy_sky_over_a_bright_photo_counts_as_sky():
+    # The sky is judged against the ground (the lower half), not the whole frame: a sky
+    # over a third of a bright photo lifts the frame's median close to its own level, and
+    # against that median it was no sky at all (house322's frontal).
+    rgb = _bright_frontal()
+    from lumograph.models.classifier.scene import measure_scene
+
+    measured = measure_scene(rgb).exterior
+    L = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)[..., 0]
+    assert float(np.median(L[: int(0.35 * L.shape[0])])) < float(np.median(L)) + 15  # the old bar missed it
+    assert measured["sky_share"] >= 0.3, measured
+
+
 def test_synthetic_room_and_exterior_keep_their_scene():
     room = classify_scene(_readonly(room_photo(1024, 768, tilt_deg=0.0, seed=3).rgb))
     ext = classify_scene(_readonly(exterior_photo(1024, 768, seed=3).rgb))
