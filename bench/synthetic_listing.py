@@ -112,7 +112,11 @@ def exterior_photo(width: int = 1600, height: int = 1200, *, seed: int = 0) -> S
     leafy = _frame_noise(h, w, rng, cells=(60, 160, 400))[..., None]
     texture = (0.85 + 0.3 * rng.random((h, w, 1))).astype(np.float32)
     facade = yy <= 0.75 * h
-    grass_tex = np.where(facade[..., None], 0.9 + 0.2 * leafy, 0.45 + 1.1 * leafy)
+    # Blades, gravel and leaves a few pixels across: a real lawn or hedge is busy at the
+    # scale the scene classifier reads (~512 px), where a flat synthetic one has fewer
+    # edges than any real exterior (its own generator, so the other draws stay as they were).
+    fine = _frame_noise(h, w, np.random.default_rng(seed + 7919), cells=(max(2, w // 4),))[..., None]
+    grass_tex = np.where(facade[..., None], 0.9 + 0.2 * leafy, (0.45 + 1.1 * leafy) * (0.55 + 0.9 * fine))
     img[ground] = (base * texture * grass_tex)[ground]
     for k in range(int(0.22 * h / max(1, h // 60))):  # siding boards
         y = int(0.47 * h) + k * max(1, h // 60)
@@ -122,7 +126,7 @@ def exterior_photo(width: int = 1600, height: int = 1200, *, seed: int = 0) -> S
     hedge = np.zeros((h, w), np.uint8)
     hedge[int(0.68 * h):int(0.76 * h)] = 1
     foliage = (tree | hedge).astype(bool)
-    img[foliage] = (np.array([0.15, 0.28, 0.10]) * (0.3 + 1.4 * leafy) * texture)[foliage]
+    img[foliage] = (np.array([0.15, 0.28, 0.10]) * (0.3 + 1.4 * leafy) * (0.55 + 0.9 * fine) * texture)[foliage]
     for x0 in (0.3, 0.62):  # windows on the facade
         cv2.rectangle(img, (int(x0 * w), int(0.52 * h)), (int((x0 + 0.08) * w), int(0.66 * h)),
                       (0.12, 0.14, 0.18), -1)

@@ -103,6 +103,13 @@ def test_synthetic_room_and_exterior_keep_their_scene():
     for r in (room, ext):
         json.dumps(r.to_dict())  # the new measurements are JSON-safe
         assert 0.0 <= r.features["ground_weight"] <= 1.0
+    # The fixture the graph, HTTP and job tests send as "the exterior" must read as one with
+    # a margin, at the sizes they send, whatever a re-fit does to the weights: a lawn as flat
+    # as a painted wall (edge density 0.05, under every real exterior's 0.07) read as a room
+    # once the fit leaned on edge density.
+    for (w, h), seed in (((1200, 900), 4), ((1600, 1200), 0), ((320, 240), 1)):
+        found = classify_scene(_readonly(exterior_photo(w, h, seed=seed).rgb)).features
+        assert found["exterior_log_odds"] >= 3.0 and found["edge_density"] >= 0.07, found
 
 
 def test_classify_scene_does_not_mutate_its_input():
