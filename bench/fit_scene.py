@@ -35,7 +35,8 @@ are dealt into folds as ``bench/fit_sky.py`` deals them (``sky_mask_folds``), so
 held out there is held out here too.
 
 Stress figure (not fitted on): ``leafless``, each listing exterior with its greens
-desaturated (the same house in a season without leaves: bare trees, a dormant lawn),
+desaturated (the same house out of season: a dormant lawn, grey crowns; the crowns keep
+their leaf texture, so it is not a garden of bare branches),
 classified by the model that did not see its house. A classifier that has learnt "green
 means outdoors" fails it; the issue asks for photos nobody tuned to, and a winter listing
 is one.
@@ -190,8 +191,8 @@ def sky_mask_photos(folder: Path) -> list[Photo]:
 
 def leafless(rgb: np.ndarray) -> np.ndarray:
     """``rgb`` with the saturation of its greens (``LEAFLESS_HUES``) cut by
-    ``LEAFLESS_DESATURATION``, feathered over a pixel: leaves and lawn turn the grey-brown
-    of a winter garden; brick, sky, siding and rooms barely change."""
+    ``LEAFLESS_DESATURATION``, feathered over a pixel: leaves and lawn lose their green
+    (their texture stays); brick, sky, siding and rooms barely change."""
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
     hue = hsv[..., 0] * np.float32(360.0 / 256.0)
     green = ((hue >= LEAFLESS_HUES[0]) & (hue <= LEAFLESS_HUES[1])).astype(np.float32)
