@@ -47,7 +47,6 @@ labelled lamps given, for a photo with lamps).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -56,6 +55,7 @@ import cv2
 import numpy as np
 
 from lumograph.bench import fit_facade_windows
+from lumograph.bench.fit_output import emit_fit
 from lumograph.bench.sheets import tile, write_sheet
 from lumograph.models.classifier.scene import classify_scene
 from lumograph.models.common.colour import luminance
@@ -264,9 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=default)
     args = parser.parse_args(argv)
     result = eval_dusk(args.data, args.sheet)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "per_image"}, indent=2))
+    emit_fit(result, args.json, drop=("per_image",))
     return 0
 
 

@@ -30,7 +30,6 @@ here: both use constants chosen elsewhere, so the figures are held-out as they s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ import cv2
 import numpy as np
 
 from lumograph.bench import fit_listing_people as people
+from lumograph.bench.fit_output import emit_fit
 from lumograph.bench.sheets import tile, write_sheet
 from lumograph.models.classifier.scene import detect_mirror
 from lumograph.models.common import blazeface
@@ -174,9 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sheet", type=Path, help="PNG: each pasted mirror, then each detector's output")
     args = parser.parse_args(argv)
     result = eval_mirror_cleanup(args.data, args.sheet)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "mirrors"}, indent=2))
+    emit_fit(result, args.json, drop=("mirrors",))
     return 0
 
 

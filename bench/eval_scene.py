@@ -10,15 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lumograph.bench.fit_scene import (
-    EVAL_LABELS,
-    FOLDS,
-    kfold,
-    leafless_photos,
-    measure_photos,
-    score,
-    sky_mask_photos,
-)
+from lumograph.bench.fit_scene import EVAL_LABELS, FOLDS, extra_photos, kfold, measure_photos, score
 
 __all__ = ["EVAL_LABELS", "evaluate_scene", "evaluate_scene_photos"]
 
@@ -48,8 +40,7 @@ def evaluate_scene_photos(folder, folds: int = FOLDS, limit: int | None = None) 
     Raises ``InvalidOptions`` when the folder holds no labelled photo.
     """
     photos = measure_photos(Path(folder))[:limit]
-    extra = [] if limit is not None else (
-        sky_mask_photos(Path(folder).parent / "sky_masks") + leafless_photos(folder, photos))
+    extra = [] if limit is not None else extra_photos(Path(folder), photos)
     result = score(photos)
     folded = kfold(photos + extra, folds) if len({p.house for p in photos}) >= folds else None
     shipped = {source: score([p for p in extra if p.source == source]) for source in ("sky_masks", "leafless")}

@@ -498,7 +498,14 @@ def eval_photos(data: Path, cache: Path | None = None) -> list[Photo]:
     data = Path(data)
     listing_dir = data / "listing_photos" if (data / "listing_photos").is_dir() else data
     photos = measure_photos(listing_dir, cache)
-    return photos + sky_mask_photos(listing_dir.parent / "sky_masks") + leafless_photos(listing_dir, photos)
+    return photos + extra_photos(listing_dir, photos)
+
+
+def extra_photos(listing_dir: Path, photos: list[Photo]) -> list[Photo]:
+    """The photos beside the listing ones: the sky_masks photos of ``listing_dir``'s
+    sibling ``sky_masks/`` (none when absent) and the leafless copies of ``photos``'
+    exteriors."""
+    return sky_mask_photos(Path(listing_dir).parent / "sky_masks") + leafless_photos(listing_dir, photos)
 
 
 def main(argv=None) -> int:

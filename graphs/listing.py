@@ -536,8 +536,8 @@ def _people_left(windows: dict | None, modules: dict[str, dict[str, Any]]) -> li
     detector that names people ran), less a photographer the mirror clean-up removed."""
     if windows is None or "people" not in windows:
         return None
-    removed = (modules.get("mirror_cleanup", {}).get("report", {}).get("person_box_norm")
-               if modules.get("mirror_cleanup", {}).get("applied") else None)
+    cleanup = modules.get("mirror_cleanup", {})
+    removed = cleanup.get("report", {}).get("person_box_norm") if cleanup.get("applied") else None
     if removed is None:
         return list(windows["people"])
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lumograph.access.limits import Limits
 from lumograph.models.common.errors import InvalidOptions
+from lumograph.models.compositor.lamp_glow import MAX_LAMP_SHARE
 
 Marketplace = Literal["amazon", "amazon_jewelry", "etsy", "shopify", "google", "ebay"]
 OutputFormat = Literal["jpeg", "png", "webp"]
@@ -119,9 +120,9 @@ SkyStyle = Literal["clear_blue", "light_clouds", "high_clouds"]
 
 
 #: Most light fixtures a client may mark on one photo, and the largest one (share of the
-#: frame): day-to-dusk lights no box larger (``compositor.lamp_glow.MAX_LAMP_SHARE``).
+#: frame): day-to-dusk lights no box larger, so a larger one is refused, not left dark.
 MAX_DUSK_LAMPS = 24
-MAX_DUSK_LAMP_SHARE = 0.01
+MAX_DUSK_LAMP_SHARE = MAX_LAMP_SHARE
 
 
 def _lamp_boxes(value: Any) -> Any:
