@@ -1,6 +1,7 @@
 """Fit the listing branding check's constants (``models/qa/mls.py``: ``BAND_SHARE``,
-``BAND_WIDTH``, ``MIN_SCORE``, ``MIN_HEIGHT``) on the real MLS photos, and say how well the
-fit carries to houses it has not seen.
+``BAND_WIDTH``, ``CORNER_HEIGHT``, ``CORNER_WIDTH``, ``CORNER_MAGNIFIED``, ``MIN_SCORE``,
+``MIN_HEIGHT``) on the real MLS photos, and say how well the fit carries to houses it has
+not seen.
 
 Ground truth: ``bench/labels/listing_photos_compliance.tsv``, every photo of
 ``../shared/eval/listing_photos`` labelled by eye: which carry an overlay (an MLS or
@@ -11,10 +12,12 @@ labelled region is a stray box (scene text, patterns), counted on every photo. T
 objective is found rate minus false-flag rate; ties go to fewer stray boxes, then to the
 cheaper passes.
 
-The text network runs once per photo and band setting (the expensive part); the score and
-height rules are swept over the stored candidates. k-fold: the 30 houses in 5 folds (by
-house, so a house's four photos and its MLS's watermark stay together); each fold's photos
-are scored with the grid point best on the other four folds.
+The text network runs once per photo and band or corner setting (the expensive part); every
+band x corner pairing and the score and height rules are swept over the stored candidates.
+The shipped point is chosen among pairings that keep the bands (``searched``).
+k-fold: the 30 houses in 5 folds (by house, so a house's four photos and its MLS's watermark
+stay together); each fold's photos are scored with the grid point best on the other four
+folds.
 
 Run: ``python -m lumograph.bench.fit_listing_branding --data ../shared/eval/listing_photos
 --json out/fit_listing_branding.json`` (a few minutes on two cores).
@@ -25,6 +28,7 @@ import argparse
 import csv
 import itertools
 import json
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -41,6 +45,8 @@ FOLDS = 5
 #: Passes the network runs for (band share of the height, band width px); share 0: the
 #: whole-frame pass alone.
 BANDS = [(0.0, 0), (0.12, 1024), (0.12, 1536), (0.16, 1024), (0.16, 1536), (0.20, 1024), (0.20, 1536)]
+#: Corner passes (height share, width share, magnified width px); (0, 0, 0): none.
+CORNERS = [(0.0, 0.0, 0), (0.08, 0.4, 768), (0.08, 0.3, 1024), (0.08, 0.4, 1024), (0.12, 0.4, 1024)]
 MIN_SCORES = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
 MIN_HEIGHTS = (0.0, 0.008, 0.012, 0.016, 0.02, 0.025)
 
@@ -94,43 +100,75 @@ def objective(t: dict) -> tuple:
 
 
 def candidates(photos: dict, detector: TextDetector) -> tuple[dict, dict]:
-    """{(share, width): {name: merged candidates}} and the median seconds per pass."""
+    """{(band share, band width, corner height, corner width, magnified): {name: merged
+    candidates}} for every ``BANDS`` x ``CORNERS`` pairing, and the median seconds per pass."""
     low = min(MIN_SCORES)
-    frame, frame_s = {}, []
-    for name, rgb in photos.items():
-        t0 = time.perf_counter()
-        frame[name] = mls.frame_text(rgb, detector, box_thresh=low)
-        frame_s.append(time.perf_counter() - t0)
-    out, seconds = {}, {"frame": round(float(np.median(frame_s)), 4)}
-    for share, width in BANDS:
-        per, band_s = {}, []
+    seconds: dict[str, float] = {}
+
+    def run(label: str, fn) -> dict:
+        per, took = {}, []
         for name, rgb in photos.items():
             t0 = time.perf_counter()
-            bands = mls.band_text(rgb, detector, band_share=share, band_width=width, box_thresh=low)
-            band_s.append(time.perf_counter() - t0)
-            per[name] = mls.merge_text(frame[name] + bands)
-        out[(share, width)] = per
-        if share:
-            seconds[f"bands {share}/{width}"] = round(float(np.median(band_s)), 4)
-        print(f"  bands {share}/{width}: done", file=sys.stderr)
+            per[name] = fn(rgb)
+            took.append(time.perf_counter() - t0)
+        seconds[label] = round(float(np.median(took)), 4)
+        print(f"  {label}: done", file=sys.stderr)
+        return per
+
+    frame = run("frame", lambda rgb: mls.frame_text(rgb, detector, box_thresh=low))
+    bands = {b: run(f"bands {b[0]}/{b[1]}", lambda rgb, b=b: mls.band_text(
+        rgb, detector, band_share=b[0], band_width=b[1], box_thresh=low)) for b in BANDS}
+    corners = {c: run(f"corners {c[0]}/{c[1]}/{c[2]}", lambda rgb, c=c: mls.corner_text(
+        rgb, detector, *c, box_thresh=low)) for c in CORNERS}
+    for label in [k for k in seconds if k.startswith(("bands 0.0/", "corners 0.0/"))]:
+        del seconds[label]  # the passes switched off
+    out = {(*b, *c): {name: mls.merge_text(frame[name] + bands[b][name] + corners[c][name]) for name in photos}
+           for b in BANDS for c in CORNERS}
     return out, seconds
 
 
+POINT_KEYS = ("band_share", "band_width", "corner_height", "corner_width", "corner_magnified", "min_score",
+              "min_height")
+
+
+def _cost(passes: tuple) -> float:
+    """Pixels the band and corner passes feed the network, per pixel of a 3:2 frame's
+    height (ties keep the cheaper point)."""
+    share, width, ch, cw, mag = passes
+    corners = 4 * ch / cw * mag ** 2 if cw else 0.0
+    return (2 * share * width ** 2 + corners) / 1.5
+
+
 def best_point(all_cands: dict, labels: dict, names) -> tuple[tuple, dict]:
+    """The best (passes, min score, min height) over ``all_cands``'s pass settings."""
     best = None
     # Cheaper passes first: an equal objective keeps the cheaper point.
-    bands = [b for b in BANDS if b in all_cands]
-    for (share, width), score, height in itertools.product(bands, MIN_SCORES, MIN_HEIGHTS):
-        t = tally(all_cands[(share, width)], labels, names, score, height)
+    passes = sorted(all_cands, key=_cost)
+    for p, score, height in itertools.product(passes, MIN_SCORES, MIN_HEIGHTS):
+        t = tally(all_cands[p], labels, names, score, height)
         if best is None or objective(t) > objective(best[1]):
-            best = ((share, width, score, height), t)
+            best = ((*p, score, height), t)
     return best
 
 
-def fit(photos: dict, labels: dict, detector: TextDetector) -> dict:
-    all_cands, seconds = candidates(photos, detector)
+def searched(all_cands: dict) -> dict:
+    """The pass settings the shipped point is chosen from: the bands stay on. Every mark in
+    the sample sits in a corner, so the sample cannot reward them, but an agent's line
+    centred at the bottom of the frame lies outside the corners and is too small for the
+    whole-frame pass (``no_band_pass_best`` in the output says what they cost here)."""
+    return {p: c for p, c in all_cands.items() if p[0] > 0}
+
+
+def fit(photos: dict, labels: dict, detector: TextDetector, cache: Path | None = None) -> dict:
+    if cache is not None and cache.exists():
+        all_cands, seconds = pickle.loads(cache.read_bytes())
+    else:
+        all_cands, seconds = candidates(photos, detector)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_bytes(pickle.dumps((all_cands, seconds)))
     names = sorted(photos)
-    point, t_all = best_point(all_cands, labels, names)
+    point, t_all = best_point(searched(all_cands), labels, names)
     houses = sorted({house_of(n) for n in names}, key=lambda h: int(h[5:]))
     fold_of = {h: i % FOLDS for i, h in enumerate(houses)}
     held = {"found": 0, "marked": 0, "false_flags": 0, "clean": 0, "stray_boxes": 0}
@@ -138,34 +176,38 @@ def fit(photos: dict, labels: dict, detector: TextDetector) -> dict:
     for k in range(FOLDS):
         train = [n for n in names if fold_of[house_of(n)] != k]
         test = [n for n in names if fold_of[house_of(n)] == k]
-        p, _ = best_point(all_cands, labels, train)
-        t = tally(all_cands[(p[0], p[1])], labels, test, p[2], p[3])
+        p, _ = best_point(searched(all_cands), labels, train)
+        t = tally(all_cands[p[:5]], labels, test, p[5], p[6])
         folds.append({"fold": k, "houses": [h for h in houses if fold_of[h] == k],
-                      "chosen": dict(zip(("band_share", "band_width", "min_score", "min_height"), p)), **t})
+                      "chosen": dict(zip(POINT_KEYS, p)), **t})
         for key in held:
             held[key] += t[key]
     held["found_rate"] = round(held["found"] / held["marked"], 4)
     held["false_flag_rate"] = round(held["false_flags"] / held["clean"], 4)
-    shipped = (mls.BAND_SHARE, mls.BAND_WIDTH, mls.MIN_SCORE, mls.MIN_HEIGHT)
-    t_shipped = tally(all_cands[shipped[:2]], labels, names, shipped[2], shipped[3]) if shipped[:2] in all_cands else None
-    frame_only = best_point({(0.0, 0): all_cands[(0.0, 0)]}, labels, names)
+    shipped = (mls.BAND_SHARE, mls.BAND_WIDTH, mls.CORNER_HEIGHT, mls.CORNER_WIDTH, mls.CORNER_MAGNIFIED,
+               mls.MIN_SCORE, mls.MIN_HEIGHT)
+    t_shipped = tally(all_cands[shipped[:5]], labels, names, shipped[5], shipped[6]) \
+        if shipped[:5] in all_cands else None
+    no_corners = best_point({p: c for p, c in searched(all_cands).items() if not p[3]}, labels, names)
+    no_bands = best_point({p: c for p, c in all_cands.items() if not p[0]}, labels, names)
+    frame_only = best_point({(0.0, 0, 0.0, 0.0, 0): all_cands[(0.0, 0, 0.0, 0.0, 0)]}, labels, names)
     per_photo = {}
-    if shipped[:2] in all_cands:
+    if shipped[:5] in all_cands:
         for name in names:
-            kept = mls.keep_branding(all_cands[shipped[:2]][name], min_score=shipped[2], min_height=shipped[3])
+            kept = mls.keep_branding(all_cands[shipped[:5]][name], min_score=shipped[5], min_height=shipped[6])
             label = labels[name]
             per_photo[name] = {"overlay": label["overlay"], "where": label["where"], **score_photo(kept, label),
                                "boxes": [k.as_dict() for k in kept]}
     no_letters = [n for n in names if labels[n]["overlay"] != "none" and labels[n]["lettering"] == "no"]
     return {
         "n_photos": len(names), "n_houses": len(houses),
-        "grid": {"bands": BANDS, "min_score": MIN_SCORES, "min_height": MIN_HEIGHTS},
-        "best_all_data": {"point": dict(zip(("band_share", "band_width", "min_score", "min_height"), point)), **t_all},
+        "grid": {"bands": BANDS, "corners": CORNERS, "min_score": MIN_SCORES, "min_height": MIN_HEIGHTS},
+        "best_all_data": {"point": dict(zip(POINT_KEYS, point)), **t_all},
         "kfold_by_house": {"folds": FOLDS, **held, "per_fold": folds},
-        "frame_pass_only_best": {"point": dict(zip(("band_share", "band_width", "min_score", "min_height"),
-                                                   frame_only[0])), **frame_only[1]},
-        "shipped": {"point": dict(zip(("band_share", "band_width", "min_score", "min_height"), shipped)),
-                    **(t_shipped or {})},
+        "no_corner_pass_best": {"point": dict(zip(POINT_KEYS, no_corners[0])), **no_corners[1]},
+        "no_band_pass_best": {"point": dict(zip(POINT_KEYS, no_bands[0])), **no_bands[1]},
+        "frame_pass_only_best": {"point": dict(zip(POINT_KEYS, frame_only[0])), **frame_only[1]},
+        "shipped": {"point": dict(zip(POINT_KEYS, shipped)), **(t_shipped or {})},
         "pictorial_logos_without_letters": {n: per_photo.get(n, {}).get("flagged") for n in no_letters},
         "median_seconds": seconds,
         "per_photo": per_photo,
@@ -177,6 +219,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=Path("../shared/eval/listing_photos"))
     ap.add_argument("--labels", type=Path, default=LABELS)
     ap.add_argument("--json", type=Path, default=Path("out/fit_listing_branding.json"))
+    ap.add_argument("--cache", type=Path,
+                    help="pickle of the text candidates, reused as is when present (delete it after changing a pass)")
     args = ap.parse_args(argv)
     labels = load_labels(args.labels)
     photos = {}
@@ -187,7 +231,7 @@ def main(argv=None) -> int:
     if not photos:
         print(f"no labelled photos under {args.data}", file=sys.stderr)
         return 2
-    result = fit(photos, labels, TextDetector())
+    result = fit(photos, labels, TextDetector(), args.cache)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     short = {k: v for k, v in result.items() if k not in ("per_photo",)}

