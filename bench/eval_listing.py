@@ -155,9 +155,11 @@ def eval_listing_photos(folder: Path, modules: LocalModules, sheets: Path | None
             # The boxes are fractions of the delivered frame (carried through the warp).
             after = draw_check_boxes(after, list(mls_checks.values()))
             sig = rep["signals"]
+            # The verticals module's own signal: no number when its lines were unreliable.
+            tilt = (rep.get("modules", {}).get("verticals") or {}).get("signal")
             label_after = (f"{rep['verdict']} {','.join(rep['modules_applied']) or 'none'}\n"
                            f"win {sig.get('max_window_stops', 0):.1f}st sky {sig.get('sky_condition')} "
-                           f"tilt {sig.get('tilt_deg', 0):+.1f}\n"
+                           + (f"tilt {tilt:+.1f}\n" if isinstance(tilt, (int, float)) else "tilt unreliable\n")
                            + ",".join(failed)[:50])
             rows.append([tile(decoded.rgb, f"{path.name} -> {pred}"), tile(after, label_after)])
     if sheets:

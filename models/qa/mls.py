@@ -19,7 +19,7 @@ and reports its boxes as fractions of the checked image (``Check.boxes``).
   logo without letters is not found. ``MIN_SCORE``, ``MIN_HEIGHT``, the bands and the
   corners were fitted by ``bench/fit_listing_branding.py`` on the eval photos labelled by
   eye (``bench/labels/listing_photos_compliance.tsv``): of 92 photos with a lettered
-  watermark 81 found, 2 of 24 clean photos flagged (5-fold by house: 80 and 7; without
+  watermark 84 found, 2 of 24 clean photos flagged (5-fold by house: 84 and 6; without
   the corner pass 69 and 3, held out 65 and 8; the whole-frame pass alone finds 37). The
   bands stay although the sample, whose marks all sit in corners, does not reward them:
   a line centred at the bottom lies outside the corners.
@@ -86,8 +86,8 @@ BAND_WIDTH = 1024
 #: The corners searched magnified further: this share of the frame's height and of its
 #: width, each resized to ``CORNER_MAGNIFIED`` px wide (0: no corner pass).
 CORNER_HEIGHT = 0.08
-CORNER_WIDTH = 0.3
-CORNER_MAGNIFIED = 1024
+CORNER_WIDTH = 0.25
+CORNER_MAGNIFIED = 768
 #: Replicated margin (px) around a band or corner: text cut by the frame's edge is found more surely.
 BAND_PAD = 16
 #: A text box counts from this mean text probability inside it ...
