@@ -133,8 +133,8 @@ POINT_KEYS = ("band_share", "band_width", "corner_height", "corner_width", "corn
 
 
 def _cost(passes: tuple) -> float:
-    """Pixels the band and corner passes feed the network, per pixel of a 3:2 frame's
-    height (ties keep the cheaper point)."""
+    """Pixels the band and corner passes feed the network on a 3:2 landscape frame (padding
+    and the network's rounding to 32 px left out): ties keep the cheaper point."""
     share, width, ch, cw, mag = passes
     corners = 4 * ch / cw * mag ** 2 if cw else 0.0
     return (2 * share * width ** 2 + corners) / 1.5
@@ -153,23 +153,16 @@ def best_point(all_cands: dict, labels: dict, names) -> tuple[tuple, dict]:
 
 
 def searched(all_cands: dict) -> dict:
-    """The pass settings the shipped point is chosen from: the bands stay on. Every mark in
-    the sample sits in a corner, so the sample cannot reward them, but an agent's line
-    centred at the bottom of the frame lies outside the corners and is too small for the
-    whole-frame pass (``no_band_pass_best`` in the output says what they cost here)."""
+    """The pass settings the shipped point is chosen from: the bands stay on. The sample's
+    marks sit near the corners, so it may not reward them, but an agent's line centred at
+    the bottom of the frame lies outside the corners and is too small for the whole-frame
+    pass (``no_band_pass_best`` in the output says what they do here)."""
     return {p: c for p, c in all_cands.items() if p[0] > 0}
 
 
-def fit(photos: dict, labels: dict, detector: TextDetector, cache: Path | None = None) -> dict:
-    if cache is not None and cache.exists():
-        all_cands, seconds = pickle.loads(cache.read_bytes())
-    else:
-        all_cands, seconds = candidates(photos, detector)
-        if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_bytes(pickle.dumps((all_cands, seconds)))
-    names = sorted(photos)
-    point, t_all = best_point(searched(all_cands), labels, names)
+def held_out(cands: dict, labels: dict, names) -> dict:
+    """5-fold by house (a house's photos and its MLS's mark stay together): each fold scored
+    with the point best on the other folds among ``cands``'s pass settings; pooled counts."""
     houses = sorted({house_of(n) for n in names}, key=lambda h: int(h[5:]))
     fold_of = {h: i % FOLDS for i, h in enumerate(houses)}
     held = {"found": 0, "marked": 0, "false_flags": 0, "clean": 0, "stray_boxes": 0}
@@ -177,19 +170,38 @@ def fit(photos: dict, labels: dict, detector: TextDetector, cache: Path | None =
     for k in range(FOLDS):
         train = [n for n in names if fold_of[house_of(n)] != k]
         test = [n for n in names if fold_of[house_of(n)] == k]
-        p, _ = best_point(searched(all_cands), labels, train)
-        t = tally(all_cands[p[:5]], labels, test, p[5], p[6])
+        p, _ = best_point(cands, labels, train)
+        t = tally(cands[p[:5]], labels, test, p[5], p[6])
         folds.append({"fold": k, "houses": [h for h in houses if fold_of[h] == k],
                       "chosen": dict(zip(POINT_KEYS, p)), **t})
         for key in held:
             held[key] += t[key]
-    held["found_rate"] = round(held["found"] / held["marked"], 4)
-    held["false_flag_rate"] = round(held["false_flags"] / held["clean"], 4)
+    held["found_rate"] = round(held["found"] / held["marked"], 4) if held["marked"] else None
+    held["false_flag_rate"] = round(held["false_flags"] / held["clean"], 4) if held["clean"] else None
+    return {"folds": FOLDS, **held, "per_fold": folds}
+
+
+def fit(photos: dict, labels: dict, detector: TextDetector, cache: Path | None = None) -> dict:
+    key = (BANDS, CORNERS, sorted(photos))
+    stored = pickle.loads(cache.read_bytes()) if cache is not None and cache.exists() else None
+    if stored is not None and stored[0] == key:
+        all_cands, seconds = stored[1:]
+    else:
+        all_cands, seconds = candidates(photos, detector)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_bytes(pickle.dumps((key, all_cands, seconds)))
+    names = sorted(photos)
+    shipping = searched(all_cands)
+    without_corners = {p: c for p, c in shipping.items() if not p[3]}
+    point, t_all = best_point(shipping, labels, names)
+    kfold = held_out(shipping, labels, names)
+    no_corner_kfold = held_out(without_corners, labels, names)
     shipped = (mls.BAND_SHARE, mls.BAND_WIDTH, mls.CORNER_HEIGHT, mls.CORNER_WIDTH, mls.CORNER_MAGNIFIED,
                mls.MIN_SCORE, mls.MIN_HEIGHT)
     t_shipped = tally(all_cands[shipped[:5]], labels, names, shipped[5], shipped[6]) \
         if shipped[:5] in all_cands else None
-    no_corners = best_point({p: c for p, c in searched(all_cands).items() if not p[3]}, labels, names)
+    no_corners = best_point(without_corners, labels, names)
     no_bands = best_point({p: c for p, c in all_cands.items() if not p[0]}, labels, names)
     frame_only = best_point({(0.0, 0, 0.0, 0.0, 0): all_cands[(0.0, 0, 0.0, 0.0, 0)]}, labels, names)
     per_photo = {}
@@ -201,11 +213,12 @@ def fit(photos: dict, labels: dict, detector: TextDetector, cache: Path | None =
                                "boxes": [k.as_dict() for k in kept]}
     no_letters = [n for n in names if labels[n]["overlay"] != "none" and labels[n]["lettering"] == "no"]
     return {
-        "n_photos": len(names), "n_houses": len(houses),
+        "n_photos": len(names), "n_houses": len({house_of(n) for n in names}),
         "grid": {"bands": BANDS, "corners": CORNERS, "min_score": MIN_SCORES, "min_height": MIN_HEIGHTS},
         "best_all_data": {"point": dict(zip(POINT_KEYS, point)), **t_all},
-        "kfold_by_house": {"folds": FOLDS, **held, "per_fold": folds},
-        "no_corner_pass_best": {"point": dict(zip(POINT_KEYS, no_corners[0])), **no_corners[1]},
+        "kfold_by_house": kfold,
+        "no_corner_pass_best": {"point": dict(zip(POINT_KEYS, no_corners[0])), **no_corners[1],
+                                "kfold_by_house": {k: v for k, v in no_corner_kfold.items() if k != "per_fold"}},
         "no_band_pass_best": {"point": dict(zip(POINT_KEYS, no_bands[0])), **no_bands[1]},
         "frame_pass_only_best": {"point": dict(zip(POINT_KEYS, frame_only[0])), **frame_only[1]},
         "shipped": {"point": dict(zip(POINT_KEYS, shipped)), **(t_shipped or {})},
@@ -221,7 +234,7 @@ def main(argv=None) -> int:
     ap.add_argument("--labels", type=Path, default=LABELS)
     ap.add_argument("--json", type=Path, default=Path("out/fit_listing_branding.json"))
     ap.add_argument("--cache", type=Path,
-                    help="pickle of the text candidates, reused as is when present (delete it after changing a pass)")
+                    help="pickle of the text candidates, reused when it holds the same passes and photos")
     args = ap.parse_args(argv)
     labels = load_labels(args.labels)
     photos = {}

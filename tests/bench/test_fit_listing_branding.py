@@ -38,3 +38,23 @@ def test_the_shipped_point_keeps_the_bands():
     assert set(fit.searched(cands)) == {BANDS_ONLY}
     point, _ = fit.best_point(fit.searched(cands), LABELS, NAMES)
     assert point[0] > 0
+
+
+def test_a_cache_of_other_passes_or_photos_is_not_reused(tmp_path, monkeypatch):
+    """--cache: the stored candidates are used only for the same grid and photo names."""
+    calls = []
+
+    def fake_candidates(photos, detector):
+        calls.append(sorted(photos))
+        marks = {n: [MARK] if n in NAMES[:2] else [] for n in photos}
+        return {b + c: marks for b in fit.BANDS for c in fit.CORNERS}, {"frame": 0.0}
+
+    monkeypatch.setattr(fit, "candidates", fake_candidates)
+    photos = dict.fromkeys(NAMES)
+    cache = tmp_path / "cands.pkl"
+    fit.fit(photos, LABELS, detector=None, cache=cache)
+    fit.fit(photos, LABELS, detector=None, cache=cache)
+    assert len(calls) == 1  # the second run read the cache
+    fit.fit({**photos, "house4_bedroom.jpg": None}, {**LABELS, "house4_bedroom.jpg": LABELS[NAMES[2]]},
+            detector=None, cache=cache)
+    assert len(calls) == 2  # other photos: measured again

@@ -98,6 +98,58 @@ def test_a_small_faint_corner_watermark_is_found_by_a_magnified_pass(room, detec
                for b in check.boxes), check.boxes
 
 
+def test_a_small_line_centred_at_the_bottom_is_found_by_the_band(room, detector):
+    """An agent's line in the middle of the bottom edge: outside every corner and too small
+    for the whole-frame pass; the bottom band (why the fit keeps the bands) finds it."""
+    overlay = room.copy()
+    mark = _put(overlay, "(c) 2024 MLS", (450, 758), 10, (255, 255, 255), 1)
+    rgb = cv2.addWeighted(overlay, 0.6, room, 0.4, 0)
+    assert not mls.keep_branding(mls.frame_text(rgb, detector) + mls.corner_text(rgb, detector))
+    check = mls.check_branding(rgb, detector)
+    assert not check.passed
+    assert any(_centre_inside(b["box"], mark, rgb.shape[:2]) and b["found_in"] == "bottom band"
+               for b in check.boxes), check.boxes
+
+
+class _BlobDetector:
+    """Stands in for the network: text probability 1 in the middle ninth of whatever it
+    is shown, at the size shown; records the input sizes."""
+
+    def __init__(self):
+        self.shapes = []
+
+    def probability_map(self, rgb, *, long_side=None):
+        h, w = rgb.shape[:2]
+        self.shapes.append((h, w))
+        prob = np.zeros((h, w), np.float32)
+        prob[h // 3: 2 * h // 3, w // 3: 2 * w // 3] = 1.0
+        return prob
+
+
+def test_corner_boxes_map_back_to_their_corners():
+    rgb = np.full((683, 1024, 3), 120, np.uint8)
+    found = mls.corner_text(rgb, _BlobDetector())
+    ch, cw = round(mls.CORNER_HEIGHT * 683), round(mls.CORNER_WIDTH * 1024)
+    centres = {"top-left corner": (cw / 2, ch / 2), "top-right corner": (1024 - cw / 2, ch / 2),
+               "bottom-left corner": (cw / 2, 683 - ch / 2), "bottom-right corner": (1024 - cw / 2, 683 - ch / 2)}
+    assert sorted(f.where for f in found) == sorted(centres)
+    for f in found:
+        cx, cy = (f.box[0] + f.box[2]) / 2 * 1024, (f.box[1] + f.box[3]) / 2 * 683
+        assert abs(cx - centres[f.where][0]) <= 2 and abs(cy - centres[f.where][1]) <= 2, (f, centres[f.where])
+
+
+@pytest.mark.parametrize("hw", [(16, 16), (20, 1024), (1024, 20), (1024, 40)])
+def test_odd_frames_give_boxes_inside_the_frame_and_crops_no_taller_than_wide(hw):
+    detector = _BlobDetector()
+    found = mls.text_candidates(np.full((*hw, 3), 120, np.uint8), detector, box_thresh=0.5)
+    for f in found:
+        assert 0 <= f.box[0] < f.box[2] <= 1 and 0 <= f.box[1] < f.box[3] <= 1, f
+    # Only the whole frame may be as tall as it is; a band or corner never grows past its width.
+    pad = 2 * mls.BAND_PAD
+    for h, w in detector.shapes[1:]:
+        assert h - pad <= max(mls.BAND_WIDTH, mls.CORNER_MAGNIFIED), (h, w)
+
+
 def test_a_faint_board_mark_cut_by_the_frame_edge_is_found_by_the_corner_pass(room, detector):
     """What the eval's CRMLS photos carry: a board's name, small and a little lighter than the
     floor under it, cut by the right edge. At the proxy's own scale (the bands of a 1024 px
