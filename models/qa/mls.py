@@ -161,14 +161,14 @@ def _to_found(boxes: list[TextBox], *, offset: tuple[float, float], scale: float
 
 
 def text_candidates(rgb: np.ndarray, detector: TextDetector, *, band_share: float = BAND_SHARE,
-                    band_width: int = BAND_WIDTH, corner: tuple[float, float, int] | None = None,
+                    band_width: int = BAND_WIDTH,
+                    corner: tuple[float, float, int] = (CORNER_HEIGHT, CORNER_WIDTH, CORNER_MAGNIFIED),
                     box_thresh: float = MIN_SCORE) -> list[FoundText]:
     """Every text box of the passes (module doc) whose score reaches ``box_thresh``,
     merged, best score first; no size rule yet (``find_branding`` applies it, the fit
     procedure sweeps it). rgb: HxWx3 uint8 RGB (the proxy). corner: (height share, width
-    share, magnified width) of the corner pass, default the fitted ``CORNER_*``."""
+    share, magnified width) of the corner pass (``corner_text``)."""
     require_rgb_u8(rgb, "rgb", min_side=16, purpose="to look for text")
-    corner = (CORNER_HEIGHT, CORNER_WIDTH, CORNER_MAGNIFIED) if corner is None else corner
     return merge_text(frame_text(rgb, detector, box_thresh=box_thresh)
                       + band_text(rgb, detector, band_share=band_share, band_width=band_width, box_thresh=box_thresh)
                       + corner_text(rgb, detector, *corner, box_thresh=box_thresh))
